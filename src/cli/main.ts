@@ -1,0 +1,219 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { now } from '../model/clock.ts';
+import { formatProblem, LoadscopeError, type ErrorCode } from '../model/errors.ts';
+import type { RunResult } from '../model/result.ts';
+import { loadScenario } from '../scenario/load.ts';
+import { ProgressTracker } from './progress.ts';
+import { writeSchemas } from './schemas.ts';
+
+/** Exit codes (README "Exit codes"). */
+export const EXIT = { ok: 0, failure: 1, invalid: 2, environment: 3, thresholds: 99, interrupted: 130 } as const;
+
+const CODE_EXIT: Record<ErrorCode, number> = {
+  USAGE: EXIT.invalid,
+  SCENARIO_INVALID: EXIT.invalid,
+  FILE_NOT_FOUND: EXIT.invalid,
+  UNSAFE_TARGET: EXIT.invalid,
+  JOURNAL: EXIT.invalid,
+  ENVIRONMENT: EXIT.environment,
+  SERVICE_START: EXIT.failure,
+  ENGINE: EXIT.failure,
+  INTERNAL: EXIT.failure,
+};
+
+const HELP: Record<string, string> = {
+  main: `loadscope — load tests with eBPF network probes and HPA-faithful autoscaling
+
+Usage:
+  loadscope run <scenario.yaml> [--out DIR] [--duration-scale X] [--allow-remote]
+  loadscope report <rundir>
+  loadscope validate <scenario.yaml> [--allow-remote]
+  loadscope schemas [--out DIR]
+  loadscope <command> --help
+
+Exit codes: 0 ok, 1 run failed, 2 invalid input, 3 missing environment (e.g. k6 binary),
+99 thresholds failed, 130 interrupted (results still written).`,
+  run: `loadscope run <scenario.yaml> [options]
+
+Runs the scenario and writes events.ndjson (the journal), results.json and report.html.
+  --out DIR            run directory (default reports/out/<UTC timestamp>-<scenario name>)
+  --duration-scale X   multiply every stage and stress duration by X (e.g. 0.1 for a smoke run)
+  --allow-remote       permit a target.url outside loopback and 198.18.0.0/15
+Ctrl-C stops the load and still writes results and report (exit 130); a second Ctrl-C quits at once.`,
+  report: `loadscope report <rundir>
+
+Rebuilds results.json and report.html from <rundir>/events.ndjson alone.`,
+  validate: `loadscope validate <scenario.yaml> [--allow-remote]
+
+Checks a scenario without running it; prints every problem as file:line:col and exits 2 if any.`,
+  schemas: `loadscope schemas [--out DIR]
+
+Writes scenario.schema.json and results.schema.json (default: schemas/).`,
+};
+
+const OPTIONS: ParseArgsConfig['options'] = {
+  out: { type: 'string' },
+  'duration-scale': { type: 'string' },
+  'allow-remote': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main);
+    return command ? EXIT.ok : EXIT.invalid;
+  }
+  if (!(command in HELP) || command === 'main') throw new LoadscopeError('USAGE', `unknown command "${command}"`, { hint: 'run `loadscope --help` for the commands' });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new LoadscopeError('USAGE', (e as Error).message, { hint: `run \`loadscope ${command} --help\`` });
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP[command]);
+    return EXIT.ok;
+  }
+  switch (command) {
+    case 'validate':
+      return validate(one(positionals, command), Boolean(values['allow-remote']));
+    case 'run':
+      return run(one(positionals, command), values);
+    case 'report':
+      return report(one(positionals, command));
+    case 'schemas':
+      for (const f of writeSchemas(String(values.out ?? 'schemas'))) console.log(`wrote ${f}`);
+      return EXIT.ok;
+  }
+  return EXIT.invalid;
+}
+
+function one(positionals: string[], command: string): string {
+  if (positionals.length !== 1) throw new LoadscopeError('USAGE', `${command} takes exactly one argument, got ${positionals.length}`, { hint: `run \`loadscope ${command} --help\`` });
+  return positionals[0];
+}
+
+function validate(file: string, allowRemote: boolean): number {
+  const s = loadScenario(file, { allowRemote });
+  const total = s.spec.stages.reduce((a, st) => a + st.duration, 0);
+  console.log(`${file}: ok (${s.spec.stages.length} stages, ${total / 1000} s, engine ${s.spec.engine})`);
+  return EXIT.ok;
+}
+
+async function run(file: string, values: Record<string, unknown>): Promise<number> {
+  const scenario = loadScenario(file, { allowRemote: Boolean(values['allow-remote']) });
+  let scale = 1;
+  if (values['duration-scale'] !== undefined) {
+    scale = Number(values['duration-scale']);
+    if (!Number.isFinite(scale) || scale <= 0 || scale > 100) {
+      throw new LoadscopeError('USAGE', `--duration-scale ${String(values['duration-scale'])} is not a number in (0, 100]`, { hint: 'e.g. --duration-scale 0.2' });
+    }
+  }
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\ninterrupted: stopping the load and writing results (Ctrl-C again to quit now)\n');
+      ac.abort(new Error('interrupted'));
+    } else {
+      process.stderr.write('quitting without cleanup; the next run removes what this one left\n');
+      process.exit(EXIT.interrupted);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const tty = Boolean(process.stderr.isTTY);
+  const progress = new ProgressTracker();
+  let lastPrint = 0;
+  const ticker = setInterval(() => {
+    if (!progress.runStart) return;
+    const t = now();
+    if (tty) process.stderr.write(`\r\x1b[K${progress.line(t)}`);
+    else if (t - lastPrint >= 5000) {
+      lastPrint = t;
+      process.stderr.write(`${progress.line(t)}\n`);
+    }
+  }, 500);
+  const status = (line: string) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
+  status(`loadscope: ${scenario.spec.name} (${file}), engine ${scenario.spec.engine}${scale !== 1 ? `, durations ×${scale}` : ''}`);
+  try {
+    const { runScenario } = await import('../run/run.ts');
+    const out = await runScenario(scenario, {
+      outDir: values.out as string | undefined,
+      durationScale: scale,
+      signal: ac.signal,
+      onStatus: status,
+      onRecord: (r) => progress.feed(r),
+    });
+    clearInterval(ticker);
+    if (tty) process.stderr.write('\r\x1b[K');
+    printSummary(out.result);
+    console.log(`\njournal: ${out.files.journal}\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
+    if (ac.signal.aborted) return EXIT.interrupted;
+    if (out.result.thresholds.some((t) => !t.ok)) return EXIT.thresholds;
+    return EXIT.ok;
+  } finally {
+    clearInterval(ticker);
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+async function report(dir: string): Promise<number> {
+  const runDir = resolve(dir);
+  const journal = join(runDir, 'events.ndjson');
+  if (!existsSync(journal)) throw new LoadscopeError('JOURNAL', `${journal} does not exist`, { hint: 'pass a run directory made by `loadscope run`' });
+  const { writeOutputs } = await import('../run/run.ts');
+  const out = writeOutputs(runDir, journal);
+  printSummary(out.result);
+  console.log(`\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
+  return EXIT.ok;
+}
+
+function printSummary(r: RunResult): void {
+  const h = r.http;
+  const rows: [string, string][] = [
+    ['scenario', `${r.scenario.name} (${r.outcome})`],
+    ['engine', `${r.engine}; latency from ${h.latencyBasis}`],
+    ['requests', `${h.requests} responses, ${h.errors} errors (${(h.errorRate * 100).toFixed(2)}%), ${h.inFlightAtCutoff} in flight at cut-off`],
+    ['throughput', `${h.rps.toFixed(1)} req/s`],
+    ['latency ms', `p50 ${h.latencyMs.p50}  p90 ${h.latencyMs.p90}  p99 ${h.latencyMs.p99}  p99.9 ${h.latencyMs.p999}  max ${h.latencyMs.max}`],
+  ];
+  for (const s of r.stages) rows.push([`  ${s.name}`, `${s.model} ${s.requests} req, ${s.rps.toFixed(1)} req/s, p99 ${s.latencyMs.p99} ms, ${s.errors} errors`]);
+  for (const [name, s] of Object.entries(r.services)) rows.push([`service ${name}`, `${s.requestsServed} served, ${s.cpuSeconds.toFixed(2)} CPU s`]);
+  const c = r.checks.servedVsClient;
+  if (c) rows.push(['served check', `${c.ok ? 'ok' : 'MISMATCH'}: client ${c.clientResponses}, ${c.service} ${c.served} (allowed difference ${c.allowed})`]);
+  for (const t of r.thresholds) rows.push([`threshold`, `${t.ok ? 'pass' : 'FAIL'} ${t.metric} ${t.expression} (observed ${t.observed === null ? 'n/a' : +t.observed.toFixed(4)})`]);
+  const st = r.probes.status as { enabled?: boolean; reason?: string };
+  rows.push(['probes', st.enabled ? 'on' : `off: ${st.reason ?? 'unknown'}`]);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+}
+
+/** Prints an error for a person: message, located problems, hint. Never a stack unless LOADSCOPE_DEBUG. */
+export function explain(err: unknown): number {
+  if (err instanceof LoadscopeError) {
+    if (err.problems.length) {
+      for (const p of err.problems) console.error(formatProblem(p));
+      console.error(`${err.message}`);
+    } else {
+      console.error(`error: ${err.message}`);
+      const cause = err.cause instanceof Error ? err.cause.message : undefined;
+      if (cause) console.error(`  cause: ${cause}`);
+      if (err.hint) console.error(`  hint: ${err.hint}`);
+    }
+    if (process.env.LOADSCOPE_DEBUG) console.error(err.stack);
+    return CODE_EXIT[err.code];
+  }
+  console.error(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+  console.error('  hint: this is a bug in loadscope; run again with LOADSCOPE_DEBUG=1 for the stack and file an issue');
+  if (process.env.LOADSCOPE_DEBUG && err instanceof Error) console.error(err.stack);
+  return EXIT.failure;
+}
+

@@ -1,0 +1,51 @@
+import type { PlannedStage, Sink } from '../model/types.ts';
+import type { RequestSpec } from '../scenario/schema.ts';
+
+/** What an engine is asked to do: the target, the request mix and the stage plan, already scaled. */
+export interface LoadPlan {
+  /** Base URL of the target (scheme, host, port); request paths are appended. */
+  baseUrl: string;
+  requests: RequestSpec[];
+  stages: PlannedStage[];
+  requestTimeoutMs: number;
+  /** The run's time base origin; 1 s windows are aligned to it. */
+  runStart: number;
+  /** Where windows (http.*) and engine events go. */
+  sink: Sink;
+  /** The scenario's thresholds, for engines that evaluate them natively (k6). */
+  thresholds?: Record<string, string[]>;
+  /** k6 only: a user script to run unchanged. */
+  script?: string;
+  /** Directory for engine artefacts (generated scripts, raw output). */
+  workDir: string;
+}
+
+/** How latency was measured: from the intended send time (open model) or from the actual send. */
+export type LatencyBasis = 'intended-start (coordinated-omission corrected)' | 'actual-send (closed model, not corrected)' | 'mixed';
+
+/** The engine's own totals, reported beside the windows; windows are the source of truth for rates. */
+export interface EngineSummary {
+  engine: string;
+  requestsSent: number;
+  responses: number;
+  errors: number;
+  /** Requests sent but unanswered when the engine stopped (they may have been served). */
+  inFlightAtCutoff: number;
+  /** Open model: arrivals that could not be sent before the run ended (connection pool saturated). */
+  dropped: number;
+  latencyBasis: LatencyBasis;
+  connectionsMax: number;
+  /** Engine-native extras (k6 checks and thresholds, …). */
+  extra?: Record<string, unknown>;
+}
+
+/** A load engine. `run` resolves when the plan is done or `signal` aborts; it never throws for HTTP errors. */
+export interface LoadEngine {
+  readonly name: string;
+  run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary>;
+}
+
+/** Optional ability: engines that report progress between windows. */
+export interface ReportsInFlight {
+  inFlight(): number;
+}

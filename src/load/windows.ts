@@ -1,0 +1,91 @@
+import { now } from '../model/clock.ts';
+import { createHistogram, encode, record, type Histogram } from '../model/histogram.ts';
+import type { Sink } from '../model/types.ts';
+
+/** Outcome of one request as an engine saw it. */
+export type Outcome = number | 'timeout' | 'conn';
+
+interface Bucket {
+  stage: string;
+  start: number;
+  responses: number;
+  bytes: number;
+  errors: Map<string, number>;
+  latency: Histogram;
+  serviceTime?: Histogram;
+}
+
+/** Error kind of an outcome, or undefined for a success (status 100–399, as k6's http_req_failed). */
+export function errorKind(o: Outcome): string | undefined {
+  if (typeof o !== 'number') return o;
+  if (o >= 500) return 'http_5xx';
+  if (o >= 400) return 'http_4xx';
+  return undefined;
+}
+
+/**
+ * Aggregates request outcomes into 1 s windows aligned to the run start, one bucket per window and
+ * stage, and emits each finished window to the sink: http.reqs, http.errors{kind}, http.bytes,
+ * http.latency_us (HDR) and, when recorded, http.service_time_us (HDR, from the actual send).
+ */
+export class WindowRecorder {
+  private buckets = new Map<string, Bucket>();
+  private current?: Bucket;
+  private currentKey = '';
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly sink: Sink, private readonly runStart: number) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.flush(now()), 250);
+    this.timer.unref();
+  }
+
+  /** Records one finished request at `time`; latencyUs is undefined for timeouts and connection errors. */
+  record(time: number, stage: string, outcome: Outcome, latencyUs?: number, bytes = 0, serviceTimeUs?: number): void {
+    const idx = Math.floor((time - this.runStart) / 1000);
+    const key = idx + '|' + stage;
+    let b = this.current;
+    if (key !== this.currentKey || b === undefined) {
+      b = this.buckets.get(key);
+      if (!b) {
+        b = { stage, start: this.runStart + idx * 1000, responses: 0, bytes: 0, errors: new Map(), latency: createHistogram() };
+        this.buckets.set(key, b);
+      }
+      this.current = b;
+      this.currentKey = key;
+    }
+    if (latencyUs !== undefined) {
+      b.responses++;
+      b.bytes += bytes;
+      record(b.latency, latencyUs);
+      if (serviceTimeUs !== undefined) record((b.serviceTime ??= createHistogram()), serviceTimeUs);
+    }
+    const kind = errorKind(outcome);
+    if (kind !== undefined) b.errors.set(kind, (b.errors.get(kind) ?? 0) + 1);
+  }
+
+  /** Emits every window that ended before `upTo` (all of them when upTo is Infinity). */
+  flush(upTo: number): void {
+    for (const [key, b] of this.buckets) {
+      if (b.start + 1000 > upTo) continue;
+      this.emit(b);
+      this.buckets.delete(key);
+      if (key === this.currentKey) this.current = undefined;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.flush(Infinity);
+  }
+
+  private emit(b: Bucket): void {
+    const tags = { stage: b.stage };
+    this.sink.sample({ metric: 'http.reqs', time: b.start, value: b.responses, tags });
+    this.sink.sample({ metric: 'http.bytes', time: b.start, value: b.bytes, tags });
+    for (const [kind, n] of b.errors) this.sink.sample({ metric: 'http.errors', time: b.start, value: n, tags: { stage: b.stage, kind } });
+    if (b.latency.totalCount) this.sink.sample({ metric: 'http.latency_us', time: b.start, value: b.latency.totalCount, tags, hist: encode(b.latency) });
+    if (b.serviceTime?.totalCount) this.sink.sample({ metric: 'http.service_time_us', time: b.start, value: b.serviceTime.totalCount, tags, hist: encode(b.serviceTime) });
+  }
+}

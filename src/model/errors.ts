@@ -1,0 +1,39 @@
+/** Stable error codes. `cli` maps each to an exit code and a message; nobody else exits. */
+export type ErrorCode =
+  | 'USAGE' // bad command line
+  | 'SCENARIO_INVALID' // scenario file has problems (each in `problems`)
+  | 'FILE_NOT_FOUND'
+  | 'UNSAFE_TARGET' // a target outside loopback / 198.18.0.0/15 without --allow-remote
+  | 'ENVIRONMENT' // something the machine lacks (k6 binary, root for required probes)
+  | 'SERVICE_START' // a service under test did not become ready
+  | 'JOURNAL' // a run directory / journal cannot be read
+  | 'ENGINE' // a load engine failed
+  | 'INTERNAL';
+
+/** A problem located in an input file. */
+export interface Problem {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+  hint?: string;
+}
+
+/** Typed error with a stable code, an optional cause and a hint saying how to fix it. */
+export class LoadscopeError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly problems: Problem[];
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; problems?: Problem[] } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'LoadscopeError';
+    this.code = code;
+    this.hint = opts.hint;
+    this.problems = opts.problems ?? [];
+  }
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.message}${p.hint ? ` (hint: ${p.hint})` : ''}`;
+}

@@ -1,0 +1,263 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBundledServices } from '../cluster/process.ts';
+import type { BundledServices, RunningService } from '../cluster/types.ts';
+import { buildResult } from '../correlate/results.ts';
+import { engines } from '../load/engines.ts';
+import type { EngineSummary, LoadPlan } from '../load/types.ts';
+import { now } from '../model/clock.ts';
+import { LoadscopeError } from '../model/errors.ts';
+import { Journal } from '../model/journal.ts';
+import type { RunResult } from '../model/result.ts';
+import type { JournalRecord, PlannedStage, RunHeader } from '../model/types.ts';
+// TEMP-PROBES
+type ProbeHandle = { status: { enabled: boolean; reason?: string; probes: string[] }; stop(): Promise<Record<string, unknown>> };
+const startProbes = async (_o: unknown): Promise<ProbeHandle> => ({ status: { enabled: false, reason: 'probes not integrated yet', probes: [] }, stop: async () => ({}) });
+import { renderReport } from '../report/render.ts';
+import type { Scenario } from '../scenario/load.ts';
+import { CpuStressor } from '../stress/cpu.ts';
+import type { StressPhase } from '../stress/types.ts';
+import { Ledger, sweepStale } from './janitor.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RunOptions {
+  outDir?: string;
+  durationScale?: number;
+  /** Aborting stops the run early; results and report are still written. */
+  signal?: AbortSignal;
+  /** Status lines for the user (service start, probes, cleanup). */
+  onStatus?: (line: string) => void;
+  /** Every journal record as it is written (progress display, live view). */
+  onRecord?: (r: JournalRecord) => void;
+}
+
+export interface RunOutcome {
+  runDir: string;
+  result: RunResult;
+  files: { journal: string; results: string; report: string };
+}
+
+/** Runs a validated scenario end to end and writes the run directory. */
+export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Promise<RunOutcome> {
+  const spec = scenario.spec;
+  const scale = opts.durationScale ?? 1;
+  const status = opts.onStatus ?? (() => {});
+  const signal = opts.signal ?? new AbortController().signal;
+  const runId = `${utcStamp()}-${spec.name}-${randomBytes(3).toString('hex')}`;
+  const runDir = resolve(opts.outDir ?? join(root, 'reports', 'out', `${utcStamp()}-${spec.name}`));
+  mkdirSync(runDir, { recursive: true });
+
+  for (const line of sweepStale()) status(`cleanup: ${line}`);
+  const ledger = new Ledger(runId);
+  const journalPath = join(runDir, 'events.ndjson');
+  const journal = new Journal(journalPath);
+  if (opts.onRecord) journal.onRecord(opts.onRecord);
+
+  const plan = planStages(spec.stages, scale);
+  const stress: StressPhase[] = spec.stress.map((p, i) => ({
+    name: p.name ?? `stress-${i + 1}`,
+    startMs: p.start * scale,
+    durationMs: p.duration * scale,
+    cores: p.cores,
+    utilization: p.utilization,
+  }));
+  const notices: string[] = [];
+  let services: BundledServices | undefined;
+  let probes: ProbeHandle | undefined;
+  let stressor: CpuStressor | undefined;
+  let summary: EngineSummary | undefined;
+  let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
+  let failure: unknown;
+
+  try {
+    let baseUrl: string;
+    if ('url' in spec.target) {
+      baseUrl = spec.target.url;
+      notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
+    } else {
+      status('starting services: backend, frontend');
+      services = await startBundledServices(
+        { backend: spec.services.backend, frontend: { maxSockets: spec.services.frontend.maxSockets } },
+        { signal, env: { LOADSCOPE_RUN_ID: runId } },
+      );
+      ledger.addProcess(services.backend.pid);
+      ledger.addProcess(services.frontend.pid);
+      baseUrl = services.frontend.url;
+      status(`services ready: frontend ${services.frontend.url} → backend ${services.backend.url}`);
+    }
+
+    const ports = services ? [services.frontend.port, services.backend.port] : [Number(new URL(baseUrl).port || 80)];
+    probes = await startProbes({ sink: journal, filter: { ports, ifaces: ['lo'] }, mode: spec.probes, signal, onStatus: status });
+    if (!probes.status.enabled && spec.probes !== 'off') notices.push(`probes off: ${probes.status.reason}`);
+    status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
+
+    const runStart = now();
+    const header: RunHeader = {
+      runId,
+      schemaVersion: 1,
+      scenarioName: spec.name,
+      scenarioFile: scenario.file,
+      scenarioText: scenario.text,
+      engine: spec.engine,
+      startedAt: runStart,
+      durationScale: scale,
+      plan,
+      environment: environment(),
+      notices,
+    };
+    journal.append({ type: 'run', ...header });
+    journal.event({ kind: 'probes.status', time: runStart, source: 'probes', attrs: { ...probes.status } });
+    if (services) {
+      for (const s of [services.backend, services.frontend]) {
+        journal.event({ kind: 'service.ready', time: runStart, source: 'cluster', attrs: { service: s.name, role: s.role, url: s.url, pid: s.pid } });
+      }
+    }
+
+    stressor = new CpuStressor(stress, runStart, journal);
+    await stressor.start(signal);
+    const engine = engines[spec.engine]();
+    const loadPlan: LoadPlan = {
+      baseUrl,
+      requests: spec.requests,
+      stages: plan,
+      requestTimeoutMs: spec.requestTimeout,
+      runStart,
+      sink: journal,
+      thresholds: spec.thresholds as Record<string, string[]>,
+      script: spec.script,
+      workDir: runDir,
+    };
+    summary = await engine.run(loadPlan, signal);
+    journal.event({ kind: 'engine.summary', time: now(), source: 'load', attrs: { ...summary } });
+    if (signal.aborted) outcome = 'interrupted';
+  } catch (err) {
+    failure = err;
+    outcome = signal.aborted ? 'interrupted' : 'failed';
+  } finally {
+    await stressor?.stop();
+    if (services) {
+      await recordServiceCounters(journal, [services.frontend, services.backend]).catch((e) => notices.push(`service counters unavailable: ${String(e)}`));
+      await services.stop();
+    }
+    if (probes) {
+      const report = await probes.stop();
+      journal.event({ kind: 'probes.stopped', time: now(), source: 'probes', attrs: { ...report } });
+    }
+    journal.append({ type: 'end', endedAt: now(), outcome, ...(failure ? { reason: String((failure as Error).message ?? failure) } : {}) });
+    journal.close();
+    for (const line of ledger.close()) status(`cleanup: ${line}`);
+  }
+  if (failure && !(signal.aborted && isAbort(failure))) {
+    if (!hasHeader(journalPath)) throw failure;
+    const written = writeOutputs(runDir, journalPath);
+    status(`partial results written to ${written.files.report}`);
+    throw failure;
+  }
+  return writeOutputs(runDir, journalPath);
+}
+
+/** (Re)builds results.json and report.html from a journal; the `report` command and a run both use it. */
+export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.ndjson'), records?: JournalRecord[]): RunOutcome {
+  const recs = records ?? readRecords(journalPath);
+  const header = recs.find((r) => r.type === 'run') as (RunHeader & { type: 'run' }) | undefined;
+  if (!header) throw new LoadscopeError('JOURNAL', `${journalPath}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
+  const result = buildResult(recs);
+  const results = join(runDir, 'results.json');
+  const report = join(runDir, 'report.html');
+  atomicWrite(results, JSON.stringify(result, null, 2) + '\n');
+  atomicWrite(report, renderReport(result, header.scenarioText));
+  return { runDir, result, files: { journal: journalPath, results, report } };
+}
+
+function readRecords(path: string): JournalRecord[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as JournalRecord];
+      } catch {
+        return [];
+      }
+    });
+}
+
+function hasHeader(path: string): boolean {
+  try {
+    return readRecords(path).some((r) => r.type === 'run');
+  } catch {
+    return false;
+  }
+}
+
+function atomicWrite(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Stage plan after duration scaling, with offsets from the run start. */
+export function planStages(stages: Scenario['spec']['stages'], scale: number): PlannedStage[] {
+  let at = 0;
+  return stages.map((s, i) => {
+    const durationMs = Math.max(100, Math.round(s.duration * scale));
+    const rate = s.rate === undefined ? undefined : typeof s.rate === 'number' ? { from: s.rate, to: s.rate } : s.rate;
+    const p: PlannedStage = {
+      name: s.name ?? `stage-${i + 1}`,
+      startMs: at,
+      durationMs,
+      model: rate ? 'open' : 'closed',
+      ...(s.connections !== undefined ? { connections: s.connections } : {}),
+      ...(s.maxConnections !== undefined ? { connections: s.maxConnections } : {}),
+      ...(rate ? { rate } : {}),
+    };
+    at += durationMs;
+    return p;
+  });
+}
+
+async function recordServiceCounters(journal: Journal, list: RunningService[]): Promise<void> {
+  const t = now();
+  for (const s of list) {
+    const samples = await s.scrape();
+    const sum = (name: string) => samples.filter((x) => x.name === name).reduce((a, x) => a + x.value, 0);
+    const tags = { service: s.name, role: s.role };
+    journal.sample({ metric: 'service.requests_served', time: t, value: sum('loadscope_http_requests_total'), tags });
+    journal.sample({ metric: 'service.requests_aborted', time: t, value: sum('loadscope_http_requests_aborted_total'), tags });
+    journal.sample({ metric: 'service.cpu_seconds', time: t, value: sum('process_cpu_seconds_total'), tags });
+    journal.sample({ metric: 'service.rss_bytes', time: t, value: sum('process_resident_memory_bytes'), tags });
+  }
+}
+
+function environment(): Record<string, unknown> {
+  let gitRevision = 'unknown';
+  try {
+    gitRevision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  return {
+    loadscope: pkg.version,
+    gitRevision,
+    node: process.version,
+    kernel: release(),
+    host: hostname(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    root: process.getuid?.() === 0,
+  };
+}
+
+function utcStamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function isAbort(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError');
+}

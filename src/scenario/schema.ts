@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { parseDuration } from '../model/clock.ts';
+
+// The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
+
+const duration = z
+  .string()
+  .meta({ description: 'A duration such as "500ms", "10s", "1m30s", "2h".', examples: ['30s', '1m'] })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write e.g. "500ms", "10s", "1m30s"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const routeConfig = z.strictObject({
+  cpuMs: z.number().min(0).max(1000).default(0).meta({ description: 'CPU work per request (busy loop), ms.' }),
+  payloadBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(64).meta({ description: 'Response body size, bytes.' }),
+  delayMs: z.number().min(0).max(60_000).default(0).meta({ description: 'Added latency before responding, ms.' }),
+  delayJitterMs: z.number().min(0).max(60_000).default(0).meta({ description: 'Uniform jitter added to delayMs, ms.' }),
+  status: z.number().int().min(100).max(599).default(200),
+});
+
+const backendConfig = z.strictObject({
+  routes: z.record(z.string().startsWith('/'), routeConfig).default({}),
+  default: routeConfig.default(routeConfig.parse({})),
+});
+
+const frontendConfig = z.strictObject({
+  maxSockets: z.number().int().min(1).max(10_000).default(64),
+});
+
+const target = z.union([
+  z.strictObject({
+    services: z.literal('bundled').meta({ description: 'Start the bundled frontend and backend (fixtures/services) for this run.' }),
+  }),
+  z.strictObject({
+    url: z.url({ protocol: /^https?$/ }).meta({ description: 'An already running service. Only loopback or 198.18.0.0/15 unless --allow-remote.' }),
+  }),
+]);
+
+const method = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
+
+const request = z.strictObject({
+  name: z.string().min(1).optional(),
+  method: method.default('GET'),
+  path: z.string().startsWith('/', { message: 'path must start with "/"' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.string().optional(),
+  weight: z.number().int().min(1).max(1000).default(1).meta({ description: 'Relative share in the request mix.' }),
+});
+
+const rate = z.union([
+  z.number().positive().meta({ description: 'Constant arrival rate, requests/s.' }),
+  z.strictObject({ from: z.number().min(0), to: z.number().min(0) }).meta({ description: 'Linear ramp of the arrival rate over the stage.' }),
+]);
+
+const stage = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    duration,
+    connections: z.number().int().min(1).max(10_000).optional().meta({ description: 'Closed model: this many connections, each sending its next request when the last one answered.' }),
+    rate: rate.optional().meta({ description: 'Open model: requests start on this schedule whatever the responses do (latency is measured from the intended start).' }),
+    maxConnections: z.number().int().min(1).max(10_000).optional().meta({ description: 'Open model: connection pool size (default: enough for 100 ms of the peak rate, at least 16).' }),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.connections === undefined) === (s.rate === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a stage needs exactly one of "connections" (closed model) or "rate" (open model)' });
+    }
+    if (s.maxConnections !== undefined && s.rate === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['maxConnections'], message: '"maxConnections" applies to open-model stages (with "rate") only' });
+    }
+  });
+
+const stress = z.strictObject({
+  name: z.string().min(1).optional(),
+  start: duration.meta({ description: 'Offset from the start of the run.' }),
+  duration,
+  cores: z.number().int().min(1).max(256).meta({ description: 'How many cores to burn (one worker thread each).' }),
+  utilization: z.number().gt(0).max(1).default(1).meta({ description: 'Duty cycle of each worker, 0 < u <= 1.' }),
+});
+
+/** k6-style threshold expressions: `p(99) < 250`, `avg<100`, `rate < 0.01`, `count > 100`. */
+export const THRESHOLD_RE = /^\s*(avg|min|max|med|count|rate|p\((\d+(?:\.\d+)?)\))\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/;
+const thresholdExpr = z.string().regex(THRESHOLD_RE, {
+  message: 'not a threshold expression; write e.g. "p(99) < 250", "avg < 100", "rate < 0.01"',
+});
+export const THRESHOLD_METRICS = ['http_req_duration', 'http_req_failed', 'http_reqs'] as const;
+
+export const scenarioSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'use letters, digits, ".", "_" and "-" only (at most 64 characters)' })
+      .meta({ description: 'Scenario name; used in the run directory name.' }),
+    description: z.string().optional(),
+    engine: z.enum(['autocannon', 'k6']).default('autocannon'),
+    script: z.string().optional().meta({ description: 'k6 only: run this k6 script unchanged instead of generating one.' }),
+    target: target.default({ services: 'bundled' }),
+    services: z
+      .strictObject({ backend: backendConfig.default(backendConfig.parse({})), frontend: frontendConfig.default(frontendConfig.parse({})) })
+      .default({ backend: backendConfig.parse({}), frontend: frontendConfig.parse({}) }),
+    requests: z.array(request).min(1).default([{ method: 'GET', path: '/', headers: {}, weight: 1 }]),
+    stages: z.array(stage).min(1, { message: 'at least one stage is needed' }),
+    stress: z.array(stress).default([]),
+    probes: z.enum(['auto', 'required', 'off']).default('auto'),
+    requestTimeout: duration.default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
+    thresholds: z.partialRecord(z.enum(THRESHOLD_METRICS), z.array(thresholdExpr).min(1)).default({}),
+  })
+  .superRefine((s, ctx) => {
+    if (s.script !== undefined && s.engine !== 'k6') {
+      ctx.addIssue({ code: 'custom', path: ['script'], message: '"script" needs engine: k6' });
+    }
+    const names = new Map<string, number>();
+    s.stages.forEach((st, i) => {
+      if (st.name === undefined) return;
+      if (names.has(st.name)) ctx.addIssue({ code: 'custom', path: ['stages', i, 'name'], message: `stage name "${st.name}" is already used by stage ${names.get(st.name)! + 1}` });
+      names.set(st.name, i);
+    });
+    const total = s.stages.reduce((a, st) => a + st.duration, 0);
+    s.stress.forEach((p, i) => {
+      if (p.start >= total) ctx.addIssue({ code: 'custom', path: ['stress', i, 'start'], message: `stress starts after the last stage ends (${total / 1000}s)` });
+    });
+  });
+
+/** The scenario as written (before defaults and transforms). */
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+/** A validated scenario: defaults applied, durations in ms. Everything downstream trusts it. */
+export type ScenarioSpec = z.output<typeof scenarioSchema>;
+export type StageSpec = ScenarioSpec['stages'][number];
+export type RequestSpec = ScenarioSpec['requests'][number];
+export type StressSpec = ScenarioSpec['stress'][number];
+export type BackendConfig = ScenarioSpec['services']['backend'];
+
+/** JSON Schema of the format as a user writes it (schemas/scenario.schema.json). */
+export function scenarioJsonSchema(): unknown {
+  return z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' });
+}
