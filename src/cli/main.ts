@@ -53,12 +53,12 @@ Checks a scenario without running it; prints every problem as file:line:col and 
 Writes scenario.schema.json and results.schema.json (default: schemas/).`,
 };
 
-const OPTIONS: ParseArgsConfig['options'] = {
+const OPTIONS = {
   out: { type: 'string' },
   'duration-scale': { type: 'string' },
   'allow-remote': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
-};
+} as const satisfies ParseArgsConfig['options'];
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

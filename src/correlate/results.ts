@@ -67,17 +67,18 @@ export function buildResult(records: JournalRecord[]): RunResult {
         service.add(decode(s.hist!));
         break;
       case 'service.requests_served':
-        svc(s.tags.service, s.tags.role).requestsServed = s.value;
-        break;
       case 'service.requests_aborted':
-        svc(s.tags.service, s.tags.role).requestsAborted = s.value;
-        break;
       case 'service.cpu_seconds':
-        svc(s.tags.service, s.tags.role).cpuSeconds = s.value;
+      case 'service.rss_bytes': {
+        const field = SERVICE_FIELDS[s.metric];
+        const entry = svc(s.tags.service, s.tags.role);
+        entry[field] += s.value;
+        const pod = s.tags.pod ?? s.tags.service;
+        const pods = (entry.pods ??= {});
+        const p = (pods[pod] ??= { requestsServed: 0, requestsAborted: 0, cpuSeconds: 0, rssBytes: 0 });
+        p[field] += s.value;
         break;
-      case 'service.rss_bytes':
-        svc(s.tags.service, s.tags.role).rssBytes = s.value;
-        break;
+      }
     }
   }
 
@@ -209,6 +210,13 @@ export function buildResult(records: JournalRecord[]): RunResult {
     environment: header.environment,
   };
 }
+
+const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {
+  'service.requests_served': 'requestsServed',
+  'service.requests_aborted': 'requestsAborted',
+  'service.cpu_seconds': 'cpuSeconds',
+  'service.rss_bytes': 'rssBytes',
+};
 
 function ms(h: Histogram): LatencySummary {
   const s = summarize(h, 1000);

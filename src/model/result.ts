@@ -73,6 +73,10 @@ export const runResultSchema = z.object({
       requestsAborted: z.number().int(),
       cpuSeconds: z.number(),
       rssBytes: z.number(),
+      pods: z
+        .record(z.string(), z.object({ requestsServed: z.number(), requestsAborted: z.number(), cpuSeconds: z.number(), rssBytes: z.number() }))
+        .optional()
+        .meta({ description: 'Per replica (pod) counters, read from each pod at the end of the run.' }),
     }),
   ),
   checks: z.object({

@@ -4,8 +4,8 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBundledServices } from '../cluster/process.ts';
-import type { BundledServices, RunningService } from '../cluster/types.ts';
+import type { Cluster } from '../cluster/cluster.ts';
+import { clusters } from '../cluster/clusters.ts';
 import { buildResult } from '../correlate/results.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
@@ -67,7 +67,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     utilization: p.utilization,
   }));
   const notices: string[] = [];
-  let services: BundledServices | undefined;
+  let cluster: Cluster | undefined;
   let probes: ProbeHandle | undefined;
   let stressor: CpuStressor | undefined;
   let summary: EngineSummary | undefined;
@@ -76,23 +76,23 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
 
   try {
     let baseUrl: string;
+    let ports: number[];
+    let ifaces = ['lo'];
     if ('url' in spec.target) {
       baseUrl = spec.target.url;
+      ports = [Number(new URL(baseUrl).port || 80)];
       notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
     } else {
-      status('starting services: backend, frontend');
-      services = await startBundledServices(
-        { backend: spec.services.backend, frontend: { maxSockets: spec.services.frontend.maxSockets } },
-        { signal, env: { LOADSCOPE_RUN_ID: runId } },
-      );
-      ledger.addProcess(services.backend.pid);
-      ledger.addProcess(services.frontend.pid);
-      baseUrl = services.frontend.url;
-      status(`services ready: frontend ${services.frontend.url} → backend ${services.backend.url}`);
+      const mode = spec.cluster.mode === 'auto' ? 'loopback' : spec.cluster.mode;
+      cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status });
+      const target = await cluster.start(signal);
+      notices.push(...cluster.notices());
+      baseUrl = target.url;
+      ports = target.ports;
+      ifaces = target.ifaces;
     }
 
-    const ports = services ? [services.frontend.port, services.backend.port] : [Number(new URL(baseUrl).port || 80)];
-    probes = await startProbes({ sink: journal, filter: { ports, ifaces: ['lo'] }, mode: spec.probes, signal, onStatus: status });
+    probes = await startProbes({ sink: journal, filter: { ports, ifaces }, mode: spec.probes, signal, onStatus: status });
     if (!probes.status.enabled && spec.probes !== 'off') notices.push(`probes off: ${probes.status.reason}`);
     status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
 
@@ -112,12 +112,6 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     };
     journal.append({ type: 'run', ...header });
     journal.event({ kind: 'probes.status', time: runStart, source: 'probes', attrs: { ...probes.status } });
-    if (services) {
-      for (const s of [services.backend, services.frontend]) {
-        journal.event({ kind: 'service.ready', time: runStart, source: 'cluster', attrs: { service: s.name, role: s.role, url: s.url, pid: s.pid } });
-      }
-    }
-
     stressor = new CpuStressor(stress, runStart, journal);
     await stressor.start(signal);
     const engine = engines[spec.engine]();
@@ -140,9 +134,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     outcome = signal.aborted ? 'interrupted' : 'failed';
   } finally {
     await stressor?.stop();
-    if (services) {
-      await recordServiceCounters(journal, [services.frontend, services.backend]).catch((e) => notices.push(`service counters unavailable: ${String(e)}`));
-      await services.stop();
+    if (cluster) {
+      await recordServiceCounters(journal, cluster).catch((e) => status(`service counters unavailable: ${String(e)}`));
+      await cluster.stop();
     }
     if (probes) {
       const report = await probes.stop();
@@ -220,16 +214,14 @@ export function planStages(stages: Scenario['spec']['stages'], scale: number): P
   });
 }
 
-async function recordServiceCounters(journal: Journal, list: RunningService[]): Promise<void> {
+async function recordServiceCounters(journal: Journal, cluster: Cluster): Promise<void> {
   const t = now();
-  for (const s of list) {
-    const samples = await s.scrape();
-    const sum = (name: string) => samples.filter((x) => x.name === name).reduce((a, x) => a + x.value, 0);
-    const tags = { service: s.name, role: s.role };
-    journal.sample({ metric: 'service.requests_served', time: t, value: sum('loadscope_http_requests_total'), tags });
-    journal.sample({ metric: 'service.requests_aborted', time: t, value: sum('loadscope_http_requests_aborted_total'), tags });
-    journal.sample({ metric: 'service.cpu_seconds', time: t, value: sum('process_cpu_seconds_total'), tags });
-    journal.sample({ metric: 'service.rss_bytes', time: t, value: sum('process_resident_memory_bytes'), tags });
+  for (const c of await cluster.counters()) {
+    const tags = { service: c.service, role: c.role, pod: c.pod };
+    journal.sample({ metric: 'service.requests_served', time: t, value: c.requestsServed, tags });
+    journal.sample({ metric: 'service.requests_aborted', time: t, value: c.requestsAborted, tags });
+    journal.sample({ metric: 'service.cpu_seconds', time: t, value: c.cpuSeconds, tags });
+    journal.sample({ metric: 'service.rss_bytes', time: t, value: c.rssBytes, tags });
   }
 }
 

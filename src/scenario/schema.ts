@@ -100,6 +100,11 @@ export const scenarioSchema = z
     engine: z.enum(['autocannon', 'k6']).default('autocannon'),
     script: z.string().optional().meta({ description: 'k6 only: run this k6 script unchanged instead of generating one.' }),
     target: target.default({ services: 'bundled' }),
+    cluster: z
+      .strictObject({
+        mode: z.enum(['auto', 'loopback']).default('auto').meta({ description: 'Where bundled services run. auto: the embedded local cluster when it can run here, else loopback processes.' }),
+      })
+      .default({ mode: 'auto' }),
     services: z
       .strictObject({ backend: backendConfig.default(backendConfig.parse({})), frontend: frontendConfig.default(frontendConfig.parse({})) })
       .default({ backend: backendConfig.parse({}), frontend: frontendConfig.parse({}) }),

@@ -1,0 +1,7 @@
+import type { ClusterFactory } from './cluster.ts';
+import { LoopbackCluster } from './loopback.ts';
+
+/** Cluster implementations by the scenario's cluster mode. */
+export const clusters: Record<string, ClusterFactory> = {
+  loopback: (spec, ctx) => new LoopbackCluster(spec, ctx),
+};

@@ -1,0 +1,118 @@
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runResultSchema, type RunResult } from '../../src/model/result.ts';
+import { readJournal } from '../../src/model/journal.ts';
+import { repoRoot, runCli, startCli } from '../helpers/cli.ts';
+import { pidsWithEnv } from '../helpers/with-server.ts';
+
+const smoke = join(repoRoot, 'fixtures', 'scenarios', 'smoke.yaml');
+const outDir = () => mkdtempSync(join(tmpdir(), 'ls-run-'));
+const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunResult;
+
+test.serial('a run writes journal, results and report; client count matches what the frontend served', async (t) => {
+  const dir = outDir();
+  const r = await runCli(['run', smoke, '--out', dir]);
+  t.is(r.code, 0, r.stderr + r.stdout);
+  for (const f of ['events.ndjson', 'results.json', 'report.html']) t.true(existsSync(join(dir, f)), f);
+  const res = runResultSchema.parse(results(dir));
+  t.is(res.outcome, 'completed');
+  t.is(res.scenario.name, 'smoke');
+  t.true(res.http.requests > 500, `${res.http.requests} requests`);
+  const c = res.checks.servedVsClient!;
+  t.truthy(c);
+  t.true(c.ok, JSON.stringify(c));
+  t.true(c.difference >= 0 && c.difference <= res.http.inFlightAtCutoff + (res.http.errorsByKind.timeout ?? 0) + (res.http.errorsByKind.conn ?? 0));
+  t.is(res.services.frontend.requestsServed, res.services.backend.requestsServed, 'every frontend request reached the backend');
+  t.deepEqual(res.stages.map((s) => s.name), ['warm', 'ramp', 'flat']);
+  t.true(Math.abs(res.stages[1].requests - 450) <= 10, `ramp ${res.stages[1].requests}`);
+  t.true(res.windows.length >= 7);
+  t.true(res.windows.every((w, i) => w.t === i));
+  t.true(res.windows.some((w) => w.stressCores > 0), 'stress shows on the timeline');
+  t.deepEqual(res.stress.map((s) => s.name), ['burn']);
+  t.true(res.thresholds.length === 2 && res.thresholds.every((x) => x.ok));
+  t.regex(res.http.latencyBasis, /mixed/);
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  t.notRegex(html, /<(script|link|img)[^>]+(src|href)=["']?https?:/i, 'self-contained: nothing fetched');
+  t.regex(html, /id="chart-rps"/);
+  t.regex(html, /id="chart-latency"/);
+  t.regex(r.stdout, /report: .*report\.html/);
+
+  // the report command rebuilds both files from the journal alone, with the same numbers
+  const before = readFileSync(join(dir, 'results.json'), 'utf8');
+  rmSync(join(dir, 'results.json'));
+  rmSync(join(dir, 'report.html'));
+  const again = await runCli(['report', dir]);
+  t.is(again.code, 0, again.stderr);
+  t.is(readFileSync(join(dir, 'results.json'), 'utf8'), before);
+  t.true(existsSync(join(dir, 'report.html')));
+});
+
+test.serial('Ctrl-C stops cleanly: exit 130, results and report still written, no service left', async (t) => {
+  const dir = outDir();
+  const { child, done } = startCli(['run', smoke, '--out', dir, '--duration-scale', '3']);
+  await waitFor(() => journalHas(dir, 'stage.start'), 20_000);
+  await sleep(1500);
+  child.kill('SIGINT');
+  const r = await done;
+  t.is(r.code, 130, r.stderr);
+  t.regex(r.stderr, /interrupted/);
+  const res = results(dir);
+  t.is(res.outcome, 'interrupted');
+  t.true(res.http.requests > 0);
+  t.true(res.checks.servedVsClient!.ok, JSON.stringify(res.checks.servedVsClient));
+  t.true(existsSync(join(dir, 'report.html')));
+  t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', runIdOf(dir)), []);
+});
+
+test.serial('a killed run loses nothing flushed: its services exit and `report` rebuilds a crashed run', async (t) => {
+  const dir = outDir();
+  const { child, done } = startCli(['run', smoke, '--out', dir, '--duration-scale', '3']);
+  await waitFor(() => journalHas(dir, 'http.reqs'), 20_000);
+  await sleep(1200);
+  const runId = runIdOf(dir);
+  t.true(pidsWithEnv('LOADSCOPE_RUN_ID', runId).length >= 2, 'services are up');
+  child.kill('SIGKILL');
+  await done;
+  await waitFor(() => pidsWithEnv('LOADSCOPE_RUN_ID', runId).length === 0, 5000);
+  t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', runId), [], 'services exit when the harness dies');
+  const { records } = readJournal(join(dir, 'events.ndjson'));
+  t.true(records.some((x) => x.type === 'sample' && x.metric === 'http.reqs'));
+  const r = await runCli(['report', dir]);
+  t.is(r.code, 0, r.stderr);
+  const res = results(dir);
+  t.is(res.outcome, 'crashed');
+  t.true(res.http.requests > 0);
+});
+
+test('run --help and a bad --duration-scale are clean', async (t) => {
+  const help = await runCli(['run', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /--duration-scale/);
+  const bad = await runCli(['run', smoke, '--duration-scale', 'fast']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--duration-scale fast is not a number/);
+  const none = await runCli(['report', join(tmpdir(), 'definitely-not-a-run')]);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /events\.ndjson does not exist/);
+});
+
+function journalHas(dir: string, needle: string): boolean {
+  const p = join(dir, 'events.ndjson');
+  return existsSync(p) && readFileSync(p, 'utf8').includes(needle);
+}
+
+function runIdOf(dir: string): string {
+  const first = readFileSync(join(dir, 'events.ndjson'), 'utf8').split('\n').find((l) => l.includes('"type":"run"'));
+  return first ? (JSON.parse(first) as { runId: string }).runId : '';
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(100);
+  }
+}
