@@ -1,0 +1,1109 @@
+// The Kubernetes HorizontalPodAutoscaler v2 computation as pure functions: replica_calculator.go (per-metric
+// proposals), horizontal.go (max over metrics, bounds, stabilization, behavior policies, conditions, events)
+// and the autoscaling/v2 defaults. Time is always passed in (epoch ms); nothing here reads a clock or does I/O.
+// Metric arithmetic runs on integer milli-units exactly as upstream's Quantity.MilliValue() does.
+
+import { LoadscopeError } from '../model/errors.ts';
+import type {
+  CrossVersionObjectReference,
+  HpaBehavior,
+  HpaCondition,
+  HpaConditionType,
+  HpaControllerConfig,
+  HpaEvent,
+  HpaObservation,
+  HpaScalingRules,
+  HpaSpec,
+  HpaState,
+  MetricSpec,
+  MetricStatus,
+  ObservedPod,
+  Quantity,
+  ReconcileResult,
+  ResolvedScalingRules,
+  ResourceName,
+  TimestampedRecommendation,
+  TimestampedScaleEvent,
+} from './types.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Quantities
+
+const QUANTITY_RE = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const DECIMAL_SUFFIX: Record<string, number> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY_SUFFIX: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
+
+/** An exact quantity: sign × digits × 10^exp10 × 2^exp2. */
+interface ExactQuantity {
+  negative: boolean;
+  digits: bigint;
+  exp10: number;
+  exp2: number;
+}
+
+function parseExact(text: string): ExactQuantity {
+  const m = QUANTITY_RE.exec(text);
+  if (!m) {
+    throw new LoadscopeError('SCENARIO_INVALID', `invalid quantity ${JSON.stringify(text)}`, {
+      hint: 'write a Kubernetes quantity: a number with an optional suffix, e.g. 500m, 1, 1.5k, 128Mi, 1G, 2e3',
+    });
+  }
+  const [, sign, number, suffix = ''] = m;
+  const [whole, fraction = ''] = number.split('.');
+  let exp10 = -fraction.length;
+  let exp2 = 0;
+  if (suffix in BINARY_SUFFIX) exp2 = BINARY_SUFFIX[suffix];
+  else if (suffix in DECIMAL_SUFFIX) exp10 += DECIMAL_SUFFIX[suffix];
+  else if (suffix !== '') exp10 += Number(suffix.slice(1));
+  return { negative: sign === '-', digits: BigInt(`${whole}${fraction}` || '0'), exp10, exp2 };
+}
+
+/** Rounds quantity × 10^scale to an integer away from zero, as Quantity.ScaledValue does. */
+function scaledValue(q: ExactQuantity, scale: number): number {
+  const e = q.exp10 + scale;
+  const num = q.digits * 10n ** BigInt(Math.max(e, 0)) * 2n ** BigInt(q.exp2);
+  const den = 10n ** BigInt(Math.max(-e, 0));
+  const abs = (num + den - 1n) / den;
+  return Number(q.negative ? -abs : abs);
+}
+
+/**
+ * Parses a Kubernetes quantity string ("500m", "1", "128Mi", "1G", "1.5k", "2e3") into its value in base
+ * units (cores, bytes, plain numbers). Throws a LoadscopeError (SCENARIO_INVALID) naming the input for junk.
+ */
+export function parseQuantity(text: string): number {
+  const q = parseExact(text);
+  const e = q.exp10;
+  const mag = e >= 0 ? Number(q.digits * 10n ** BigInt(e) * 2n ** BigInt(q.exp2)) : Number(q.digits * 2n ** BigInt(q.exp2)) / 10 ** -e;
+  return q.negative ? -mag : mag;
+}
+
+/** The quantity in integer milli-units, rounded away from zero, exactly as upstream's MilliValue(). */
+export function parseMilliQuantity(text: string): number {
+  return scaledValue(parseExact(text), 3);
+}
+
+/** A cpu quantity in millicores: numbers are millicores already, strings are parsed ("500m", "1.5"). */
+export function cpuMillicores(q: Quantity): number {
+  return typeof q === 'number' ? ceilInteger(q) : parseMilliQuantity(q);
+}
+
+/** A memory quantity in bytes, rounded up: numbers are bytes already, strings are parsed ("128Mi", "1G"). */
+export function memoryBytes(q: Quantity): number {
+  return typeof q === 'number' ? ceilInteger(q) : scaledValue(parseExact(q), 0);
+}
+
+/** Ceil that forgives float noise (0.1 × 1000 is 100, not 101). */
+function ceilInteger(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : Math.ceil(x);
+}
+
+/** A plain (custom metric) value in milli-units. */
+function plainMilli(q: Quantity): number {
+  return typeof q === 'number' ? ceilInteger(q * 1000) : parseMilliQuantity(q);
+}
+
+/** A resource amount in upstream milli-units: millicores for cpu, milli-bytes for memory. */
+function resourceMilli(resource: ResourceName, q: Quantity): number {
+  return resource === 'cpu' ? cpuMillicores(q) : typeof q === 'number' ? ceilInteger(q * 1000) : parseMilliQuantity(q);
+}
+
+/** Back from milli-units to the spec's units (millicores for cpu, bytes for memory, plain values). */
+function fromMilli(resource: ResourceName | undefined, milli: number): number {
+  return resource === 'cpu' ? milli : milli / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Defaults
+
+/** Controller flags at their kube-controller-manager defaults. */
+export const DEFAULT_CONTROLLER_CONFIG: HpaControllerConfig = {
+  tolerance: 0.1,
+  cpuInitializationPeriodMs: 5 * 60_000,
+  delayOfInitialReadinessStatusMs: 30_000,
+  downscaleStabilizationWindowMs: 5 * 60_000,
+  scaleUpLimitFactor: 2,
+  scaleUpLimitMinimum: 4,
+};
+
+/** autoscaling/v2 default scale-up rules: no stabilization, max of 4 pods or 100% per 15 s. */
+export const DEFAULT_SCALE_UP_RULES: Readonly<HpaScalingRules> = {
+  stabilizationWindowSeconds: 0,
+  selectPolicy: 'Max',
+  policies: [
+    { type: 'Pods', value: 4, periodSeconds: 15 },
+    { type: 'Percent', value: 100, periodSeconds: 15 },
+  ],
+};
+
+/** autoscaling/v2 default scale-down rules: 100% per 15 s; the window comes from the controller (300 s). */
+export const DEFAULT_SCALE_DOWN_RULES: Readonly<HpaScalingRules> = {
+  selectPolicy: 'Max',
+  policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+};
+
+/** The metric an HPA without metrics gets: cpu at 80% of requests. */
+export const DEFAULT_METRICS: readonly MetricSpec[] = [
+  { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
+];
+
+/** Both directions' rules with defaults filled in, as the API server and controller leave them. */
+export interface ResolvedBehavior {
+  scaleUp: ResolvedScalingRules;
+  scaleDown: ResolvedScalingRules;
+}
+
+/** Fills unset fields of one direction's rules from `defaults` (GenerateHPAScale{Up,Down}Rules). */
+export function resolveScalingRules(
+  rules: HpaScalingRules | undefined,
+  defaults: Readonly<HpaScalingRules>,
+  defaultWindowSeconds: number,
+): ResolvedScalingRules {
+  const merged = { ...defaults, ...stripUndefined(rules ?? {}) };
+  return {
+    stabilizationWindowSeconds: merged.stabilizationWindowSeconds ?? defaultWindowSeconds,
+    selectPolicy: merged.selectPolicy ?? 'Max',
+    policies: (merged.policies ?? []).map((p) => ({ ...p })),
+    ...(merged.tolerance !== undefined ? { tolerance: toleranceValue(merged.tolerance) } : {}),
+  };
+}
+
+/** spec.behavior with every default filled, or undefined when the spec has none (legacy algorithm). */
+export function resolveBehavior(
+  behavior: HpaBehavior | undefined,
+  config: HpaControllerConfig = DEFAULT_CONTROLLER_CONFIG,
+): ResolvedBehavior | undefined {
+  if (!behavior) return undefined;
+  return {
+    scaleUp: resolveScalingRules(behavior.scaleUp, DEFAULT_SCALE_UP_RULES, 0),
+    scaleDown: resolveScalingRules(behavior.scaleDown, DEFAULT_SCALE_DOWN_RULES, Math.trunc(config.downscaleStabilizationWindowMs / 1000)),
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function toleranceValue(q: Quantity): number {
+  return typeof q === 'number' ? q : parseQuantity(q);
+}
+
+/** The spec with minReplicas and metrics defaulted, as the API server stores it. */
+export function defaultHpaSpec(spec: HpaSpec): HpaSpec & { minReplicas: number; metrics: MetricSpec[] } {
+  return {
+    ...spec,
+    minReplicas: spec.minReplicas ?? 1,
+    metrics: spec.metrics && spec.metrics.length > 0 ? spec.metrics : DEFAULT_METRICS.map((m) => structuredClone(m)),
+  };
+}
+
+/**
+ * API-server style checks of a spec (pkg/apis/autoscaling/validation), every problem at once as
+ * "path: message". minReplicas 0 is accepted only with an Object metric (upstream's HPAScaleToZero rule).
+ */
+export function validateHpaSpec(spec: HpaSpec): string[] {
+  const problems: string[] = [];
+  const bad = (path: string, message: string) => problems.push(`${path}: ${message}`);
+  const positiveQuantity = (path: string, q: Quantity | undefined, parse: (q: Quantity) => number) => {
+    if (q === undefined) return bad(path, 'must be set');
+    try {
+      if (!(parse(q) > 0)) bad(path, 'must be positive');
+    } catch (err) {
+      bad(path, (err as Error).message);
+    }
+  };
+  if (!spec.scaleTargetRef?.kind) bad('scaleTargetRef.kind', 'must be set');
+  if (!spec.scaleTargetRef?.name) bad('scaleTargetRef.name', 'must be set');
+  const metrics = spec.metrics ?? [];
+  const min = spec.minReplicas ?? 1;
+  const hasObject = metrics.some((m) => m.type === 'Object');
+  if (!Number.isInteger(min) || min < (hasObject ? 0 : 1)) bad('minReplicas', `must be an integer >= ${hasObject ? 0 : 1}`);
+  if (!Number.isInteger(spec.maxReplicas) || spec.maxReplicas < 1) bad('maxReplicas', 'must be an integer >= 1');
+  else if (spec.maxReplicas < min) bad('maxReplicas', 'must be greater than or equal to minReplicas');
+  metrics.forEach((m, i) => {
+    const path = `metrics[${i}]`;
+    if (m.type === 'Resource') {
+      const { name, target } = m.resource ?? {};
+      if (name !== 'cpu' && name !== 'memory') bad(`${path}.resource.name`, 'must be cpu or memory');
+      if (target?.type === 'Utilization') {
+        const u = target.averageUtilization;
+        if (u === undefined || !Number.isInteger(u) || u <= 0) bad(`${path}.resource.target.averageUtilization`, 'must be an integer > 0');
+      } else if (target?.type === 'AverageValue') {
+        positiveQuantity(`${path}.resource.target.averageValue`, target.averageValue, (q) => (name === 'memory' ? memoryBytes(q) : cpuMillicores(q)));
+      } else bad(`${path}.resource.target.type`, 'must be Utilization or AverageValue');
+    } else if (m.type === 'Pods') {
+      if (!m.pods?.metric?.name) bad(`${path}.pods.metric.name`, 'must be set');
+      if (m.pods?.target?.type !== 'AverageValue') bad(`${path}.pods.target.type`, 'must be AverageValue');
+      else positiveQuantity(`${path}.pods.target.averageValue`, m.pods.target.averageValue, plainMilli);
+    } else if (m.type === 'Object') {
+      if (!m.object?.metric?.name) bad(`${path}.object.metric.name`, 'must be set');
+      if (!m.object?.describedObject?.kind || !m.object.describedObject.name) bad(`${path}.object.describedObject`, 'kind and name must be set');
+      const target = m.object?.target;
+      if (target?.type === 'Value') positiveQuantity(`${path}.object.target.value`, target.value, plainMilli);
+      else if (target?.type === 'AverageValue') positiveQuantity(`${path}.object.target.averageValue`, target.averageValue, plainMilli);
+      else bad(`${path}.object.target.type`, 'must be Value or AverageValue');
+    } else bad(`${path}.type`, `unknown metric source type ${JSON.stringify((m as { type: unknown }).type)}`);
+  });
+  for (const dir of ['scaleUp', 'scaleDown'] as const) {
+    const rules = spec.behavior?.[dir];
+    if (!rules) continue;
+    const path = `behavior.${dir}`;
+    const w = rules.stabilizationWindowSeconds;
+    if (w !== undefined && (!Number.isInteger(w) || w < 0 || w > 3600)) bad(`${path}.stabilizationWindowSeconds`, 'must be an integer in 0..3600');
+    if (rules.selectPolicy !== undefined && !['Max', 'Min', 'Disabled'].includes(rules.selectPolicy)) {
+      bad(`${path}.selectPolicy`, 'must be Max, Min or Disabled');
+    }
+    if (rules.policies !== undefined && rules.policies.length === 0) bad(`${path}.policies`, 'must specify at least one Policy');
+    (rules.policies ?? []).forEach((p, j) => {
+      if (p.type !== 'Pods' && p.type !== 'Percent') bad(`${path}.policies[${j}].type`, 'must be Pods or Percent');
+      if (!Number.isInteger(p.value) || p.value <= 0) bad(`${path}.policies[${j}].value`, 'must be an integer > 0');
+      if (!Number.isInteger(p.periodSeconds) || p.periodSeconds <= 0 || p.periodSeconds > 1800) {
+        bad(`${path}.policies[${j}].periodSeconds`, 'must be an integer in 1..1800');
+      }
+    });
+    if (rules.tolerance !== undefined) {
+      try {
+        if (toleranceValue(rules.tolerance) < 0) bad(`${path}.tolerance`, 'must be >= 0');
+      } catch (err) {
+        bad(`${path}.tolerance`, (err as Error).message);
+      }
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Replica calculation (replica_calculator.go, metrics/utilization.go). Values are integer milli-units.
+
+/** A per-pod sample in milli-units, with the window it was measured over. */
+export interface PodMetric {
+  value: number;
+  timestamp: number;
+  windowMs: number;
+}
+
+/** Samples keyed by pod name (may include pods that are not in the pod list). */
+export type PodMetricsInfo = Map<string, PodMetric>;
+
+/** Scale-up and scale-down tolerances: no change while (1 − scaleDown) ≤ ratio ≤ (1 + scaleUp). */
+export interface Tolerances {
+  scaleUp: number;
+  scaleDown: number;
+}
+
+/** A computation that may fail with a message (upstream returns Go errors; here they are values). */
+export type CalcResult<T> = ({ ok: true } & T) | { ok: false; error: string };
+
+/** What replica calculation needs besides metrics: the time and the cpu readiness settings. */
+export interface CalcSettings {
+  nowMs: number;
+  cpuInitializationPeriodMs: number;
+  delayOfInitialReadinessStatusMs: number;
+}
+
+/** How groupPods sorted the pods. */
+export interface PodGroups {
+  readyPodCount: number;
+  unreadyPods: Set<string>;
+  missingPods: Set<string>;
+  ignoredPods: Set<string>;
+}
+
+/** A replica proposal with the metric's current value (milli-units) and the metric timestamp. */
+export interface ReplicaProposal {
+  replicas: number;
+  usage: number;
+  timestamp: number;
+}
+
+/** A Resource Utilization proposal: utilization in percent of requests and the raw average (milli-units). */
+export interface UtilizationProposal {
+  replicas: number;
+  utilization: number;
+  rawUtilization: number;
+  timestamp: number;
+}
+
+const MAX_INT32 = 2147483647;
+const MIN_INT32 = -2147483648;
+
+/** Whether a usage ratio is close enough to 1 that nothing should change. */
+export function isWithinTolerance(t: Tolerances, usageRatio: number): boolean {
+  return 1 - t.scaleDown <= usageRatio && usageRatio <= 1 + t.scaleUp;
+}
+
+/**
+ * Sorts pods as upstream groupPods: deleted or failed → ignored; pending → unready; no sample → missing;
+ * for cpu, pods not yet ready, or still initializing with a sample older than one window after their
+ * readiness change, or unready since their start → unready; the rest count as ready.
+ */
+export function groupPods(
+  pods: ObservedPod[],
+  metrics: PodMetricsInfo,
+  resource: ResourceName | undefined,
+  cpuInitializationPeriodMs: number,
+  delayOfInitialReadinessStatusMs: number,
+  nowMs: number,
+): PodGroups {
+  const groups: PodGroups = { readyPodCount: 0, unreadyPods: new Set(), missingPods: new Set(), ignoredPods: new Set() };
+  for (const pod of pods) {
+    if (pod.deleted || pod.phase === 'Failed') {
+      groups.ignoredPods.add(pod.name);
+      continue;
+    }
+    if (pod.phase === 'Pending') {
+      groups.unreadyPods.add(pod.name);
+      continue;
+    }
+    const metric = metrics.get(pod.name);
+    if (!metric) {
+      groups.missingPods.add(pod.name);
+      continue;
+    }
+    if (resource === 'cpu') {
+      let unready: boolean;
+      const transition = pod.readyTransitionTime ?? 0;
+      if (pod.ready === undefined || pod.startTime === undefined) unready = true;
+      else if (pod.startTime + cpuInitializationPeriodMs > nowMs) unready = !pod.ready || metric.timestamp < transition + metric.windowMs;
+      else unready = !pod.ready && pod.startTime + delayOfInitialReadinessStatusMs > transition;
+      if (unready) {
+        groups.unreadyPods.add(pod.name);
+        continue;
+      }
+    }
+    groups.readyPodCount++;
+  }
+  return groups;
+}
+
+/** Each pod's request of `resource` in milli-units; a pod without one is an error, as upstream. */
+export function calculatePodRequests(pods: ObservedPod[], resource: ResourceName): CalcResult<{ requests: Map<string, number> }> {
+  const requests = new Map<string, number>();
+  for (const pod of pods) {
+    const request = pod.requests?.[resource];
+    if (request === undefined) return { ok: false, error: `missing request for ${resource} in Pod ${pod.name}` };
+    requests.set(pod.name, resourceMilli(resource, request));
+  }
+  return { ok: true, requests };
+}
+
+/**
+ * Utilization of requests over the pods that have both a sample and a request: percentage truncated to an
+ * integer, the ratio to the target, and the raw average sample (milli-units).
+ */
+export function getResourceUtilizationRatio(
+  metrics: PodMetricsInfo,
+  requests: Map<string, number>,
+  targetUtilization: number,
+): CalcResult<{ usageRatio: number; utilization: number; rawAverageValue: number }> {
+  let metricsTotal = 0n;
+  let requestsTotal = 0n;
+  let numEntries = 0n;
+  for (const [pod, metric] of metrics) {
+    const request = requests.get(pod);
+    if (request === undefined) continue;
+    metricsTotal += BigInt(metric.value);
+    requestsTotal += BigInt(request);
+    numEntries++;
+  }
+  if (requestsTotal === 0n) return { ok: false, error: 'no metrics returned matched known pods' };
+  const utilization = Number((metricsTotal * 100n) / requestsTotal);
+  return { ok: true, usageRatio: utilization / targetUtilization, utilization, rawAverageValue: Number(metricsTotal / numEntries) };
+}
+
+/** Average of the samples (truncated, milli-units) and its ratio to the target. */
+export function getMetricUsageRatio(metrics: PodMetricsInfo, targetUsage: number): { usageRatio: number; usage: number } {
+  let total = 0n;
+  for (const metric of metrics.values()) total += BigInt(metric.value);
+  const usage = Number(total / BigInt(metrics.size));
+  return { usageRatio: usage / targetUsage, usage };
+}
+
+/** Resource samples from the observation in milli-units, as the resource metrics API client returns them. */
+export function resourceMetricsFor(obs: HpaObservation, resource: ResourceName): CalcResult<{ metrics: PodMetricsInfo; timestamp: number }> {
+  const items = obs.resourceMetrics ?? [];
+  if (items.length === 0) return { ok: false, error: `unable to get metrics for resource ${resource}: no metrics returned from resource metrics API` };
+  const metrics: PodMetricsInfo = new Map();
+  for (const item of items) {
+    const value = item[resource];
+    if (value === undefined) continue;
+    metrics.set(item.pod, { value: resourceMilli(resource, value), timestamp: item.timestamp, windowMs: item.windowMs });
+  }
+  return { ok: true, metrics, timestamp: items[0].timestamp };
+}
+
+/** Samples of one Pods (custom) metric in milli-units, as the custom metrics API client returns them. */
+export function podMetricsFor(obs: HpaObservation, metricName: string): CalcResult<{ metrics: PodMetricsInfo; timestamp: number }> {
+  const items = (obs.podMetrics ?? []).filter((m) => m.name === metricName);
+  if (items.length === 0) return { ok: false, error: `unable to get metric ${metricName}: no metrics returned from custom metrics API` };
+  const metrics: PodMetricsInfo = new Map();
+  for (const item of items) metrics.set(item.pod, { value: plainMilli(item.value), timestamp: item.timestamp, windowMs: item.windowMs ?? 60_000 });
+  return { ok: true, metrics, timestamp: items[0].timestamp };
+}
+
+/** The observed value of an Object metric in milli-units. */
+export function objectMetricFor(obs: HpaObservation, metricName: string, ref: CrossVersionObjectReference): CalcResult<{ value: number; timestamp: number }> {
+  const sample = (obs.objectMetrics ?? []).find(
+    (m) =>
+      m.name === metricName &&
+      m.describedObject.kind === ref.kind &&
+      m.describedObject.name === ref.name &&
+      (m.describedObject.apiVersion === undefined || ref.apiVersion === undefined || m.describedObject.apiVersion === ref.apiVersion),
+  );
+  if (!sample) {
+    return { ok: false, error: `unable to get metric ${metricName}: no value returned from custom metrics API on ${ref.kind}/${ref.name}` };
+  }
+  return { ok: true, value: plainMilli(sample.value), timestamp: sample.timestamp };
+}
+
+/**
+ * Desired replicas for a Resource Utilization target (GetResourceReplicas): unready and ignored pods are set
+ * aside, missing pods are assumed at 100% (or the target, when above 100%) on a scale-down and 0% on a
+ * scale-up, unready pods at 0% on a scale-up; no change when that rebalancing flips the direction.
+ */
+export function getResourceReplicas(
+  obs: HpaObservation,
+  currentReplicas: number,
+  targetUtilization: number,
+  resource: ResourceName,
+  tolerances: Tolerances,
+  settings: CalcSettings,
+): CalcResult<UtilizationProposal> {
+  const fetched = resourceMetricsFor(obs, resource);
+  if (!fetched.ok) return fetched;
+  const { timestamp } = fetched;
+  const metrics = new Map(fetched.metrics);
+  if (obs.pods.length === 0) return { ok: false, error: 'no pods returned by selector while calculating replica count' };
+  const groups = groupPods(obs.pods, metrics, resource, settings.cpuInitializationPeriodMs, settings.delayOfInitialReadinessStatusMs, settings.nowMs);
+  for (const name of [...groups.ignoredPods, ...groups.unreadyPods]) metrics.delete(name);
+  if (metrics.size === 0) return { ok: false, error: 'did not receive metrics for targeted pods (pods might be unready)' };
+  const req = calculatePodRequests(obs.pods, resource);
+  if (!req.ok) return req;
+  const first = getResourceUtilizationRatio(metrics, req.requests, targetUtilization);
+  if (!first.ok) return first;
+  const { usageRatio, utilization, rawAverageValue: rawUtilization } = first;
+  const keep = { ok: true as const, replicas: currentReplicas, utilization, rawUtilization, timestamp };
+
+  const scaleUpWithUnready = groups.unreadyPods.size > 0 && usageRatio > 1;
+  if (!scaleUpWithUnready && groups.missingPods.size === 0) {
+    if (isWithinTolerance(tolerances, usageRatio)) return keep;
+    return { ...keep, replicas: Math.ceil(usageRatio * groups.readyPodCount) };
+  }
+  if (groups.missingPods.size > 0) {
+    if (usageRatio < 1) {
+      const fallback = Math.max(100, targetUtilization);
+      for (const name of groups.missingPods) metrics.set(name, { value: Math.trunc((req.requests.get(name)! * fallback) / 100), timestamp: 0, windowMs: 0 });
+    } else if (usageRatio > 1) {
+      for (const name of groups.missingPods) metrics.set(name, { value: 0, timestamp: 0, windowMs: 0 });
+    }
+  }
+  if (scaleUpWithUnready) {
+    for (const name of groups.unreadyPods) metrics.set(name, { value: 0, timestamp: 0, windowMs: 0 });
+  }
+  const second = getResourceUtilizationRatio(metrics, req.requests, targetUtilization);
+  if (!second.ok) return second;
+  const newUsageRatio = second.usageRatio;
+  if (isWithinTolerance(tolerances, newUsageRatio) || (usageRatio < 1 && newUsageRatio > 1) || (usageRatio > 1 && newUsageRatio < 1)) return keep;
+  const newReplicas = Math.ceil(newUsageRatio * metrics.size);
+  if ((newUsageRatio < 1 && newReplicas > currentReplicas) || (newUsageRatio > 1 && newReplicas < currentReplicas)) return keep;
+  return { ...keep, replicas: newReplicas };
+}
+
+/** Desired replicas for a Resource AverageValue target (GetRawResourceReplicas); target in milli-units. */
+export function getRawResourceReplicas(
+  obs: HpaObservation,
+  currentReplicas: number,
+  targetUsage: number,
+  resource: ResourceName,
+  tolerances: Tolerances,
+  settings: CalcSettings,
+): CalcResult<ReplicaProposal> {
+  const fetched = resourceMetricsFor(obs, resource);
+  if (!fetched.ok) return fetched;
+  const calc = calcPlainMetricReplicas(obs, new Map(fetched.metrics), currentReplicas, targetUsage, tolerances, resource, settings);
+  return calc.ok ? { ...calc, timestamp: fetched.timestamp } : calc;
+}
+
+/** Desired replicas for a Pods metric with an AverageValue target (GetMetricReplicas); milli-units. */
+export function getMetricReplicas(
+  obs: HpaObservation,
+  currentReplicas: number,
+  targetUsage: number,
+  metricName: string,
+  tolerances: Tolerances,
+  settings: CalcSettings,
+): CalcResult<ReplicaProposal> {
+  const fetched = podMetricsFor(obs, metricName);
+  if (!fetched.ok) return fetched;
+  const calc = calcPlainMetricReplicas(obs, new Map(fetched.metrics), currentReplicas, targetUsage, tolerances, undefined, settings);
+  return calc.ok ? { ...calc, timestamp: fetched.timestamp } : calc;
+}
+
+function calcPlainMetricReplicas(
+  obs: HpaObservation,
+  metrics: PodMetricsInfo,
+  currentReplicas: number,
+  targetUsage: number,
+  tolerances: Tolerances,
+  resource: ResourceName | undefined,
+  settings: CalcSettings,
+): CalcResult<{ replicas: number; usage: number }> {
+  if (obs.pods.length === 0) return { ok: false, error: 'no pods returned by selector while calculating replica count' };
+  const groups = groupPods(obs.pods, metrics, resource, settings.cpuInitializationPeriodMs, settings.delayOfInitialReadinessStatusMs, settings.nowMs);
+  for (const name of [...groups.ignoredPods, ...groups.unreadyPods]) metrics.delete(name);
+  if (metrics.size === 0) return { ok: false, error: 'did not receive metrics for targeted pods (pods might be unready)' };
+  const { usageRatio, usage } = getMetricUsageRatio(metrics, targetUsage);
+  const keep = { ok: true as const, replicas: currentReplicas, usage };
+
+  const scaleUpWithUnready = groups.unreadyPods.size > 0 && usageRatio > 1;
+  if (!scaleUpWithUnready && groups.missingPods.size === 0) {
+    if (isWithinTolerance(tolerances, usageRatio)) return keep;
+    return { ...keep, replicas: Math.ceil(usageRatio * groups.readyPodCount) };
+  }
+  if (groups.missingPods.size > 0) {
+    const assumed = usageRatio < 1 ? targetUsage : usageRatio > 1 ? 0 : undefined;
+    if (assumed !== undefined) for (const name of groups.missingPods) metrics.set(name, { value: assumed, timestamp: 0, windowMs: 0 });
+  }
+  if (scaleUpWithUnready) {
+    for (const name of groups.unreadyPods) metrics.set(name, { value: 0, timestamp: 0, windowMs: 0 });
+  }
+  const newUsageRatio = getMetricUsageRatio(metrics, targetUsage).usageRatio;
+  if (isWithinTolerance(tolerances, newUsageRatio) || (usageRatio < 1 && newUsageRatio > 1) || (usageRatio > 1 && newUsageRatio < 1)) return keep;
+  const newReplicas = Math.ceil(newUsageRatio * metrics.size);
+  if ((newUsageRatio < 1 && newReplicas > currentReplicas) || (newUsageRatio > 1 && newReplicas < currentReplicas)) return keep;
+  return { ...keep, replicas: newReplicas };
+}
+
+/** Pods that are Running and Ready (getReadyPodsCount). */
+function getReadyPodsCount(pods: ObservedPod[]): CalcResult<{ count: number }> {
+  if (pods.length === 0) return { ok: false, error: 'no pods returned by selector while calculating replica count' };
+  return { ok: true, count: pods.filter((p) => p.phase === 'Running' && p.ready === true).length };
+}
+
+/** ceil(ratio × ready pods), or ceil(ratio) when scaled to zero, where tolerance does not apply. */
+function getUsageRatioReplicaCount(
+  obs: HpaObservation,
+  currentReplicas: number,
+  usageRatio: number,
+  tolerances: Tolerances,
+): CalcResult<{ replicas: number }> {
+  if (currentReplicas === 0) return { ok: true, replicas: Math.ceil(usageRatio) };
+  if (isWithinTolerance(tolerances, usageRatio)) return { ok: true, replicas: currentReplicas };
+  const ready = getReadyPodsCount(obs.pods);
+  if (!ready.ok) return { ok: false, error: `unable to calculate ready pods: ${ready.error}` };
+  const replicas = usageRatio * ready.count;
+  return { ok: true, replicas: replicas > MAX_INT32 ? MAX_INT32 : Math.ceil(replicas) };
+}
+
+/** Desired replicas for an Object metric with a Value target (GetObjectMetricReplicas); milli-units. */
+export function getObjectMetricReplicas(
+  obs: HpaObservation,
+  currentReplicas: number,
+  targetUsage: number,
+  metricName: string,
+  ref: CrossVersionObjectReference,
+  tolerances: Tolerances,
+): CalcResult<ReplicaProposal> {
+  const sample = objectMetricFor(obs, metricName, ref);
+  if (!sample.ok) return sample;
+  const count = getUsageRatioReplicaCount(obs, currentReplicas, sample.value / targetUsage, tolerances);
+  return count.ok ? { ok: true, replicas: count.replicas, usage: sample.value, timestamp: sample.timestamp } : count;
+}
+
+/**
+ * Desired replicas for an Object metric with an AverageValue target (GetObjectPerPodMetricReplicas): the
+ * value divided over `statusReplicas`; milli-units, the reported usage is the per-replica value rounded up.
+ */
+export function getObjectPerPodMetricReplicas(
+  obs: HpaObservation,
+  statusReplicas: number,
+  targetAverageUsage: number,
+  metricName: string,
+  ref: CrossVersionObjectReference,
+  tolerances: Tolerances,
+): CalcResult<ReplicaProposal> {
+  const sample = objectMetricFor(obs, metricName, ref);
+  if (!sample.ok) return sample;
+  const usageRatio = sample.value / (targetAverageUsage * statusReplicas);
+  const replicas = isWithinTolerance(tolerances, usageRatio) ? statusReplicas : Math.ceil(sample.value / targetAverageUsage);
+  return { ok: true, replicas, usage: Math.ceil(sample.value / statusReplicas), timestamp: sample.timestamp };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Normalization: stabilization, rate limits, bounds (horizontal.go)
+
+/** A normalization outcome: the replicas and the ScalingLimited (or AbleToScale) reason and message. */
+export interface Normalized {
+  replicas: number;
+  reason: string;
+  message: string;
+}
+
+/** The inputs of behavior normalization (upstream NormalizationArg, without the key). */
+export interface NormalizationArg {
+  scaleUpBehavior: ResolvedScalingRules;
+  scaleDownBehavior: ResolvedScalingRules;
+  minReplicas: number;
+  maxReplicas: number;
+  currentReplicas: number;
+  desiredReplicas: number;
+}
+
+/**
+ * Legacy downscale stabilization: the highest recommendation within the window (including the new one);
+ * the new recommendation replaces the last one older than the window, or is appended.
+ */
+export function stabilizeRecommendation(
+  recommendations: TimestampedRecommendation[],
+  prenormalizedDesiredReplicas: number,
+  windowMs: number,
+  nowMs: number,
+): { recommendation: number; recommendations: TimestampedRecommendation[] } {
+  let max = prenormalizedDesiredReplicas;
+  let oldIndex = -1;
+  const cutoff = nowMs - windowMs;
+  recommendations.forEach((rec, i) => {
+    if (rec.timestamp < cutoff) oldIndex = i;
+    else if (rec.recommendation > max) max = rec.recommendation;
+  });
+  return { recommendation: max, recommendations: storeRecommendation(recommendations, oldIndex, prenormalizedDesiredReplicas, nowMs) };
+}
+
+function storeRecommendation(recs: TimestampedRecommendation[], oldIndex: number, recommendation: number, nowMs: number): TimestampedRecommendation[] {
+  const next = recs.map((r) => ({ ...r }));
+  if (oldIndex >= 0) next[oldIndex] = { recommendation, timestamp: nowMs };
+  else next.push({ recommendation, timestamp: nowMs });
+  return next;
+}
+
+/** The two controller settings of the legacy scale-up cap. */
+export type ScaleUpLimitConfig = Pick<HpaControllerConfig, 'scaleUpLimitFactor' | 'scaleUpLimitMinimum'>;
+
+/** max(factor × current, minimum), the legacy scale-up cap. */
+export function calculateScaleUpLimit(currentReplicas: number, config: ScaleUpLimitConfig = DEFAULT_CONTROLLER_CONFIG): number {
+  return Math.trunc(Math.max(config.scaleUpLimitFactor * currentReplicas, config.scaleUpLimitMinimum));
+}
+
+/** Legacy bounds: minReplicas, then the smaller of maxReplicas and the scale-up cap. */
+export function convertDesiredReplicasWithRules(
+  currentReplicas: number,
+  desiredReplicas: number,
+  minReplicas: number,
+  maxReplicas: number,
+  config: ScaleUpLimitConfig = DEFAULT_CONTROLLER_CONFIG,
+): Normalized {
+  const scaleUpLimit = calculateScaleUpLimit(currentReplicas, config);
+  const capped: Normalized =
+    maxReplicas > scaleUpLimit
+      ? { replicas: scaleUpLimit, reason: 'ScaleUpLimit', message: 'the desired replica count is increasing faster than the maximum scale rate' }
+      : { replicas: maxReplicas, reason: 'TooManyReplicas', message: 'the desired replica count is more than the maximum replica count' };
+  if (desiredReplicas < minReplicas) {
+    return { replicas: minReplicas, reason: 'TooFewReplicas', message: 'the desired replica count is less than the minimum replica count' };
+  }
+  if (desiredReplicas > capped.replicas) return capped;
+  return { replicas: desiredReplicas, reason: 'DesiredWithinRange', message: 'the desired count is within the acceptable range' };
+}
+
+/**
+ * Behavior stabilization: the recommendation is held between the lowest recommendation within the scale-up
+ * window and the highest within the scale-down window (both including the new one), starting from the
+ * current size. The new recommendation replaces the last one older than both windows, or is appended.
+ */
+export function stabilizeRecommendationWithBehaviors(
+  args: NormalizationArg,
+  recommendations: TimestampedRecommendation[],
+  nowMs: number,
+): Normalized & { recommendations: TimestampedRecommendation[] } {
+  const upCutoff = nowMs - args.scaleUpBehavior.stabilizationWindowSeconds * 1000;
+  const downCutoff = nowMs - args.scaleDownBehavior.stabilizationWindowSeconds * 1000;
+  let up = args.desiredReplicas;
+  let down = args.desiredReplicas;
+  let oldIndex = -1;
+  recommendations.forEach((rec, i) => {
+    if (rec.timestamp > upCutoff) up = Math.min(rec.recommendation, up);
+    if (rec.timestamp > downCutoff) down = Math.max(rec.recommendation, down);
+    if (rec.timestamp < upCutoff && rec.timestamp < downCutoff) oldIndex = i;
+  });
+  let recommendation = args.currentReplicas;
+  if (recommendation < up) recommendation = up;
+  if (recommendation > down) recommendation = down;
+  const [reason, message] =
+    args.desiredReplicas >= args.currentReplicas
+      ? ['ScaleUpStabilized', 'recent recommendations were lower than current one, applying the lowest recent recommendation']
+      : ['ScaleDownStabilized', 'recent recommendations were higher than current one, applying the highest recent recommendation'];
+  return { replicas: recommendation, reason, message, recommendations: storeRecommendation(recommendations, oldIndex, args.desiredReplicas, nowMs) };
+}
+
+/** Sum of replica changes of events strictly newer than `periodSeconds` ago. */
+export function getReplicasChangePerPeriod(periodSeconds: number, events: TimestampedScaleEvent[], nowMs: number): number {
+  const cutoff = nowMs - periodSeconds * 1000;
+  return events.reduce((sum, e) => (e.timestamp > cutoff ? sum + e.replicaChange : sum), 0);
+}
+
+function periodStartReplicas(current: number, periodSeconds: number, up: TimestampedScaleEvent[], down: TimestampedScaleEvent[], nowMs: number): number {
+  return current - getReplicasChangePerPeriod(periodSeconds, up, nowMs) + getReplicasChangePerPeriod(periodSeconds, down, nowMs);
+}
+
+/** The highest replica count the scale-up policies allow now, given the recent scale events. */
+export function calculateScaleUpLimitWithScalingRules(
+  currentReplicas: number,
+  scaleUpEvents: TimestampedScaleEvent[],
+  scaleDownEvents: TimestampedScaleEvent[],
+  rules: ResolvedScalingRules,
+  nowMs: number,
+): number {
+  if (rules.selectPolicy === 'Disabled') return currentReplicas;
+  const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
+  let result = rules.selectPolicy === 'Min' ? MAX_INT32 : MIN_INT32;
+  for (const policy of rules.policies) {
+    const start = periodStartReplicas(currentReplicas, policy.periodSeconds, scaleUpEvents, scaleDownEvents, nowMs);
+    const proposed = policy.type === 'Pods' ? start + policy.value : Math.ceil(start * (1 + policy.value / 100));
+    result = pick(result, proposed);
+  }
+  return result;
+}
+
+/** The lowest replica count the scale-down policies allow now, given the recent scale events. */
+export function calculateScaleDownLimitWithBehaviors(
+  currentReplicas: number,
+  scaleUpEvents: TimestampedScaleEvent[],
+  scaleDownEvents: TimestampedScaleEvent[],
+  rules: ResolvedScalingRules,
+  nowMs: number,
+): number {
+  if (rules.selectPolicy === 'Disabled') return currentReplicas;
+  const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
+  let result = rules.selectPolicy === 'Min' ? MIN_INT32 : MAX_INT32;
+  for (const policy of rules.policies) {
+    const start = periodStartReplicas(currentReplicas, policy.periodSeconds, scaleUpEvents, scaleDownEvents, nowMs);
+    const proposed = policy.type === 'Pods' ? start - policy.value : Math.trunc(start * (1 - policy.value / 100));
+    result = pick(result, proposed);
+  }
+  return result;
+}
+
+/** Applies the behavior's rate limits and min/max bounds (convertDesiredReplicasWithBehaviorRate). */
+export function convertDesiredReplicasWithBehaviorRate(
+  args: NormalizationArg,
+  scaleUpEvents: TimestampedScaleEvent[],
+  scaleDownEvents: TimestampedScaleEvent[],
+  nowMs: number,
+): Normalized {
+  if (args.desiredReplicas > args.currentReplicas) {
+    const rate = calculateScaleUpLimitWithScalingRules(args.currentReplicas, scaleUpEvents, scaleDownEvents, args.scaleUpBehavior, nowMs);
+    const limit = Math.max(rate, args.currentReplicas);
+    const capped: Normalized =
+      args.maxReplicas > limit
+        ? { replicas: limit, reason: 'ScaleUpLimit', message: 'the desired replica count is increasing faster than the maximum scale rate' }
+        : { replicas: args.maxReplicas, reason: 'TooManyReplicas', message: 'the desired replica count is more than the maximum replica count' };
+    if (args.desiredReplicas > capped.replicas) return capped;
+  } else if (args.desiredReplicas < args.currentReplicas) {
+    const rate = calculateScaleDownLimitWithBehaviors(args.currentReplicas, scaleUpEvents, scaleDownEvents, args.scaleDownBehavior, nowMs);
+    const limit = Math.min(rate, args.currentReplicas);
+    const floored: Normalized =
+      args.minReplicas < limit
+        ? { replicas: limit, reason: 'ScaleDownLimit', message: 'the desired replica count is decreasing faster than the maximum scale rate' }
+        : { replicas: args.minReplicas, reason: 'TooFewReplicas', message: 'the desired replica count is less than the minimum replica count' };
+    if (args.desiredReplicas < floored.replicas) return floored;
+  }
+  return { replicas: args.desiredReplicas, reason: 'DesiredWithinRange', message: 'the desired count is within the acceptable range' };
+}
+
+/** Marks events older than the longest policy period as reusable (returns a new list). */
+export function markScaleEventsOutdated(events: TimestampedScaleEvent[], longestPolicyPeriodSeconds: number, nowMs: number): TimestampedScaleEvent[] {
+  const cutoff = nowMs - longestPolicyPeriodSeconds * 1000;
+  return events.map((e) => (e.timestamp < cutoff ? { ...e, outdated: true } : { ...e }));
+}
+
+/**
+ * Records a rescale for the behavior's period windows: the change goes to the scale-up or scale-down list,
+ * replacing the last outdated event or appended. Without a behavior nothing is stored, as upstream.
+ */
+export function storeScaleEvent(
+  behavior: ResolvedBehavior | undefined,
+  scaleUpEvents: TimestampedScaleEvent[],
+  scaleDownEvents: TimestampedScaleEvent[],
+  prevReplicas: number,
+  newReplicas: number,
+  nowMs: number,
+): { scaleUpEvents: TimestampedScaleEvent[]; scaleDownEvents: TimestampedScaleEvent[] } {
+  if (!behavior) return { scaleUpEvents, scaleDownEvents };
+  const up = newReplicas > prevReplicas;
+  const rules = up ? behavior.scaleUp : behavior.scaleDown;
+  const longest = rules.policies.reduce((m, p) => Math.max(m, p.periodSeconds), 0);
+  const events = markScaleEventsOutdated(up ? scaleUpEvents : scaleDownEvents, longest, nowMs);
+  const event = { replicaChange: Math.abs(newReplicas - prevReplicas), timestamp: nowMs, outdated: false };
+  const oldIndex = events.map((e) => e.outdated).lastIndexOf(true);
+  if (oldIndex >= 0) events[oldIndex] = event;
+  else events.push(event);
+  return up ? { scaleUpEvents: events, scaleDownEvents } : { scaleUpEvents, scaleDownEvents: events };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Conditions, events, reconcile
+
+/** Sets a condition in a new list; lastTransitionTime moves only when the status changes. */
+export function setCondition(
+  conditions: HpaCondition[],
+  type: HpaConditionType,
+  status: 'True' | 'False',
+  reason: string,
+  message: string,
+  nowMs: number,
+): HpaCondition[] {
+  const existing = conditions.find((c) => c.type === type);
+  const next: HpaCondition = {
+    type,
+    status,
+    reason,
+    message,
+    lastTransitionTime: existing && existing.status === status ? existing.lastTransitionTime : nowMs,
+  };
+  return existing ? conditions.map((c) => (c.type === type ? next : c)) : [...conditions, next];
+}
+
+/** The SuccessfulRescale event message, exactly as the controller writes it. */
+export function formatRescaleMessage(newSize: number, reason: string): string {
+  return `New size: ${newSize}; reason: ${reason}`;
+}
+
+/** A state for an HPA that has never been reconciled. */
+export function newHpaState(): HpaState {
+  return { recommendations: null, scaleUpEvents: [], scaleDownEvents: [], conditions: [] };
+}
+
+/** One metric's proposal, or the ScalingActive condition and error explaining why there is none. */
+type MetricOutcome =
+  | { ok: true; replicas: number; metricName: string; status: MetricStatus }
+  | { ok: false; error: string; reason: string; cause: string };
+
+interface MetricContext {
+  obs: HpaObservation;
+  specReplicas: number;
+  statusReplicas: number;
+  tolerances: Tolerances;
+  settings: CalcSettings;
+}
+
+function failed(reason: string, cause: string, wrapped: string): MetricOutcome {
+  return { ok: false, reason, cause, error: wrapped };
+}
+
+function computeReplicasForMetric(spec: MetricSpec, ctx: MetricContext): MetricOutcome {
+  const { obs, specReplicas, statusReplicas, tolerances, settings } = ctx;
+  switch (spec.type) {
+    case 'Resource': {
+      const { name, target } = spec.resource;
+      const wrap = (err: string) => failed('FailedGetResourceMetric', err, `failed to get ${name} resource metric value: ${err}`);
+      if (target.averageValue !== undefined) {
+        const r = getRawResourceReplicas(obs, specReplicas, resourceMilli(name, target.averageValue), name, tolerances, settings);
+        if (!r.ok) return wrap(`failed to get ${name} usage: ${r.error}`);
+        return {
+          ok: true,
+          replicas: r.replicas,
+          metricName: `${name} resource`,
+          status: { type: 'Resource', resource: { name, current: { averageValue: fromMilli(name, r.usage) } } },
+        };
+      }
+      if (target.averageUtilization === undefined) {
+        return wrap('invalid resource metric source: neither an average utilization target nor an average value (usage) target was set');
+      }
+      const r = getResourceReplicas(obs, specReplicas, target.averageUtilization, name, tolerances, settings);
+      if (!r.ok) return wrap(`failed to get ${name} utilization: ${r.error}`);
+      return {
+        ok: true,
+        replicas: r.replicas,
+        metricName: `${name} resource utilization (percentage of request)`,
+        status: { type: 'Resource', resource: { name, current: { averageUtilization: r.utilization, averageValue: fromMilli(name, r.rawUtilization) } } },
+      };
+    }
+    case 'Pods': {
+      const { metric, target } = spec.pods;
+      const wrap = (err: string) => failed('FailedGetPodsMetric', err, `failed to get pods metric value: ${err}`);
+      if (target.averageValue === undefined) return wrap('invalid pods metric source: an average value target was not set');
+      const r = getMetricReplicas(obs, specReplicas, plainMilli(target.averageValue), metric.name, tolerances, settings);
+      if (!r.ok) return wrap(r.error);
+      return {
+        ok: true,
+        replicas: r.replicas,
+        metricName: `pods metric ${metric.name}`,
+        status: { type: 'Pods', pods: { metric: { name: metric.name }, current: { averageValue: r.usage / 1000 } } },
+      };
+    }
+    case 'Object': {
+      const { describedObject, metric, target } = spec.object;
+      const wrap = (err: string) => failed('FailedGetObjectMetric', err, `failed to get object metric value: ${err}`);
+      if (target.type === 'Value' && target.value !== undefined) {
+        const r = getObjectMetricReplicas(obs, specReplicas, plainMilli(target.value), metric.name, describedObject, tolerances);
+        if (!r.ok) return wrap(r.error);
+        return {
+          ok: true,
+          replicas: r.replicas,
+          metricName: `${describedObject.kind} metric ${metric.name}`,
+          status: { type: 'Object', object: { describedObject: { ...describedObject }, metric: { name: metric.name }, current: { value: r.usage / 1000 } } },
+        };
+      }
+      if (target.type === 'AverageValue' && target.averageValue !== undefined) {
+        const r = getObjectPerPodMetricReplicas(obs, statusReplicas, plainMilli(target.averageValue), metric.name, describedObject, tolerances);
+        if (!r.ok) {
+          return failed('FailedGetObjectMetric', r.error, `failed to get object metric value: failed to get ${metric.name} object metric: ${r.error}`);
+        }
+        return {
+          ok: true,
+          replicas: r.replicas,
+          metricName: `external metric ${metric.name}(nil)`,
+          status: { type: 'Object', object: { metric: { name: metric.name }, current: { averageValue: r.usage / 1000 } } },
+        };
+      }
+      return wrap('invalid object metric source: neither a value target nor an average value target was set');
+    }
+    default: {
+      const err = `unknown metric source type ${JSON.stringify((spec as { type: unknown }).type)}`;
+      return failed('InvalidMetricSourceType', err, err);
+    }
+  }
+}
+
+/** Per-direction tolerances: the behavior's own (Kubernetes 1.33+) or the controller's. */
+export function tolerancesFor(behavior: HpaBehavior | undefined, config: HpaControllerConfig = DEFAULT_CONTROLLER_CONFIG): Tolerances {
+  const of = (rules: HpaScalingRules | undefined) => (rules?.tolerance !== undefined ? toleranceValue(rules.tolerance) : config.tolerance);
+  return { scaleUp: of(behavior?.scaleUp), scaleDown: of(behavior?.scaleDown) };
+}
+
+/**
+ * One sync of the HPA controller (reconcileAutoscaler) as a pure step: given the spec, the state carried
+ * from the previous sync, what is observed now and the time, returns the size to set, the next state, the
+ * Kubernetes events and status conditions the controller would write, and the current metric values.
+ */
+export function reconcile(
+  spec: HpaSpec,
+  state: HpaState,
+  observation: HpaObservation,
+  nowMs: number,
+  config: Partial<HpaControllerConfig> = {},
+): ReconcileResult {
+  const cfg: HpaControllerConfig = { ...DEFAULT_CONTROLLER_CONFIG, ...stripUndefined(config) };
+  const hpa = defaultHpaSpec(spec);
+  const currentReplicas = observation.currentReplicas;
+  const minReplicas = hpa.minReplicas;
+  const behavior = resolveBehavior(hpa.behavior, cfg);
+  const events: HpaEvent[] = [];
+  const warn = (reason: string, message: string) => events.push({ type: 'Warning', reason, message, time: nowMs });
+  let conditions = setCondition(state.conditions, 'AbleToScale', 'True', 'SucceededGetScale', "the HPA controller was able to get the target's current scale", nowMs);
+  let recommendations = state.recommendations ?? [{ recommendation: currentReplicas, timestamp: nowMs }];
+  let metricStatuses: (MetricStatus | null)[] = [];
+  let desiredReplicas = 0;
+  let rescaleReason = '';
+  let rescale = true;
+  let error: string | undefined;
+
+  if (currentReplicas === 0 && minReplicas !== 0) {
+    rescale = false;
+    conditions = setCondition(conditions, 'ScalingActive', 'False', 'ScalingDisabled', 'scaling is disabled since the replica count of the target is zero', nowMs);
+  } else if (currentReplicas > hpa.maxReplicas) {
+    rescaleReason = 'Current number of replicas above Spec.MaxReplicas';
+    desiredReplicas = hpa.maxReplicas;
+  } else if (currentReplicas < minReplicas) {
+    rescaleReason = 'Current number of replicas below Spec.MinReplicas';
+    desiredReplicas = minReplicas;
+  } else {
+    const ctx: MetricContext = {
+      obs: observation,
+      specReplicas: currentReplicas,
+      statusReplicas: observation.statusReplicas ?? currentReplicas,
+      tolerances: tolerancesFor(hpa.behavior, cfg),
+      settings: { nowMs, cpuInitializationPeriodMs: cfg.cpuInitializationPeriodMs, delayOfInitialReadinessStatusMs: cfg.delayOfInitialReadinessStatusMs },
+    };
+    let metricDesired = 0;
+    let metricName = '';
+    let invalidCount = 0;
+    let firstInvalid: Extract<MetricOutcome, { ok: false }> | undefined;
+    metricStatuses = hpa.metrics.map((m) => {
+      const outcome = computeReplicasForMetric(m, ctx);
+      if (!outcome.ok) {
+        warn(outcome.reason, outcome.cause);
+        if (invalidCount++ === 0) firstInvalid = outcome;
+        return null;
+      }
+      if (metricDesired === 0 || outcome.replicas > metricDesired) {
+        metricDesired = outcome.replicas;
+        metricName = outcome.metricName;
+      }
+      return outcome.status;
+    });
+    if (firstInvalid) error = `invalid metrics (${invalidCount} invalid out of ${hpa.metrics.length}), first error is: ${firstInvalid.error}`;
+    if (firstInvalid && (invalidCount >= hpa.metrics.length || metricDesired < currentReplicas)) {
+      const message = `the HPA was unable to compute the replica count: ${firstInvalid.cause}`;
+      conditions = setCondition(conditions, 'ScalingActive', 'False', firstInvalid.reason, message, nowMs);
+      warn('FailedComputeMetricsReplicas', error!);
+      const ref = `${hpa.scaleTargetRef.kind}/${hpa.scaleTargetRef.name}`;
+      return {
+        desiredReplicas: currentReplicas,
+        rescale: false,
+        state: { ...state, recommendations, conditions },
+        events,
+        conditions,
+        metricStatuses,
+        error: `failed to compute desired number of replicas based on listed metrics for ${ref}: ${error}`,
+      };
+    }
+    conditions = setCondition(conditions, 'ScalingActive', 'True', 'ValidMetricFound', `the HPA was able to successfully calculate a replica count from ${metricName}`, nowMs);
+
+    let rescaleMetric = '';
+    if (metricDesired > desiredReplicas) {
+      desiredReplicas = metricDesired;
+      rescaleMetric = metricName;
+    }
+    if (desiredReplicas > currentReplicas) rescaleReason = `${rescaleMetric} above target`;
+    if (desiredReplicas < currentReplicas) rescaleReason = 'All metrics below target';
+
+    let stabilized: Normalized;
+    let limited: Normalized;
+    if (!behavior) {
+      const s = stabilizeRecommendation(recommendations, desiredReplicas, cfg.downscaleStabilizationWindowMs, nowMs);
+      recommendations = s.recommendations;
+      stabilized =
+        s.recommendation !== desiredReplicas
+          ? { replicas: s.recommendation, reason: 'ScaleDownStabilized', message: 'recent recommendations were higher than current one, applying the highest recent recommendation' }
+          : { replicas: s.recommendation, reason: 'ReadyForNewScale', message: 'recommended size matches current size' };
+      limited = convertDesiredReplicasWithRules(currentReplicas, s.recommendation, minReplicas, hpa.maxReplicas, cfg);
+    } else {
+      const args: NormalizationArg = {
+        scaleUpBehavior: behavior.scaleUp,
+        scaleDownBehavior: behavior.scaleDown,
+        minReplicas,
+        maxReplicas: hpa.maxReplicas,
+        currentReplicas,
+        desiredReplicas,
+      };
+      const s = stabilizeRecommendationWithBehaviors(args, recommendations, nowMs);
+      recommendations = s.recommendations;
+      stabilized = s.replicas !== desiredReplicas ? s : { replicas: s.replicas, reason: 'ReadyForNewScale', message: 'recommended size matches current size' };
+      limited = convertDesiredReplicasWithBehaviorRate({ ...args, desiredReplicas: s.replicas }, state.scaleUpEvents, state.scaleDownEvents, nowMs);
+    }
+    conditions = setCondition(conditions, 'AbleToScale', 'True', stabilized.reason, stabilized.message, nowMs);
+    conditions = setCondition(conditions, 'ScalingLimited', limited.replicas === stabilized.replicas ? 'False' : 'True', limited.reason, limited.message, nowMs);
+    desiredReplicas = limited.replicas;
+    rescale = desiredReplicas !== currentReplicas;
+  }
+
+  let { scaleUpEvents, scaleDownEvents, lastScaleTime } = state;
+  if (rescale) {
+    conditions = setCondition(conditions, 'AbleToScale', 'True', 'SucceededRescale', `the HPA controller was able to update the target scale to ${desiredReplicas}`, nowMs);
+    events.push({ type: 'Normal', reason: 'SuccessfulRescale', message: formatRescaleMessage(desiredReplicas, rescaleReason), time: nowMs });
+    ({ scaleUpEvents, scaleDownEvents } = storeScaleEvent(behavior, scaleUpEvents, scaleDownEvents, currentReplicas, desiredReplicas, nowMs));
+    lastScaleTime = nowMs;
+  } else {
+    desiredReplicas = currentReplicas;
+  }
+  return {
+    desiredReplicas,
+    rescale,
+    state: { recommendations, scaleUpEvents, scaleDownEvents, conditions, ...(lastScaleTime !== undefined ? { lastScaleTime } : {}) },
+    events,
+    conditions,
+    metricStatuses,
+    ...(error !== undefined ? { error } : {}),
+  };
+}
