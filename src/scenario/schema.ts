@@ -20,7 +20,7 @@ const routeConfig = z.strictObject({
   payloadBytes: z.number().int().min(0).max(16 * 1024 * 1024).default(64).meta({ description: 'Response body size, bytes.' }),
   delayMs: z.number().min(0).max(60_000).default(0).meta({ description: 'Added latency before responding, ms.' }),
   delayJitterMs: z.number().min(0).max(60_000).default(0).meta({ description: 'Uniform jitter added to delayMs, ms.' }),
-  status: z.number().int().min(100).max(599).default(200),
+  status: z.number().int().min(200).max(599).default(200),
 });
 
 const backendConfig = z.strictObject({

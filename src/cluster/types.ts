@@ -1,0 +1,132 @@
+// Interfaces of the cluster module: what a service under test is, how it is started, what a
+// running one offers. Implementations: process.ts (local processes); kubernetes later.
+
+/** Which bundled service a process runs (fixtures/services/main.ts --role). */
+export type ServiceRole = 'backend' | 'frontend';
+
+/**
+ * Cost and shape of one backend route. Every field is optional; the service fills the defaults
+ * (cpuMs 0, payloadBytes 64, delayMs 0, delayJitterMs 0, status 200) and rejects unknown keys.
+ */
+export interface RouteConfig {
+  /** Busy loop on the event loop per request, ms. */
+  cpuMs?: number;
+  /** Response body size, bytes. */
+  payloadBytes?: number;
+  /** Timer before responding, ms (after the CPU work). */
+  delayMs?: number;
+  /** Uniform random extra delay in [0, delayJitterMs), ms. */
+  delayJitterMs?: number;
+  /** Response status code. */
+  status?: number;
+}
+
+/**
+ * The backend's --config JSON. `routes` match on the exact path without query string; any other
+ * path uses `default`.
+ */
+export interface BackendConfig {
+  routes?: Record<string, RouteConfig>;
+  default?: RouteConfig;
+}
+
+/** Flags shared by both roles. Host must be a loopback or 198.18.0.0/15 address (not enforced here). */
+export interface ServiceSpecBase {
+  /** Service name: the `x-served-by` header, the ready line, the LOADSCOPE_SERVICE env var. */
+  name: string;
+  /** Address to bind; default 127.0.0.1. */
+  host?: string;
+  /** Port to bind; default 0 (the kernel picks one; the ready line tells which). */
+  port?: number;
+  /** Longest graceful drain after SIGTERM before connections are cut; default 10 000 ms. */
+  drainTimeoutMs?: number;
+  /** After SIGTERM, keep accepting (healthz 503, `connection: close`) this long before closing the listener; default 0. */
+  drainDelayMs?: number;
+  /** Appended verbatim to the command line (tests, flags this type does not know yet). */
+  extraArgs?: string[];
+}
+
+/** A backend: serves synthetic responses as configured per route. */
+export interface BackendSpec extends ServiceSpecBase {
+  role: 'backend';
+  config?: BackendConfig;
+  /**
+   * How cpuMs is measured: 'wall' (default) spins until performance.now() advanced cpuMs, so a
+   * contended CPU makes it burn less; 'cpu' spins until the process used cpuMs of CPU time, so a
+   * contended CPU makes it take longer.
+   */
+  cpuClock?: 'wall' | 'cpu';
+}
+
+/** A frontend: forwards every request to `backend` over a keep-alive agent. */
+export interface FrontendSpec extends ServiceSpecBase {
+  role: 'frontend';
+  /** Base URL of the backend, e.g. http://127.0.0.1:43127. */
+  backend: string;
+  /** Keep-alive sockets to the backend; default 64. */
+  maxSockets?: number;
+  /** An upstream request idle this long fails with 502; default 10 000 ms. */
+  upstreamTimeoutMs?: number;
+}
+
+/** What to start: one bundled service process. */
+export type ServiceSpec = BackendSpec | FrontendSpec;
+
+/** How a service process is started. */
+export interface StartServiceOptions {
+  /** Aborting before ready kills the process and rejects with the abort reason; after ready it stops the service. */
+  signal?: AbortSignal;
+  /** Extra environment for the process (LOADSCOPE_RUN_ID lets a janitor find orphans). */
+  env?: Record<string, string>;
+  /** Longest wait for the ready line and a 200 from /healthz; default 15 000 ms. */
+  readyTimeoutMs?: number;
+  /** Command prefix, e.g. ['ip', 'netns', 'exec', 'ns1']; the node command line follows it. */
+  command?: string[];
+}
+
+/** How a service process ended: the exit code, or the signal that killed it. */
+export interface ServiceExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** One sample of a Prometheus text exposition. `timestampMs` only when the line carried one. */
+export interface PromSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  timestampMs?: number;
+}
+
+/**
+ * A started, ready service. `url` has no trailing slash. `stop` is idempotent: SIGTERM, wait for the
+ * drain, SIGKILL after the drain timeout. `exited` settles (never rejects) when the process ends,
+ * whoever ended it.
+ */
+export interface RunningService {
+  readonly name: string;
+  readonly role: ServiceRole;
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly exited: Promise<ServiceExit>;
+  /** GET /metrics, parsed. */
+  scrape(): Promise<PromSample[]>;
+  /** Sum of loadscope_http_requests_total over every label (healthz and metrics are never counted). */
+  requestsServed(): Promise<number>;
+  stop(): Promise<ServiceExit>;
+}
+
+/** The bundled pair: a frontend forwarding to a backend. `stop` stops the frontend, then the backend. */
+export interface BundledServices {
+  backend: RunningService;
+  frontend: RunningService;
+  stop(): Promise<void>;
+}
+
+/** Configuration of the bundled pair (the scenario's `services: bundled`). */
+export interface BundledConfig {
+  backend: BackendConfig;
+  frontend?: { maxSockets?: number };
+}
