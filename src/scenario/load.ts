@@ -87,7 +87,9 @@ function locate(issue: z.core.$ZodIssue, doc: Document, file: string, at: Pos): 
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const pos = keyPosition(doc, path, key, at) ?? positionOf(doc, path, at);
-      return { file, ...pos, message: `unknown key "${key}" in ${where}`, hint: 'remove it or check its spelling; schemas/scenario.schema.json lists every key' };
+      const near = closest(key, knownKeys(path));
+      const hint = near ? `did you mean "${near}"?` : 'remove it or check its spelling; schemas/scenario.schema.json lists every key';
+      return { file, ...pos, message: `unknown key "${key}" in ${where}`, hint };
     });
   }
   const node = doc.getIn(path, true) as YamlNode | undefined;
@@ -130,4 +132,53 @@ function keyPosition(doc: Document, mapPath: (string | number)[], key: string | 
     if (isPair(pair) && isScalar(pair.key) && pair.key.value === key && pair.key.range) return at(pair.key.range[0]);
   }
   return undefined;
+}
+
+type ZDef = { type: string; shape?: Record<string, { _zod: { def: ZDef } }>; innerType?: Zz; in?: Zz; element?: Zz; options?: Zz[]; valueType?: Zz };
+type Zz = { _zod: { def: ZDef } };
+
+/** Keys the schema accepts at `path` (objects through defaults, pipes, arrays, unions, records). */
+function knownKeys(path: (string | number)[]): string[] {
+  let nodes: Zz[] = [scenarioSchema as unknown as Zz];
+  const unwrap = (n: Zz): Zz[] => {
+    const d = n._zod.def;
+    if (d.innerType) return unwrap(d.innerType);
+    if (d.type === 'pipe' && d.in) return unwrap(d.in);
+    if (d.type === 'union' && d.options) return d.options.flatMap(unwrap);
+    return [n];
+  };
+  for (const seg of path) {
+    nodes = nodes.flatMap(unwrap).flatMap((n) => {
+      const d = n._zod.def;
+      if (d.type === 'object' && d.shape && typeof seg === 'string' && seg in d.shape) return [d.shape[seg] as Zz];
+      if (d.type === 'array' && d.element) return [d.element];
+      if (d.type === 'record' && d.valueType) return [d.valueType];
+      return [];
+    });
+  }
+  return nodes.flatMap(unwrap).flatMap((n) => (n._zod.def.type === 'object' && n._zod.def.shape ? Object.keys(n._zod.def.shape) : []));
+}
+
+/** The known key nearest to `key` by edit distance, if it is near enough to be a typo. */
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
