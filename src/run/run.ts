@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cluster } from '../cluster/cluster.ts';
 import { clusters } from '../cluster/clusters.ts';
+import { autoscalerFor, type HpaController } from '../autoscale/controller.ts';
+import { resolveClusterMode } from '../cluster/local/resolve.ts';
 import { buildResult } from '../correlate/results.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
@@ -14,9 +16,8 @@ import { LoadscopeError } from '../model/errors.ts';
 import { Journal } from '../model/journal.ts';
 import type { RunResult } from '../model/result.ts';
 import type { JournalRecord, PlannedStage, RunHeader } from '../model/types.ts';
-// TEMP-PROBES
-type ProbeHandle = { status: { enabled: boolean; reason?: string; probes: string[] }; stop(): Promise<Record<string, unknown>> };
-const startProbes = async (_o: unknown): Promise<ProbeHandle> => ({ status: { enabled: false, reason: 'probes not integrated yet', probes: [] }, stop: async () => ({}) });
+import { startProbes } from '../probes/index.ts';
+import type { ProbeHandle } from '../probes/types.ts';
 import { renderReport } from '../report/render.ts';
 import type { Scenario } from '../scenario/load.ts';
 import { CpuStressor } from '../stress/cpu.ts';
@@ -49,8 +50,13 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   const status = opts.onStatus ?? (() => {});
   const signal = opts.signal ?? new AbortController().signal;
   const runId = `${utcStamp()}-${spec.name}-${randomBytes(3).toString('hex')}`;
-  const runDir = resolve(opts.outDir ?? join(root, 'reports', 'out', `${utcStamp()}-${spec.name}`));
+  const runDir = resolve(opts.outDir ?? freshDir(join(root, 'reports', 'out', `${utcStamp()}-${spec.name}`)));
   mkdirSync(runDir, { recursive: true });
+  if (existsSync(join(runDir, 'events.ndjson'))) {
+    throw new LoadscopeError('USAGE', `${runDir} already holds a run (events.ndjson)`, {
+      hint: 'choose another --out directory; a run never overwrites or appends to another run\'s journal',
+    });
+  }
 
   for (const line of sweepStale()) status(`cleanup: ${line}`);
   const ledger = new Ledger(runId);
@@ -70,6 +76,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let cluster: Cluster | undefined;
   let probes: ProbeHandle | undefined;
   let stressor: CpuStressor | undefined;
+  let autoscaler: HpaController | undefined;
   let summary: EngineSummary | undefined;
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   let failure: unknown;
@@ -78,25 +85,29 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     let baseUrl: string;
     let ports: number[];
     let ifaces = ['lo'];
+    let cidrs = ['127.0.0.0/8'];
     if ('url' in spec.target) {
       baseUrl = spec.target.url;
       ports = [Number(new URL(baseUrl).port || 80)];
       notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
     } else {
-      const mode = spec.cluster.mode === 'auto' ? 'loopback' : spec.cluster.mode;
+      const mode = spec.cluster.mode === 'auto' ? resolveClusterMode(notices) : spec.cluster.mode;
       cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status });
       const target = await cluster.start(signal);
       notices.push(...cluster.notices());
       baseUrl = target.url;
       ports = target.ports;
       ifaces = target.ifaces;
+      cidrs = target.cidrs;
     }
 
-    probes = await startProbes({ sink: journal, filter: { ports, ifaces }, mode: spec.probes, signal, onStatus: status });
+    // The run's time base starts here, so the probes' 1 s windows line up with the load's.
+    const runStart = now();
+    probes = await startProbes({ sink: journal, filter: { ports, ifaces, cidrs }, mode: spec.probes, signal, onStatus: status, windowOriginMs: runStart });
     if (!probes.status.enabled && spec.probes !== 'off') notices.push(`probes off: ${probes.status.reason}`);
     status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
 
-    const runStart = now();
+    autoscaler = autoscalerFor(spec.autoscaler, cluster, journal, notices, status);
     const header: RunHeader = {
       runId,
       schemaVersion: 1,
@@ -112,6 +123,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     };
     journal.append({ type: 'run', ...header });
     journal.event({ kind: 'probes.status', time: runStart, source: 'probes', attrs: { ...probes.status } });
+    await autoscaler?.start(signal);
     stressor = new CpuStressor(stress, runStart, journal);
     await stressor.start(signal);
     const engine = engines[spec.engine]();
@@ -134,6 +146,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     outcome = signal.aborted ? 'interrupted' : 'failed';
   } finally {
     await stressor?.stop();
+    await autoscaler?.stop();
     if (cluster) {
       await recordServiceCounters(journal, cluster).catch((e) => status(`service counters unavailable: ${String(e)}`));
       await cluster.stop();
@@ -244,6 +257,13 @@ function environment(): Record<string, unknown> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     root: process.getuid?.() === 0,
   };
+}
+
+/** `base`, or `base-2`, `base-3`, … when a run in the same second already took it. */
+function freshDir(base: string): string {
+  let dir = base;
+  for (let n = 2; existsSync(dir); n++) dir = `${base}-${n}`;
+  return dir;
 }
 
 function utcStamp(): string {

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Structs shared by every loadscope probe, kernel side and loader side. */
+#ifndef LS_COMMON_H
+#define LS_COMMON_H
+
+#define LS_IFNAMSIZ 16
+
+/*
+ * Log-linear histogram: values 0..15 get one slot each; above that every power of two
+ * [2^e, 2^(e+1)) is split into 8 equal slots, so a slot is at most 1/8 = 12.5% of its lower
+ * bound wide. e runs 4..LS_HIST_MAX_EXP; larger values land in the last slot.
+ */
+#define LS_HIST_SUB_BITS 3
+#define LS_HIST_MAX_EXP 39
+#define LS_HIST_SLOTS (16 + (LS_HIST_MAX_EXP - 3) * 8)
+
+struct ls_hist {
+	__u64 count;
+	__u64 sum;
+	__u64 slots[LS_HIST_SLOTS];
+};
+
+/* LPM trie key for the address filter; IPv4 is stored v4-mapped (::ffff:a.b.c.d). */
+struct ls_cidr_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct ls_ifname {
+	char name[LS_IFNAMSIZ];
+};
+
+/* Indexes into the per-CPU stats array every probe has. */
+enum ls_stat {
+	LS_STAT_RB_LOST = 0,   /* ring buffer reserve failed: a sampled record was lost */
+	LS_STAT_MAP_FULL = 1,  /* an aggregation map was full: a count was lost */
+	LS_STAT_STALE = 2,     /* pktlat: a pair older than max_age was discarded */
+	LS_STAT__MAX = 4,
+};
+
+#endif

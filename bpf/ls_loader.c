@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ls_loader.h"
+
+volatile sig_atomic_t ls_exiting;
+unsigned long long ls_lines;
+static char out_buf[1 << 20];
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	ls_exiting = 1;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void ls_setup_process(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* the harness owns us: if it dies, we stop and our links go with us */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+	libbpf_set_print(libbpf_quiet);
+}
+
+__u64 ls_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static __u64 rt_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void ls_clock_sync(struct ls_clock *c)
+{
+	__u64 best = UINT64_MAX;
+	for (int i = 0; i < 64; i++) {
+		__u64 r1 = rt_ns();
+		__u64 m = ls_mono_ns();
+		__u64 r2 = rt_ns();
+		if (r2 - r1 < best) {
+			best = r2 - r1;
+			c->mono_ns = m;
+			/* midpoint of the bracket, split into whole ms + fraction to keep double precision */
+			__u64 mid = r1 + (r2 - r1) / 2;
+			c->realtime_ms = (double)(mid / 1000000ULL) + (double)(mid % 1000000ULL) / 1e6;
+			c->err_ns = r2 - r1;
+		}
+	}
+}
+
+__u64 ls_window_t0(const struct ls_opts *o, const struct ls_clock *c)
+{
+	__u64 now = ls_mono_ns();
+	double t0;
+	if (isnan(o->align_ms))
+		return now;
+	t0 = (double)c->mono_ns + (o->align_ms - c->realtime_ms) * 1e6;
+	/* move the origin back by whole windows until it is not in the future */
+	if (t0 > (double)now) {
+		double k = ceil((t0 - (double)now) / (double)o->window_ns);
+		t0 -= k * (double)o->window_ns;
+	} else {
+		double k = floor(((double)now - t0) / (double)o->window_ns);
+		t0 += k * (double)o->window_ns;
+	}
+	return t0 < 0 ? 0 : (__u64)t0;
+}
+
+void ls_out(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	ls_lines++;
+}
+
+void ls_out_flush(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		ls_exiting = 1; /* nobody reads us any more */
+}
+
+const char *ls_jstr(const char *s)
+{
+	static char bufs[8][160];
+	static int next;
+	char *b = bufs[next++ & 7], *p = b;
+	*p++ = '"';
+	for (; *s && p < b + sizeof(bufs[0]) - 8; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			*p++ = '\\';
+			*p++ = ch;
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			p += sprintf(p, "\\u%04x", ch);
+		} else {
+			*p++ = ch;
+		}
+	}
+	*p++ = '"';
+	*p = 0;
+	return b;
+}
+
+void ls_emit_error(const char *probe, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* messages can be long: escape into our own buffer */
+	char esc[1200], *p = esc;
+	for (const char *s = msg; *s && p < esc + sizeof(esc) - 8; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			*p++ = '\\';
+			*p++ = ch;
+		} else if (ch < 0x20) {
+			p += sprintf(p, "\\u%04x", ch);
+		} else {
+			*p++ = ch;
+		}
+	}
+	*p = 0;
+	ls_out("{\"t\":\"error\",\"probe\":\"%s\",\"msg\":\"%s\"}", probe, esc);
+	ls_out_flush();
+}
+
+static void usage(const char *probe)
+{
+	fprintf(stderr,
+		"usage: %s [options]\n"
+		"  --iface NAME         count only this interface (repeatable)\n"
+		"  --port N             count only packets/sockets with this port on either side (repeatable)\n"
+		"  --cidr A/LEN         count only packets/sockets with an address in this prefix (repeatable)\n"
+		"  --window-ms N        aggregation window (default 1000)\n"
+		"  --align-ms EPOCH_MS  put window boundaries on this epoch time's grid\n"
+		"  --sample N           sampled records: 1 in N besides the first per window (default 64)\n"
+		"  --max-age-ms N       pktlat: pairs older than this are stale (default 1000)\n"
+		"  --no-drops           pktlat: do not count kfree_skb drops\n"
+		"  --duration S         stop after S seconds\n"
+		"Output: NDJSON on stdout (docs/probes.md).\n",
+		probe);
+}
+
+static int parse_cidr(const char *text, struct ls_cidr_key *k)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	long len;
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+	if (n >= sizeof(addr))
+		return -1;
+	memcpy(addr, text, n);
+	addr[n] = 0;
+	memset(k, 0, sizeof(*k));
+	if (inet_pton(AF_INET, addr, k->addr + 12) == 1) {
+		k->addr[10] = 0xff;
+		k->addr[11] = 0xff;
+		len = slash ? strtol(slash + 1, NULL, 10) : 32;
+		if (len < 0 || len > 32)
+			return -1;
+		k->prefixlen = 96 + len;
+	} else if (inet_pton(AF_INET6, addr, k->addr) == 1) {
+		len = slash ? strtol(slash + 1, NULL, 10) : 128;
+		if (len < 0 || len > 128)
+			return -1;
+		k->prefixlen = len;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+void ls_parse_args(int argc, char **argv, struct ls_opts *o, const char *probe)
+{
+	memset(o, 0, sizeof(*o));
+	o->probe = probe;
+	o->window_ns = 1000000000ULL;
+	o->align_ms = NAN;
+	o->sample_every = 64;
+	o->max_age_ns = 1000000000ULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(probe);
+			exit(0);
+		} else if (!strcmp(a, "--no-drops")) {
+			o->no_drops = true;
+			continue;
+		}
+		if (!v)
+			goto bad;
+		i++;
+		if (!strcmp(a, "--iface")) {
+			if (o->n_ifaces >= LS_MAX_IFACES || strlen(v) >= LS_IFNAMSIZ || !*v)
+				goto bad;
+			strcpy(o->ifaces[o->n_ifaces++], v);
+		} else if (!strcmp(a, "--port")) {
+			char *end;
+			long p = strtol(v, &end, 10);
+			if (*end || p <= 0 || p > 65535 || o->n_ports >= LS_MAX_PORTS)
+				goto bad;
+			o->ports[o->n_ports++] = (__u16)p;
+		} else if (!strcmp(a, "--cidr")) {
+			if (o->n_cidrs >= LS_MAX_CIDRS || strlen(v) >= 64 || parse_cidr(v, &o->cidrs[o->n_cidrs]))
+				goto bad;
+			strcpy(o->cidr_text[o->n_cidrs++], v);
+		} else if (!strcmp(a, "--window-ms")) {
+			double ms = strtod(v, NULL);
+			if (ms < 10 || ms > 3600000)
+				goto bad;
+			o->window_ns = (__u64)(ms * 1e6);
+		} else if (!strcmp(a, "--align-ms")) {
+			o->align_ms = strtod(v, NULL);
+		} else if (!strcmp(a, "--sample")) {
+			o->sample_every = (__u32)strtoul(v, NULL, 10);
+		} else if (!strcmp(a, "--max-age-ms")) {
+			o->max_age_ns = (__u64)(strtod(v, NULL) * 1e6);
+		} else if (!strcmp(a, "--duration")) {
+			o->duration_s = strtod(v, NULL);
+		} else {
+			goto bad;
+		}
+		continue;
+bad:
+		ls_emit_error(probe, "bad option %s%s%s", a, v ? " " : "", v ? v : "");
+		usage(probe);
+		exit(2);
+	}
+}
+
+int ls_fill_filters(const struct ls_opts *o, int ifaces_fd, int ports_fd, int cidrs_fd)
+{
+	__u8 one = 1;
+	for (int i = 0; i < o->n_ifaces; i++) {
+		struct ls_ifname k;
+		memset(&k, 0, sizeof(k));
+		strncpy(k.name, o->ifaces[i], LS_IFNAMSIZ - 1);
+		if (bpf_map_update_elem(ifaces_fd, &k, &one, BPF_ANY))
+			return -errno;
+	}
+	for (int i = 0; i < o->n_ports; i++)
+		if (bpf_map_update_elem(ports_fd, &o->ports[i], &one, BPF_ANY))
+			return -errno;
+	for (int i = 0; i < o->n_cidrs; i++)
+		if (bpf_map_update_elem(cidrs_fd, &o->cidrs[i], &one, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+const char *ls_addr(const __u8 *addr)
+{
+	static char bufs[8][INET6_ADDRSTRLEN];
+	static int next;
+	char *b = bufs[next++ & 7];
+	static const __u8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (!memcmp(addr, mapped, 12))
+		inet_ntop(AF_INET, addr + 12, b, sizeof(bufs[0]));
+	else
+		inet_ntop(AF_INET6, addr, b, sizeof(bufs[0]));
+	return b;
+}
+
+const char *ls_addr4(__u32 be_addr)
+{
+	static char bufs[8][INET_ADDRSTRLEN];
+	static int next;
+	char *b = bufs[next++ & 7];
+	inet_ntop(AF_INET, &be_addr, b, sizeof(bufs[0]));
+	return b;
+}
+
+void ls_emit_clock(const struct ls_opts *o, const struct ls_clock *c, __u64 t0)
+{
+	ls_out("{\"t\":\"clock\",\"probe\":\"%s\",\"pid\":%d,\"mono_ns\":%llu,\"realtime_ms\":%.6f,"
+	       "\"err_ns\":%llu,\"window_ns\":%llu,\"t0_ns\":%llu,\"hist\":\"loglin3\"}",
+	       o->probe, (int)getpid(), (unsigned long long)c->mono_ns, c->realtime_ms,
+	       (unsigned long long)c->err_ns, (unsigned long long)o->window_ns, (unsigned long long)t0);
+}
+
+void ls_emit_ready(const struct ls_opts *o, struct bpf_object *obj)
+{
+	char f[4096], names[1024], pids[256], mids[256];
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	int n = snprintf(f, sizeof(f), "{\"ifaces\":[");
+	int nn = 0, np = 0, nm = 0;
+	for (int i = 0; i < o->n_ifaces && n < (int)sizeof(f) - 64; i++)
+		n += snprintf(f + n, sizeof(f) - n, "%s%s", i ? "," : "", ls_jstr(o->ifaces[i]));
+	n += snprintf(f + n, sizeof(f) - n, "],\"ports\":[");
+	for (int i = 0; i < o->n_ports && n < (int)sizeof(f) - 64; i++)
+		n += snprintf(f + n, sizeof(f) - n, "%s%u", i ? "," : "", o->ports[i]);
+	n += snprintf(f + n, sizeof(f) - n, "],\"cidrs\":[");
+	for (int i = 0; i < o->n_cidrs && n < (int)sizeof(f) - 96; i++)
+		n += snprintf(f + n, sizeof(f) - n, "%s\"%s\"", i ? "," : "", o->cidr_text[i]);
+	snprintf(f + n, sizeof(f) - n, "]}");
+	names[0] = pids[0] = mids[0] = 0;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			continue;
+		if (nn < (int)sizeof(names) - 40)
+			nn += snprintf(names + nn, sizeof(names) - nn, "%s\"%s\"", nn ? "," : "", bpf_program__name(prog));
+		if (np < (int)sizeof(pids) - 16)
+			np += snprintf(pids + np, sizeof(pids) - np, "%s%u", np ? "," : "", info.id);
+	}
+	bpf_object__for_each_map(map, obj) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_map__fd(map) < 0 || bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
+			continue;
+		if (nm < (int)sizeof(mids) - 16)
+			nm += snprintf(mids + nm, sizeof(mids) - nm, "%s%u", nm ? "," : "", info.id);
+	}
+	ls_out("{\"t\":\"ready\",\"probe\":\"%s\",\"progs\":[%s],\"prog_ids\":[%s],\"map_ids\":[%s],\"filter\":%s}",
+	       o->probe, names, pids, mids, f);
+	ls_out_flush();
+}
+
+int ls_drain_windows(int map_fd, size_t key_sz, size_t val_sz, __u32 max_entries, __u32 cutoff,
+		     ls_window_of_fn window_of, ls_emit_fn emit, void *ctx)
+{
+	char *keys = malloc((size_t)max_entries * key_sz);
+	char *val = malloc(val_sz);
+	size_t n = 0;
+	void *prev = NULL;
+	if (!keys || !val) {
+		free(keys);
+		free(val);
+		return -ENOMEM;
+	}
+	/* collect first: deleting while walking a hash map restarts the walk */
+	while (n < max_entries && bpf_map_get_next_key(map_fd, prev, keys + n * key_sz) == 0) {
+		prev = keys + n * key_sz;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const void *k = keys + i * key_sz;
+		if (window_of(k) >= cutoff)
+			continue;
+		if (bpf_map_lookup_elem(map_fd, k, val) == 0)
+			emit(k, val, ctx);
+		bpf_map_delete_elem(map_fd, k);
+	}
+	free(keys);
+	free(val);
+	return (int)n;
+}
+
+int ls_read_stats(int stats_fd, __u64 *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	if (ncpu <= 0)
+		return -1;
+	vals = calloc(ncpu, sizeof(__u64));
+	if (!vals)
+		return -1;
+	for (__u32 i = 0; i < LS_STAT__MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(stats_fd, &i, vals) == 0)
+			for (int c = 0; c < ncpu; c++)
+				out[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+void ls_report_lost(const char *probe, const __u64 *stats, __u64 *last, __u64 now_ns)
+{
+	static const struct { int idx; const char *what; } kinds[] = {
+		{ LS_STAT_RB_LOST, "ringbuf" },
+		{ LS_STAT_MAP_FULL, "map_full" },
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		int idx = kinds[i].idx;
+		if (stats[idx] > last[idx]) {
+			ls_out("{\"t\":\"lost\",\"probe\":\"%s\",\"what\":\"%s\",\"ts\":%llu,\"n\":%llu,\"total\":%llu}",
+			       probe, kinds[i].what, (unsigned long long)now_ns,
+			       (unsigned long long)(stats[idx] - last[idx]), (unsigned long long)stats[idx]);
+			last[idx] = stats[idx];
+		}
+	}
+}
+
+void ls_sleep_until(__u64 deadline_ns)
+{
+	while (!ls_exiting) {
+		__u64 now = ls_mono_ns();
+		struct timespec ts;
+		if (now >= deadline_ns)
+			return;
+		__u64 d = deadline_ns - now;
+		ts.tv_sec = d / 1000000000ULL;
+		ts.tv_nsec = d % 1000000000ULL;
+		nanosleep(&ts, NULL);
+	}
+}
+
+double ls_cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+void ls_prog_stats_json(char *buf, size_t n, int *prog_fds, const char **names, int count)
+{
+	size_t off = (size_t)snprintf(buf, n, "{");
+	for (int i = 0; i < count && off < n - 96; i++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(prog_fds[i], &info, &len))
+			continue;
+		off += (size_t)snprintf(buf + off, n - off, "%s\"%s\":{\"id\":%u,\"run_cnt\":%llu,\"run_ns\":%llu}",
+					off > 1 ? "," : "", names[i], info.id,
+					(unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns);
+	}
+	snprintf(buf + off, n - off, "}");
+}

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * pktlat: loads pktlat.bpf.c and streams, per window, packet latency histograms (queue on one
+ * interface to receive on another), packet/byte counts per interface and direction, and drops
+ * per kfree_skb reason and interface, as NDJSON on stdout.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "ls_loader.h"
+#include "pktlat.h"
+#include "pktlat.skel.h"
+
+#define PROBE "pktlat"
+#define GRACE_NS 20000000ULL
+
+struct drain_ctx {
+	__u64 t0;
+	__u64 win;
+};
+
+static const char **reason_names;
+static __u32 n_reasons;
+
+static void load_reason_names(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	const struct btf_enum *e;
+	__s32 id;
+	if (!btf)
+		return;
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	if (id < 0)
+		goto out;
+	t = btf__type_by_id(btf, id);
+	e = btf_enum(t);
+	n_reasons = 0;
+	for (int i = 0; i < btf_vlen(t); i++)
+		if (e[i].val >= 0 && (__u32)e[i].val < 4096 && (__u32)e[i].val + 1 > n_reasons)
+			n_reasons = e[i].val + 1;
+	reason_names = calloc(n_reasons ? n_reasons : 1, sizeof(char *));
+	if (!reason_names)
+		goto out;
+	for (int i = 0; i < btf_vlen(t); i++) {
+		const char *name = btf__name_by_offset(btf, e[i].name_off);
+		if (e[i].val < 0 || (__u32)e[i].val >= n_reasons || !name)
+			continue;
+		if (!strncmp(name, "SKB_DROP_REASON_", 16))
+			name += 16;
+		reason_names[e[i].val] = strdup(name);
+	}
+out:
+	btf__free(btf);
+}
+
+static const char *reason_name(__u32 r)
+{
+	static char num[16];
+	if (r < n_reasons && reason_names && reason_names[r])
+		return reason_names[r];
+	snprintf(num, sizeof(num), "%u", r);
+	return num;
+}
+
+static const char *flow_name(__u8 f)
+{
+	return f == PKTLAT_FLOW_TO ? "to" : f == PKTLAT_FLOW_FROM ? "from" : "any";
+}
+
+static __u32 lat_window(const void *k) { return ((const struct pktlat_lat_key *)k)->window; }
+static __u32 cnt_window(const void *k) { return ((const struct pktlat_cnt_key *)k)->window; }
+static __u32 drop_window(const void *k) { return ((const struct pktlat_drop_key *)k)->window; }
+
+static void emit_lat(const void *key, const void *val, void *c)
+{
+	const struct pktlat_lat_key *k = key;
+	const struct ls_hist *h = val;
+	const struct drain_ctx *ctx = c;
+	char b[LS_HIST_SLOTS * 24 + 2];
+	int n = 0;
+	for (int i = 0; i < LS_HIST_SLOTS; i++)
+		if (h->slots[i])
+			n += snprintf(b + n, sizeof(b) - n, "%s%d,%llu", n ? "," : "", i, (unsigned long long)h->slots[i]);
+	b[n] = 0;
+	ls_out("{\"t\":\"hist\",\"probe\":\"" PROBE "\",\"m\":\"pkt_latency_ns\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"iface\":%s,\"peer\":%s,\"dir\":\"%s\"},\"n\":%llu,\"sum\":%llu,\"b\":[%s]}",
+	       (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win,
+	       ls_jstr(k->ifname), ls_jstr(k->peer), flow_name(k->flow), (unsigned long long)h->count,
+	       (unsigned long long)h->sum, b);
+}
+
+static void emit_cnt(const void *key, const void *val, void *c)
+{
+	const struct pktlat_cnt_key *k = key;
+	const struct pktlat_cnt *v = val;
+	const struct drain_ctx *ctx = c;
+	const char *dir = k->dir == PKTLAT_TX ? "tx" : "rx";
+	unsigned long long w = ctx->t0 + k->window * ctx->win;
+	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"pkt_count\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"iface\":%s,\"dir\":\"%s\"},\"v\":%llu}",
+	       w, (unsigned long long)ctx->win, ls_jstr(k->ifname), dir, (unsigned long long)v->packets);
+	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"pkt_bytes\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"iface\":%s,\"dir\":\"%s\"},\"v\":%llu}",
+	       w, (unsigned long long)ctx->win, ls_jstr(k->ifname), dir, (unsigned long long)v->bytes);
+}
+
+static void emit_drop(const void *key, const void *val, void *c)
+{
+	const struct pktlat_drop_key *k = key;
+	const struct drain_ctx *ctx = c;
+	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"drops\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"iface\":%s,\"reason\":%s},\"v\":%llu}",
+	       (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win,
+	       ls_jstr(k->ifname), ls_jstr(reason_name(k->reason)), *(const unsigned long long *)val);
+}
+
+static void drain(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
+{
+	ls_drain_windows(bpf_map__fd(skel->maps.lsc_lat), sizeof(struct pktlat_lat_key), sizeof(struct ls_hist),
+			 bpf_map__max_entries(skel->maps.lsc_lat), cutoff, lat_window, emit_lat, ctx);
+	ls_drain_windows(bpf_map__fd(skel->maps.lsc_pkts), sizeof(struct pktlat_cnt_key), sizeof(struct pktlat_cnt),
+			 bpf_map__max_entries(skel->maps.lsc_pkts), cutoff, cnt_window, emit_cnt, ctx);
+	ls_drain_windows(bpf_map__fd(skel->maps.lsc_drops), sizeof(struct pktlat_drop_key), sizeof(__u64),
+			 bpf_map__max_entries(skel->maps.lsc_drops), cutoff, drop_window, emit_drop, ctx);
+}
+
+int main(int argc, char **argv)
+{
+	struct pktlat_bpf *skel = NULL;
+	struct ls_opts o;
+	struct ls_clock clk;
+	struct drain_ctx ctx;
+	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
+	__u64 t0, start, k;
+	int err = 1;
+
+	ls_setup_process();
+	ls_parse_args(argc, argv, &o, PROBE);
+	ls_clock_sync(&clk);
+	t0 = ls_window_t0(&o, &clk);
+
+	skel = pktlat_bpf__open();
+	if (!skel) {
+		ls_emit_error(PROBE, "open BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	skel->rodata->ls_win_t0 = t0;
+	skel->rodata->ls_win_ns = o.window_ns;
+	skel->rodata->ls_filt_ifaces = o.n_ifaces > 0;
+	skel->rodata->ls_filt_ports = o.n_ports > 0;
+	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
+	skel->rodata->max_age_ns = o.max_age_ns;
+	skel->rodata->count_drops = !o.no_drops;
+
+	if ((err = pktlat_bpf__load(skel))) {
+		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
+		goto cleanup;
+	}
+	if ((err = ls_fill_filters(&o, bpf_map__fd(skel->maps.lsc_f_ifaces), bpf_map__fd(skel->maps.lsc_f_ports),
+				   bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
+		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
+		goto cleanup;
+	}
+	if ((err = pktlat_bpf__attach(skel))) {
+		ls_emit_error(PROBE, "attach: %s", strerror(-err));
+		goto cleanup;
+	}
+	load_reason_names();
+
+	ls_emit_clock(&o, &clk, t0);
+	ls_emit_ready(&o, skel->obj);
+
+	ctx.t0 = t0;
+	ctx.win = o.window_ns;
+	start = ls_mono_ns();
+	for (k = (start - t0) / o.window_ns + 1; !ls_exiting; k++) {
+		__u64 now;
+		ls_sleep_until(t0 + k * o.window_ns + GRACE_NS);
+		now = ls_mono_ns();
+		if (ls_exiting)
+			break;
+		drain(skel, &ctx, (__u32)((now - GRACE_NS - t0) / o.window_ns));
+		ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
+		ls_report_lost(PROBE, stats, last, now);
+		ls_out_flush();
+		if (o.duration_s > 0 && now - start >= (__u64)(o.duration_s * 1e9))
+			break;
+	}
+
+	/* detach first so the last windows stop moving, then drain everything */
+	pktlat_bpf__detach(skel);
+	drain(skel, &ctx, UINT32_MAX);
+	ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
+	ls_report_lost(PROBE, stats, last, ls_mono_ns());
+	{
+		int fds[] = { bpf_program__fd(skel->progs.lsc_pkt_queue), bpf_program__fd(skel->progs.lsc_pkt_recv),
+			      bpf_program__fd(skel->progs.lsc_skb_consume), bpf_program__fd(skel->progs.lsc_skb_drop) };
+		const char *names[] = { "lsc_pkt_queue", "lsc_pkt_recv", "lsc_skb_consume", "lsc_skb_drop" };
+		char ps[1024];
+		ls_prog_stats_json(ps, sizeof(ps), fds, names, 4);
+		ls_out("{\"t\":\"end\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
+		       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu},\"stale\":%llu,\"progs\":%s}",
+		       (unsigned long long)ls_mono_ns(), ls_cpu_seconds(), ls_lines + 1,
+		       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL],
+		       (unsigned long long)stats[LS_STAT_STALE], ps);
+	}
+	ls_out_flush();
+	err = 0;
+
+cleanup:
+	pktlat_bpf__destroy(skel);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* pktlat: map keys and values shared by pktlat.bpf.c and pktlat.c. */
+#ifndef PKTLAT_H
+#define PKTLAT_H
+
+#include "ls_common.h"
+
+/* Packet-count direction on one interface. */
+enum pktlat_dir { PKTLAT_TX = 1, PKTLAT_RX = 2 };
+/* Flow direction relative to the run's ports: towards a filtered port or away from it. */
+enum pktlat_flow { PKTLAT_FLOW_ANY = 0, PKTLAT_FLOW_TO = 1, PKTLAT_FLOW_FROM = 2 };
+
+/* In flight: an skb seen at net_dev_queue, keyed by its address. */
+struct pktlat_start {
+	__u64 ts;
+	char ifname[LS_IFNAMSIZ];
+	__u8 flow;
+	__u8 pad[7];
+};
+
+struct pktlat_lat_key {
+	char ifname[LS_IFNAMSIZ]; /* queued on */
+	char peer[LS_IFNAMSIZ];   /* received on */
+	__u32 window;
+	__u8 flow;
+	__u8 pad[3];
+};
+
+struct pktlat_cnt_key {
+	char ifname[LS_IFNAMSIZ];
+	__u32 window;
+	__u8 dir;
+	__u8 pad[3];
+};
+
+struct pktlat_cnt {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct pktlat_drop_key {
+	char ifname[LS_IFNAMSIZ];
+	__u32 window;
+	__u32 reason;
+};
+
+#endif

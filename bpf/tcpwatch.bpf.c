@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/* tcpwatch: smoothed RTT histograms, retransmits and connection lifecycle for the run's TCP traffic. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "tcpwatch.h"
+#include "ls_common.bpf.h"
+
+#define LS_TCP_ESTABLISHED 1
+#define LS_TCP_SYN_SENT 2
+#define LS_TCP_SYN_RECV 3
+#define LS_TCP_CLOSE 7
+
+/* Ephemeral port range (net.ipv4.ip_local_port_range), to tell the service port without a port filter. */
+const volatile __u16 eph_lo = 32768;
+const volatile __u16 eph_hi = 60999;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct tcpwatch_key);
+	__type(value, struct ls_hist);
+} lsc_rtt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tcpwatch_key);
+	__type(value, struct tcpwatch_stats);
+} lsc_tcp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct tcpwatch_conn);
+} lsc_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} lsc_tcp_events SEC(".maps");
+
+static __always_inline bool is_eph(__u16 p)
+{
+	return p >= eph_lo && p <= eph_hi;
+}
+
+/* Fills side, port and peer of key from the socket's tuple (known side wins over the port guess). */
+static __always_inline void key_of(struct tcpwatch_key *k, const struct ls_tuple *t, __u8 known_side)
+{
+	__u8 side = known_side;
+	if (!side) {
+		if (ls_filt_ports)
+			side = ls_port_in(t->dport) ? TCPW_CLIENT : ls_port_in(t->sport) ? TCPW_SERVER : TCPW_CLIENT;
+		else if (is_eph(t->sport) != is_eph(t->dport))
+			side = is_eph(t->sport) ? TCPW_CLIENT : TCPW_SERVER;
+		else
+			side = t->dport <= t->sport ? TCPW_CLIENT : TCPW_SERVER;
+	}
+	k->side = side;
+	k->family = t->family;
+	k->port = side == TCPW_CLIENT ? t->dport : t->sport;
+	__builtin_memcpy(k->peer, t->daddr, 16);
+}
+
+static __always_inline struct tcpwatch_stats *stats_of(const struct tcpwatch_key *k)
+{
+	struct tcpwatch_stats *s = bpf_map_lookup_elem(&lsc_tcp, k), zero = {};
+	if (s)
+		return s;
+	if (bpf_map_update_elem(&lsc_tcp, k, &zero, BPF_NOEXIST) && !(s = bpf_map_lookup_elem(&lsc_tcp, k))) {
+		ls_stat_inc(LS_STAT_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&lsc_tcp, k);
+}
+
+static __always_inline __u8 known_side(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct tcpwatch_conn *c = bpf_map_lookup_elem(&lsc_conns, &key);
+	return c ? c->side : 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
+{
+	struct tcpwatch_key k = {};
+	struct ls_tuple t;
+	__u32 srtt;
+
+	ls_sock_tuple(&sk->__sk_common, &t);
+	if ((t.family != LS_AF_INET && t.family != LS_AF_INET6) || !ls_tuple_ok(&t))
+		return 0;
+	srtt = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	if (!srtt)
+		return 0;
+	key_of(&k, &t, known_side(sk));
+	k.window = ls_window(bpf_ktime_get_ns());
+	ls_hist_add(&lsc_rtt, &k, srtt);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(lsc_tcp_retrans, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct tcpwatch_key k = {};
+	struct tcpwatch_stats *s;
+	struct ls_tuple t;
+	__u16 segs = 1;
+	const char *cb = (const char *)__builtin_preserve_access_index(&skb->cb);
+
+	ls_sock_tuple(&sk->__sk_common, &t);
+	if (!ls_tuple_ok(&t))
+		return 0;
+	bpf_probe_read_kernel(&segs, sizeof(segs), cb + __builtin_offsetof(struct tcp_skb_cb, tcp_gso_segs));
+	key_of(&k, &t, known_side(sk));
+	k.window = ls_window(bpf_ktime_get_ns());
+	s = stats_of(&k);
+	if (!s)
+		return 0;
+	__sync_fetch_and_add(&s->retrans_segs, segs ? segs : 1);
+	if (err)
+		__sync_fetch_and_add(&s->retrans_fail, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(lsc_tcp_synack, const struct sock *sk, const struct request_sock *req)
+{
+	struct tcpwatch_key k = {};
+	struct tcpwatch_stats *s;
+	struct ls_tuple t;
+
+	ls_sock_tuple(&req->__req_common, &t);
+	if (!ls_tuple_ok(&t))
+		return 0;
+	key_of(&k, &t, TCPW_SERVER);
+	k.window = ls_window(bpf_ktime_get_ns());
+	s = stats_of(&k);
+	if (s)
+		__sync_fetch_and_add(&s->synack_retrans, 1);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(lsc_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct tcpwatch_conn *c, nc;
+	struct tcpwatch_key k = {};
+	struct tcpwatch_stats *s;
+	struct tcpwatch_event *ev;
+	struct ls_tuple t;
+	__u64 key = (__u64)sk, now;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != LS_IPPROTO_TCP)
+		return 0;
+	if (newstate != LS_TCP_SYN_SENT && newstate != LS_TCP_SYN_RECV && newstate != LS_TCP_ESTABLISHED &&
+	    newstate != LS_TCP_CLOSE)
+		return 0;
+	now = bpf_ktime_get_ns();
+	ls_sock_tuple(&sk->__sk_common, &t);
+	c = bpf_map_lookup_elem(&lsc_conns, &key);
+
+	if (newstate == LS_TCP_CLOSE) {
+		if (!c)
+			return 0;
+		if (t.sport)
+			c->lport = t.sport;
+		t.sport = c->lport;
+		key_of(&k, &t, c->side);
+		k.window = ls_window(now);
+		s = stats_of(&k);
+		if (s)
+			__sync_fetch_and_add(c->est ? &s->closed : &s->failed, 1);
+		ev = bpf_ringbuf_reserve(&lsc_tcp_events, sizeof(*ev), 0);
+		if (ev) {
+			ev->start = c->start;
+			ev->est = c->est;
+			ev->end = now;
+			ev->side = c->side;
+			ev->family = t.family;
+			ev->oldstate = oldstate;
+			ev->pad = 0;
+			ev->lport = c->lport;
+			ev->rport = t.dport;
+			__builtin_memcpy(ev->laddr, t.saddr, 16);
+			__builtin_memcpy(ev->raddr, t.daddr, 16);
+			bpf_ringbuf_submit(ev, 0);
+		} else {
+			ls_stat_inc(LS_STAT_RB_LOST);
+		}
+		bpf_map_delete_elem(&lsc_conns, &key);
+		return 0;
+	}
+
+	if (!c) {
+		if (!ls_tuple_ok(&t))
+			return 0;
+		__builtin_memset(&nc, 0, sizeof(nc));
+		nc.start = now;
+		nc.side = newstate == LS_TCP_SYN_SENT ? TCPW_CLIENT : newstate == LS_TCP_SYN_RECV ? TCPW_SERVER : 0;
+		if (!nc.side) {
+			key_of(&k, &t, 0);
+			nc.side = k.side;
+		}
+		if (bpf_map_update_elem(&lsc_conns, &key, &nc, BPF_ANY)) {
+			ls_stat_inc(LS_STAT_MAP_FULL);
+			return 0;
+		}
+		c = bpf_map_lookup_elem(&lsc_conns, &key);
+		if (!c)
+			return 0;
+	}
+	c->family = t.family;
+	c->lport = t.sport;
+	c->rport = t.dport;
+	__builtin_memcpy(c->laddr, t.saddr, 16);
+	__builtin_memcpy(c->raddr, t.daddr, 16);
+	if (newstate == LS_TCP_ESTABLISHED) {
+		c->est = now;
+		key_of(&k, &t, c->side);
+		k.window = ls_window(now);
+		s = stats_of(&k);
+		if (s)
+			__sync_fetch_and_add(&s->opened, 1);
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
