@@ -1,5 +1,8 @@
 import { parseScenario } from '../scenario/load.ts';
-import { createHistogram, decode, summarize, type Histogram } from '../model/histogram.ts';
+import { createHistogram, type Histogram } from '../model/histogram.ts';
+import { analyze } from './analysis.ts';
+// The library's decode and summarize give the same figures, ~10× slower (hist.ts); an hour of windows needs these.
+import { decodeHistogram as decode, summarizeFast as summarize } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../model/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../model/types.ts';
 import { evaluateThresholds } from './thresholds.ts';
@@ -16,7 +19,9 @@ export function buildResult(records: JournalRecord[]): RunResult {
   const samples = records.filter((r): r is Sample & { type: 'sample' } => r.type === 'sample');
   const events = records.filter((r): r is RunEvent & { type: 'event' } => r.type === 'event');
   const t0 = header.startedAt;
-  const lastTime = Math.max(t0, ...records.map((r) => ('time' in r ? r.time : 0)));
+  // a loop, not Math.max(...): a long run's journal has more records than the call stack has room for arguments
+  let lastTime = t0;
+  for (const r of records) if ('time' in r && r.time > lastTime) lastTime = r.time;
   const endedAt = footer?.endedAt ?? lastTime;
 
   const all = createHistogram();
@@ -172,7 +177,7 @@ export function buildResult(records: JournalRecord[]): RunResult {
 
   const probeStatus = events.find((e) => e.kind === 'probes.status')?.attrs ?? { enabled: false, reason: 'probes were not started' };
 
-  return {
+  const result: RunResult = {
     schemaVersion: RESULT_SCHEMA_VERSION,
     runId: header.runId,
     scenario: { name: header.scenarioName, file: header.scenarioFile, ...(description ? { description } : {}) },
@@ -208,7 +213,12 @@ export function buildResult(records: JournalRecord[]): RunResult {
       .slice(0, 5000)
       .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
     environment: header.environment,
+    engineNative: (engineSummary.extra as Record<string, unknown> | undefined) ?? {},
+    ...routingBlock(records, t0),
+    ...autoscalingBlock(events, t0, endedAt),
   };
+  result.analysis = analyze(records, result, scenarioThresholds);
+  return result;
 }
 
 const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {
@@ -262,4 +272,152 @@ function describe(e: RunEvent): string {
     default:
       return typeof a.message === 'string' ? a.message : JSON.stringify(a).slice(0, 300);
   }
+}
+
+/** The `routing` block from routing.* records (local cluster) or frontend.upstream_* samples (loopback); none when neither is there. */
+function routingBlock(records: JournalRecord[], t0: number): { routing?: NonNullable<RunResult['routing']> } {
+  type Svc = NonNullable<RunResult['routing']>['services'][string];
+  const services: Record<string, Svc> = {};
+  const svc = (name: string) => (services[name] ??= { connections: 0, pods: {}, updates: 0, policyDrops: 0, noBackend: 0, rateLimited: 0 });
+  const pod = (s: Svc, name: string) => (s.pods[name] ??= { connections: 0, rateLimited: 0 });
+  const updates: NonNullable<RunResult['routing']>['updates'] = [];
+  const userland = new Map<string, number>();
+  let via: string | undefined;
+  let decisions = 0;
+  for (const r of records) {
+    if (r.type === 'sample') {
+      const service = r.tags.service ?? '';
+      switch (r.metric) {
+        case 'routing.connections':
+          via ??= 'ebpf';
+          svc(service).connections += r.value;
+          pod(svc(service), r.tags.pod ?? '').connections += r.value;
+          break;
+        case 'routing.policy_drops':
+          svc(service).policyDrops += r.value;
+          break;
+        case 'routing.no_backend':
+          svc(service).noBackend += r.value;
+          break;
+        case 'routing.ratelimited':
+          svc(service).rateLimited += r.value;
+          pod(svc(service), r.tags.pod ?? '').rateLimited += r.value;
+          break;
+        case 'routing.decision':
+          decisions++;
+          break;
+        case 'frontend.upstream_connections':
+          userland.set(`${service}\u0000${r.tags.pod ?? ''}`, r.value);
+          break;
+      }
+    } else if (r.type === 'event' && r.kind === 'routing.update') {
+      const a = r.attrs;
+      const service = String(a.service ?? '');
+      via ??= typeof a.via === 'string' ? a.via : undefined;
+      const s = svc(service);
+      s.updates++;
+      if (typeof a.vip === 'string') s.vip = a.vip;
+      updates.push({
+        t: round((r.time - t0) / 1000, 3),
+        service,
+        generation: Number(a.generation ?? 0),
+        pods: Array.isArray(a.pods) ? a.pods.map(String) : [],
+        reason: String(a.reason ?? ''),
+      });
+    }
+  }
+  if (via !== 'ebpf') {
+    for (const [key, n] of userland) {
+      const [service, name] = key.split('\u0000');
+      pod(svc(service), name).connections = n;
+    }
+  }
+  if (via === 'frontend') for (const s of Object.values(services)) s.connections = Object.values(s.pods).reduce((a, p) => a + p.connections, 0);
+  if (via === undefined && updates.length === 0 && Object.keys(services).length === 0) return {};
+  const all = Object.values(services);
+  return {
+    routing: {
+      via: via ?? 'unknown',
+      services,
+      updates: updates.slice(0, 1000),
+      policyDrops: all.reduce((a, s) => a + s.policyDrops, 0),
+      rateLimited: all.reduce((a, s) => a + s.rateLimited, 0),
+      decisionsRecorded: decisions,
+    },
+  };
+}
+
+/**
+ * The `autoscaling` block from the local HPA controller's events (hpa.start, hpa.rescale, hpa.warning, hpa.status,
+ * hpa.stop) and the cluster's pod and scale events of the target service; none without hpa.start.
+ */
+function autoscalingBlock(events: RunEvent[], t0: number, endedAt: number): { autoscaling?: NonNullable<RunResult['autoscaling']> } {
+  const start = events.find((e) => e.kind === 'hpa.start');
+  if (!start) return {};
+  const hpa = String(start.attrs.hpa ?? '');
+  const targetRef = String(start.attrs.target ?? '');
+  const service = targetRef.split('/').pop() ?? '';
+  const mine = events.filter((e) => e.attrs.hpa === hpa || (e.attrs.service === service && /^(pod\.|service\.scaled$)/.test(e.kind)));
+  const rescales = mine.filter((e) => e.kind === 'hpa.rescale' || (e.kind === 'hpa.warning' && e.attrs.reason === 'FailedRescale'));
+  const statuses = mine.filter((e) => e.kind === 'hpa.status');
+  const warnings: Record<string, number> = {};
+  for (const e of mine) if (e.kind === 'hpa.warning') warnings[String(e.attrs.reason)] = (warnings[String(e.attrs.reason)] ?? 0) + 1;
+  const stop = mine.find((e) => e.kind === 'hpa.stop');
+  const conditions = (stop?.attrs.conditions ?? statuses.at(-1)?.attrs.conditions ?? []) as NonNullable<RunResult['autoscaling']>['conditions'];
+
+  // Replicas per window: desired from the target's scale (service.scaled, else the controller's view at each sync),
+  // ready from pod events (ready joins, terminating/failed leaves).
+  const changes: { time: number; desired?: number; ready?: number }[] = [];
+  const scaledEvents = mine.some((x) => x.kind === 'service.scaled');
+  let ready = 0;
+  const pods = new Set<string>();
+  for (const e of mine) {
+    const pod = String(e.attrs.pod ?? '');
+    if (e.kind === 'pod.ready') pods.add(pod);
+    else if (e.kind === 'pod.terminating' || e.kind === 'pod.failed' || e.kind === 'pod.terminated') pods.delete(pod);
+    else if (e.kind === 'service.scaled') {
+      changes.push({ time: e.time, desired: Number(e.attrs.to) });
+      continue;
+    } else if (e.kind === 'hpa.status' && !scaledEvents) {
+      changes.push({ time: e.time, desired: Number(e.attrs.desiredReplicas) });
+      continue;
+    } else continue;
+    if (pods.size !== ready) changes.push({ time: e.time, ready: (ready = pods.size) });
+  }
+  const hasPods = mine.some((e) => e.kind.startsWith('pod.'));
+  const firstStatus = statuses[0];
+  let desired: number | null = firstStatus ? Number(firstStatus.attrs.currentReplicas) : null;
+  let readyNow: number | null = hasPods ? 0 : null;
+  const replicas: NonNullable<RunResult['autoscaling']>['replicas'] = [];
+  const windows = Math.max(0, Math.ceil((endedAt - t0) / 1000));
+  let c = 0;
+  for (let i = 0; i < windows; i++) {
+    const end = t0 + (i + 1) * 1000;
+    while (c < changes.length && changes[c].time < end) {
+      if (changes[c].desired !== undefined) desired = changes[c].desired!;
+      if (changes[c].ready !== undefined) readyNow = changes[c].ready!;
+      c++;
+    }
+    replicas.push({ t: i, desired, ready: readyNow });
+  }
+  return {
+    autoscaling: {
+      hpa,
+      target: targetRef,
+      minReplicas: Number(start.attrs.minReplicas ?? 1),
+      maxReplicas: Number(start.attrs.maxReplicas ?? 1),
+      syncPeriodS: Number(start.attrs.syncPeriodMs ?? 0) / 1000,
+      syncs: statuses.length,
+      events: rescales.map((e) => ({
+        t: round((e.time - t0) / 1000, 3),
+        from: Number(e.attrs.from ?? /* FailedRescale */ statuses.find((s) => s.time >= e.time)?.attrs.currentReplicas ?? 0),
+        to: Number(e.attrs.to ?? /^New size: (\d+)/.exec(String(e.attrs.message))?.[1] ?? 0),
+        reason: String(e.attrs.reason),
+        message: String(e.attrs.message),
+      })),
+      warnings,
+      replicas,
+      conditions: conditions.map((x) => ({ type: x.type, status: x.status, reason: x.reason, message: x.message })),
+    },
+  };
 }

@@ -1,10 +1,9 @@
 import { AutocannonEngine } from './autocannon/engine.ts';
+import { K6Engine } from './k6/engine.ts';
 import type { LoadEngine } from './types.ts';
 
 /** Engines by the scenario's `engine:` name. Each call makes a fresh engine for one run. */
 export const engines: Record<'autocannon' | 'k6', () => LoadEngine> = {
   autocannon: () => new AutocannonEngine(),
-  k6: () => {
-    throw new Error('k6 engine not built yet');
-  },
+  k6: () => new K6Engine(),
 };

@@ -21,7 +21,11 @@ export interface LoadPlan {
 }
 
 /** How latency was measured: from the intended send time (open model) or from the actual send. */
-export type LatencyBasis = 'intended-start (coordinated-omission corrected)' | 'actual-send (closed model, not corrected)' | 'mixed';
+export type LatencyBasis =
+  | 'intended-start (coordinated-omission corrected)'
+  | 'actual-send (closed model, not corrected)'
+  | 'actual-send (open model, k6: late arrivals dropped, not queued; no CO correction)'
+  | 'mixed';
 
 /** The engine's own totals, reported beside the windows; windows are the source of truth for rates. */
 export interface EngineSummary {

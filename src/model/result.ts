@@ -16,6 +16,96 @@ const latency = z.object({
   max: z.number(),
 });
 
+// ---- analysis: every signal on the run's 1 s windows, and the answers derived from them (correlate/analysis.ts) ----
+
+const perWindow = z.array(z.number()).meta({ description: 'One value per 1 s window, index = seconds since the run started.' });
+const perWindowOrNull = z.array(z.number().nullable()).meta({ description: 'One value per 1 s window; null where the window had no data.' });
+const at = z.number().meta({ description: 'Seconds since the run started.' });
+
+export const analysisSchema = z.object({
+  windowS: z.number(),
+  windows: z.number().int(),
+  slo: z
+    .object({ percentile: z.number(), limitMs: z.number(), strict: z.boolean(), expression: z.string() })
+    .nullable()
+    .meta({ description: 'The per-window latency objective, from the scenario\'s http_req_duration threshold with the highest percentile; null when there is none (sloAbsent says so).' }),
+  sloAbsent: z.string().optional(),
+  series: z.object({
+    t: perWindow,
+    stage: perWindow.meta({ description: 'Index into stages, -1 outside every stage.' }),
+    rps: perWindow,
+    errors: perWindow,
+    p50Ms: perWindowOrNull,
+    p90Ms: perWindowOrNull,
+    p99Ms: perWindowOrNull,
+    sloMs: perWindowOrNull.meta({ description: 'The SLO percentile of the window (equals p99Ms when the SLO is on p99).' }),
+    violation: perWindow.meta({ description: '1 where the window broke the SLO (or had errors but no responses), else 0.' }),
+    stressCores: perWindow,
+    replicas: z.array(z.object({ service: z.string(), ready: perWindowOrNull, desired: perWindowOrNull })).meta({ description: 'Ready pods per service at the end of each window (pod events); desired replicas from the autoscaler.' }),
+    pods: z.array(z.object({ service: z.string(), pod: z.string(), cpuCores: perWindowOrNull, memoryMiB: perWindowOrNull })),
+    routingUpdates: perWindow,
+    backends: z.array(z.object({ service: z.string(), backend: z.string(), basis: z.string(), counts: perWindow })).meta({ description: 'Work each backend got per window; basis names what is counted.' }),
+    packetLatency: z.array(z.object({ iface: z.string(), p50Us: perWindowOrNull, p99Us: perWindowOrNull, packets: perWindow })),
+    rttMs: z.object({ p50: perWindowOrNull, p99: perWindowOrNull }).nullable(),
+    retransmits: perWindow,
+    drops: z.array(z.object({ reason: z.string(), counts: perWindow })),
+  }),
+  heatmaps: z
+    .array(z.object({ iface: z.string(), edgesUs: z.array(z.number()), counts: z.array(z.array(z.number())) }))
+    .meta({ description: 'Packet latency per interface: counts[window][bucket], bucket b holding values up to edgesUs[b] (the last one also everything above).' }),
+  latencyDistribution: z.object({ edgesMs: z.array(z.number()), counts: z.array(z.number()) }),
+  markers: z.array(z.object({ t: at, kind: z.string(), category: z.string(), source: z.string(), label: z.string() })),
+  autoscalers: z.array(z.object({ hpa: z.string(), service: z.string(), minReplicas: z.number().nullable(), maxReplicas: z.number().nullable() })),
+  rescales: z.array(z.object({ t: at, hpa: z.string(), service: z.string(), from: z.number().nullable(), to: z.number().nullable(), reason: z.string(), message: z.string() })),
+  conditions: z.array(z.object({ t: at, hpa: z.string(), type: z.string(), status: z.string(), reason: z.string(), message: z.string() })).meta({ description: 'HPA condition transitions.' }),
+  scaleUp: z
+    .array(
+      z.object({
+        stage: z.string(),
+        stepT: at,
+        load: z.string(),
+        rescaleT: z.number().nullable(),
+        reactionS: z.number().nullable().meta({ description: 'Load step → first scale-up event.' }),
+        readyT: z.number().nullable(),
+        readyS: z.number().nullable().meta({ description: 'Load step → first new pod of the scaled service ready.' }),
+        recoveredT: z.number().nullable(),
+        recoveryS: z.number().nullable().meta({ description: 'Load step → latency back under the SLO (null: never broke it, or never recovered; see note).' }),
+        from: z.number().nullable(),
+        to: z.number().nullable(),
+        note: z.string(),
+      }),
+    )
+    .meta({ description: 'One entry per load step (a stage that raises the offered load).' }),
+  violation: z
+    .object({
+      seconds: z.number(),
+      episodes: z.array(z.object({ startT: at, endT: at, durationS: z.number(), peakMs: z.number().nullable(), recovered: z.boolean() })),
+      timeToRecoverS: z.number().nullable().meta({ description: 'Longest violation that ended before the run did.' }),
+      endedInViolation: z.boolean(),
+    })
+    .nullable(),
+  latencyByReplicas: z.array(z.object({ service: z.string(), replicas: z.number(), windows: z.number(), requests: z.number(), p50Ms: z.number(), p90Ms: z.number(), p99Ms: z.number() })),
+  balance: z
+    .array(
+      z.object({
+        service: z.string(),
+        basis: z.string(),
+        backends: z.array(z.object({ backend: z.string(), count: z.number(), share: z.number() })),
+        skew: z.number().meta({ description: 'Busiest backend\'s count over the mean count (1 = perfectly even).' }),
+        cv: z.number().meta({ description: 'Coefficient of variation of the counts.' }),
+      }),
+    ),
+  packetShare: z
+    .object({ share: z.number(), networkMs: z.number(), requestMeanMs: z.number(), basis: z.string() })
+    .nullable()
+    .meta({ description: 'Estimated share of mean request latency spent in packet transit (probes only).' }),
+  packetShareAbsent: z.string().optional(),
+  signals: z.array(z.object({ signal: z.string(), present: z.boolean(), detail: z.string() })),
+  findings: z.array(z.string()),
+});
+
+export type Analysis = z.infer<typeof analysisSchema>;
+
 export const runResultSchema = z.object({
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
   runId: z.string(),
@@ -98,6 +188,61 @@ export const runResultSchema = z.object({
   probes: z.record(z.string(), z.unknown()).meta({ description: 'eBPF probe results (probes.status says whether they ran and why not).' }),
   events: z.array(z.object({ t: z.number(), kind: z.string(), source: z.string(), text: z.string() })),
   environment: z.record(z.string(), z.unknown()),
+  engineNative: z
+    .record(z.string(), z.unknown())
+    .meta({ description: "The engine's own end-of-run data, not recomputed (k6: per-process threshold verdicts, checks, dropped iterations); {} for autocannon." }),
+  routing: z
+    .object({
+      via: z.string().meta({ description: '"ebpf": the local cluster\'s cgroup/connect4 socket load balancer; "frontend": the loopback frontend\'s userland round-robin.' }),
+      services: z.record(
+        z.string(),
+        z.object({
+          vip: z.string().optional(),
+          connections: z.number().int().meta({ description: 'New connections routed to the service\'s pods.' }),
+          pods: z.record(z.string(), z.object({ connections: z.number().int(), rateLimited: z.number().int() })).meta({ description: 'Per pod: new connections it was given, requests its rate limiter refused.' }),
+          updates: z.number().int().meta({ description: 'Routing-table updates (a pod joined or left).' }),
+          policyDrops: z.number().int().meta({ description: 'Connections refused by the policy (not from an allowed client).' }),
+          noBackend: z.number().int().meta({ description: 'Connections refused because no pod was ready.' }),
+          rateLimited: z.number().int(),
+        }),
+      ),
+      updates: z.array(z.object({ t: z.number(), service: z.string(), generation: z.number(), pods: z.array(z.string()), reason: z.string() })),
+      policyDrops: z.number().int(),
+      rateLimited: z.number().int(),
+      decisionsRecorded: z.number().int().meta({ description: 'Per-connection routing decisions in the journal (routing.decision samples).' }),
+    })
+    .optional()
+    .meta({ description: 'Service routing of a cluster with replicas: who got which connections, table updates, refusals.' }),
+  analysis: analysisSchema.optional().meta({ description: 'Correlated timeline and derived answers (scale-up reaction, SLO violation, balance, findings).' }),
+  autoscaling: z
+    .object({
+      hpa: z.string(),
+      target: z.string().meta({ description: 'The scale target, Kind/name.' }),
+      minReplicas: z.number().int(),
+      maxReplicas: z.number().int(),
+      syncPeriodS: z.number(),
+      syncs: z.number().int(),
+      events: z
+        .array(
+          z.object({
+            t: z.number().meta({ description: 'Seconds since the run started.' }),
+            from: z.number().int(),
+            to: z.number().int(),
+            reason: z.string().meta({ description: 'Kubernetes Event reason: SuccessfulRescale, or FailedRescale.' }),
+            message: z.string().meta({ description: 'As the controller writes it: "New size: 3; reason: cpu resource utilization (percentage of request) above target".' }),
+          }),
+        )
+        .meta({ description: 'Rescale decisions of the local HPA controller, in order.' }),
+      warnings: z.record(z.string(), z.number().int()).meta({ description: 'Warning events by reason (FailedGetResourceMetric, …), counted.' }),
+      replicas: z
+        .array(z.object({ t: z.number().int(), desired: z.number().int().nullable(), ready: z.number().int().nullable() }))
+        .meta({ description: 'Per 1 s window: the target\'s desired replicas (its scale) and ready pods at the end of the window.' }),
+      conditions: z
+        .array(z.object({ type: z.string(), status: z.string(), reason: z.string(), message: z.string() }))
+        .meta({ description: 'HPA status conditions after the last sync (AbleToScale, ScalingActive, ScalingLimited).' }),
+    })
+    .optional()
+    .meta({ description: 'The local HPA controller: rescale events, replicas over time, syncs and final conditions (runs with an autoscaler section).' }),
 });
 
 /** The content of results.json. */

@@ -135,7 +135,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       runStart,
       sink: journal,
       thresholds: spec.thresholds as Record<string, string[]>,
-      script: spec.script,
+      script: spec.script === undefined ? undefined : resolve(dirname(resolve(scenario.file)), spec.script),
       workDir: runDir,
     };
     summary = await engine.run(loadPlan, signal);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { isIP } from 'node:net';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
@@ -59,6 +60,12 @@ export function parseScenario(text: string, file: string, opts: LoadOptions = {}
         message: `target host ${host} is outside loopback and 198.18.0.0/15`,
         hint: 'load only goes to this machine or to the run\'s own test hosts; pass --allow-remote to target another host on purpose',
       });
+    }
+  }
+  if (parsed.success && parsed.data.script !== undefined) {
+    const script = resolvePath(dirname(resolvePath(file)), parsed.data.script);
+    if (!existsSync(script)) {
+      problems.push({ file, ...positionOf(doc, ['script'], at), message: `k6 script ${script} does not exist`, hint: 'the path is relative to the scenario file' });
     }
   }
   problems.sort((a, b) => a.line - b.line || a.col - b.col);

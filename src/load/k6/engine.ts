@@ -1,0 +1,535 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { now } from '../../model/clock.ts';
+import { LoadscopeError } from '../../model/errors.ts';
+import type { PlannedStage, Sink } from '../../model/types.ts';
+import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
+import { WindowRecorder } from '../windows.ts';
+import { blacklistFor } from './guard.ts';
+import { inspectScript, type K6ScenarioInfo } from './inspect.ts';
+import { locateK6, type K6Binary, type LocateOptions } from './locate.ts';
+import { generateScript, type GeneratedScript } from './script.ts';
+import { K6Collector, K6JsonParser, type StageMap } from './stream.ts';
+import { mergeChecks, readSummaryExport, type K6Summary } from './summary.ts';
+
+// The k6 engine: runs the real k6 (one process, or several splitting the load with k6's own
+// execution segments) and folds its `--out json` stream into the run's windows while k6 runs.
+//
+// Streaming: each k6 process writes its JSON lines into a FIFO (mkfifo, in a folder of the run
+// directory, removed at the end);
+// the engine reads it as a stream, parses only the points it needs (http_req_duration,
+// data_received, dropped_iterations, loadscope_sent) and records them in one WindowRecorder shared
+// by every process, so the windows' HDR histograms merge the processes exactly. Windows are emitted
+// 1.5 s after they end (k6 buffers samples ~100 ms before writing them).
+//
+// Stages: a generated script's setup() adds 1 to the loadscope_start counter right before k6 starts
+// its scenarios; stage.start/stage.end are scheduled from that sample's time at the planned offsets. A user script
+// (`script:`) has one stage per k6 scenario, named after it: a stage starts at its first request's
+// send and ends at its last response. Name the scenario's YAML stages after the script's k6
+// scenarios (a script with plain vus/duration has one scenario, "default") so results.json's stages
+// line up; samples without a scenario tag (setup/teardown requests) go to stage "k6".
+//
+// Outcome: exit 0 and 99 (k6's thresholds crossed) are normal ends — loadscope's own verdict is
+// computed on the merged journal data; any other exit is LoadscopeError('ENGINE') with k6's stderr.
+
+/** Windows are emitted this long after they end, so k6's buffered samples are in them. */
+const WINDOW_LAG_MS = 1500;
+/** After an abort (SIGINT, k6 stops gracefully) k6 gets this long before SIGKILL. */
+const KILL_AFTER_MS = 15_000;
+const STDERR_KEEP = 200;
+/**
+ * util-linux `setpriv`, when present: k6 is started through it with PR_SET_PDEATHSIG=KILL, so a
+ * loadscope killed outright (SIGKILL, OOM) takes its k6 processes with it instead of leaving them
+ * running the rest of the schedule (setpriv execs k6: the child pid is k6's).
+ */
+const PDEATHSIG = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+const CLK_TCK = 100;
+
+/** k6 exit codes (errext/exitcodes). */
+const EXIT_CODES: Record<number, string> = {
+  97: 'cloud test run failed',
+  98: 'cloud failed to get progress',
+  99: 'thresholds crossed',
+  100: 'setup timeout',
+  101: 'teardown timeout',
+  102: 'generic timeout',
+  103: 'generic engine error',
+  104: 'invalid configuration',
+  105: 'aborted by signal',
+  106: 'cannot start the REST API',
+  107: 'script exception',
+  108: 'script aborted (test.abort())',
+  109: 'Go panic',
+  110: 'test marked as failed (test.fail())',
+  255: 'error',
+};
+
+/**
+ * Latency basis for arrival-rate stages. k6 measures from the actual send and does no coordinated-
+ * omission correction; it never queues a late arrival either: it drops it (dropped_iterations, in
+ * `dropped`). Pending a member of its own in LatencyBasis (types.ts).
+ */
+export const K6_OPEN_BASIS: LatencyBasis = 'actual-send (open model, k6: late arrivals dropped, not queued; no CO correction)';
+
+/** How the k6 engine runs: how many k6 processes share the load, and where k6 is. */
+export interface K6EngineOptions {
+  /** k6 processes splitting the load by execution segment; default $LOADSCOPE_K6_INSTANCES or 1. */
+  instances?: number;
+  locate?: LocateOptions;
+}
+
+interface Instance {
+  index: number;
+  segment?: string;
+  child: ChildProcess;
+  collector: K6Collector;
+  parser: K6JsonParser;
+  fifo: string;
+  summaryPath: string;
+  logPath: string;
+  stderr: string[];
+  errors: string[];
+  requestFailedLogs: number;
+  cpuSeconds: number;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>;
+  stream: Promise<void>;
+  streamEnded: boolean;
+}
+
+/** The k6 engine. Each run needs a fresh engine (engines.ts makes one per run). */
+export class K6Engine implements LoadEngine, ReportsInFlight {
+  readonly name = 'k6';
+  private instances: Instance[] = [];
+  private generated = false;
+
+  constructor(private readonly opts: K6EngineOptions = {}) {}
+
+  /** Requests sent and not yet answered (generated scripts only; 0 for a user script). */
+  inFlight(): number {
+    if (!this.generated) return 0;
+    let n = 0;
+    for (const i of this.instances) n += i.collector.sent - i.collector.responses - i.collector.failures;
+    return Math.max(0, n);
+  }
+
+  async run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary> {
+    const count = checkInstances(this.opts.instances ?? instancesFromEnv());
+    const k6 = await locateK6(this.opts.locate);
+    mkdirSync(plan.workDir, { recursive: true });
+    const env = { ...process.env, K6_NO_USAGE_REPORT: 'true' };
+    const envArgs = ['-e', `LOADSCOPE_BASE_URL=${plan.baseUrl}`, '-e', `BASE_URL=${plan.baseUrl}`];
+
+    let script: string;
+    let gen: GeneratedScript | undefined;
+    let userScenarios: K6ScenarioInfo[] | undefined;
+    let stageMap: StageMap;
+    if (plan.script === undefined) {
+      gen = generateScript(plan);
+      script = join(plan.workDir, 'k6-script.js');
+      writeFileSync(script, gen.source);
+      this.generated = true;
+      const spans = gen.spans;
+      const open = new Set(plan.stages.filter((s) => s.model === 'open').map((s) => s.name));
+      stageMap = {
+        stageOf: (tags) => tags.stage ?? spans[tags.scenario]?.[0][1] ?? tags.scenario ?? 'k6',
+        isOpen: (stage) => open.has(stage),
+      };
+    } else {
+      script = resolve(plan.script);
+      if (!existsSync(script)) {
+        throw new LoadscopeError('FILE_NOT_FOUND', `k6 script ${plan.script} not found (resolved to ${script})`, { hint: 'give `script:` as a path to a k6 script (absolute, or relative to the working directory)' });
+      }
+      userScenarios = await inspectScript(k6.path, script, { cwd: plan.workDir, env, args: envArgs });
+      const open = new Set((userScenarios ?? []).filter((s) => s.model === 'open').map((s) => s.name));
+      stageMap = { stageOf: (tags) => tags.scenario ?? 'k6', isOpen: (stage) => open.has(stage) };
+    }
+
+    const blacklist = await blacklistFor(plan.baseUrl);
+    const recorder = new WindowRecorder(plan.sink, plan.runStart);
+    const lag = setInterval(() => {
+      const upTo = now() - WINDOW_LAG_MS;
+      recorder.flush(upTo);
+      for (const i of this.instances) i.collector.flushDropped(plan.sink, upTo);
+    }, 250);
+    lag.unref();
+    const clockOffset = now() - Date.now();
+    const fifoDir = mkdtempSync(join(plan.workDir, '.k6-stream-'));
+
+    const schedule = gen ? new StageSchedule(plan.stages, plan.sink, gen) : undefined;
+    const userStages = new Map<string, number>();
+    const onFirst = gen
+      ? undefined
+      : (stage: string, time: number) => {
+          if (userStages.has(stage)) return;
+          userStages.set(stage, time);
+          const info = userScenarios?.find((s) => s.name === stage);
+          plan.sink.event({ kind: 'stage.start', time, source: 'load', attrs: { stage, model: info?.model ?? 'closed', ...(info?.model === 'open' ? { rate: info.rate, connections: info.vus } : { connections: info?.vus }), k6: { scenario: stage, executor: info?.executor } } });
+        };
+
+    const sequence = Array.from({ length: count + 1 }, (_, i) => fraction(i, count)).join(',');
+    let cancelling = false;
+    const cancelAll = () => {
+      cancelling = true;
+      for (const inst of this.instances) if (inst.child.exitCode === null && inst.child.signalCode === null) stop(inst.child);
+    };
+    const onAbort = () => cancelAll();
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      for (let index = 0; index < count; index++) {
+        const segment = count > 1 ? `${fraction(index, count)}:${fraction(index + 1, count)}` : undefined;
+        const fifo = join(fifoDir, `k6-${index}.ndjson`);
+        makeFifo(fifo);
+        const summaryPath = join(plan.workDir, count > 1 ? `k6-summary-${index}.json` : 'k6-summary.json');
+        const logPath = join(plan.workDir, count > 1 ? `k6-${index}.log` : 'k6.log');
+        const args = [
+          'run', '--no-usage-report', '--quiet', '--address', '', '--log-format', 'json',
+          '--out', `json=${fifo}`, '--summary-export', summaryPath,
+          '--blacklist-ip', blacklist.join(','),
+          ...envArgs,
+          ...(segment ? ['--execution-segment', segment, '--execution-segment-sequence', sequence] : []),
+          script,
+        ];
+        const collector = new K6Collector(recorder, stageMap, clockOffset, onFirst, (t) => schedule?.begin(t), plan.runStart);
+        const parser = new K6JsonParser((p) => collector.point(p));
+        const [file, argv] = PDEATHSIG ? [PDEATHSIG, ['--pdeathsig', 'KILL', '--', k6.path, ...args]] : [k6.path, args];
+        const child = spawn(file, argv, { cwd: plan.workDir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const inst: Instance = {
+          index, segment, child, collector, parser, fifo, summaryPath, logPath,
+          stderr: [], errors: [], requestFailedLogs: 0, cpuSeconds: 0,
+          exit: new Promise((res) => {
+            child.once('error', (spawnError) => res({ code: null, signal: null, spawnError }));
+            child.once('close', (code, sig) => res({ code, signal: sig }));
+          }),
+          stream: Promise.resolve(),
+          streamEnded: false,
+        };
+        inst.stream = readStream(inst);
+        this.watchStderr(inst);
+        watchCpu(inst);
+        this.instances.push(inst);
+        void inst.exit.then((e) => {
+          if (!cancelling && !okExit(e, signal.aborted)) cancelAll();
+          return unblockFifo(inst);
+        });
+      }
+      if (signal.aborted) cancelAll();
+      const exits = await Promise.all(this.instances.map((i) => i.exit));
+      await Promise.all(this.instances.map((i) => i.stream));
+
+      const ended = now();
+      const truncated = signal.aborted || exits.some((e) => !okExit(e, signal.aborted));
+      schedule?.finish(truncated);
+      if (!gen) emitUserStageEnds(plan.sink, this.instances, userStages);
+      clearInterval(lag);
+      recorder.stop();
+      const bytesAt = plan.runStart + Math.floor((ended - plan.runStart) / 1000) * 1000;
+      for (const i of this.instances) {
+        i.collector.flushBytes(plan.sink, bytesAt);
+        i.collector.flushDropped(plan.sink, Infinity);
+      }
+
+      const summaries = this.instances.map((i) => readSummaryExport(i.summaryPath));
+      this.instances.forEach((inst, k) => {
+        writeFileSync(inst.logPath, inst.stderr.join('\n') + (inst.stderr.length ? '\n' : ''));
+        plan.sink.event({ kind: 'k6.summary', time: now(), source: 'load', attrs: instanceAttrs(inst, exits[k], summaries[k], count) });
+      });
+
+      const failed = exits.findIndex((e) => !okExit(e, signal.aborted) && !(cancelling && isCancelled(e)));
+      if (failed !== -1) throw engineError(this.instances[failed], exits[failed], k6);
+      return this.summary(plan, k6, script, gen, userScenarios, exits, summaries, count);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      clearInterval(lag);
+      schedule?.finish(true);
+      for (const inst of this.instances) if (inst.child.exitCode === null && inst.child.signalCode === null) inst.child.kill('SIGKILL');
+      rmSync(fifoDir, { recursive: true, force: true });
+    }
+  }
+
+  private summary(
+    plan: LoadPlan,
+    k6: K6Binary,
+    script: string,
+    gen: GeneratedScript | undefined,
+    userScenarios: K6ScenarioInfo[] | undefined,
+    exits: { code: number | null }[],
+    summaries: (K6Summary | undefined)[],
+    count: number,
+  ): EngineSummary {
+    let responses = 0;
+    let failures = 0;
+    let sent = 0;
+    let dropped = 0;
+    let vusMax = 0;
+    for (const [k, i] of this.instances.entries()) {
+      responses += i.collector.responses;
+      failures += i.collector.failures;
+      sent += i.collector.sent;
+      dropped += i.collector.dropped;
+      vusMax += summaries[k]?.metrics.vus_max?.max ?? summaries[k]?.metrics.vus_max?.value ?? 0;
+    }
+    const models = new Set<string>(gen ? plan.stages.map((s) => s.model) : (userScenarios ?? []).map((s) => s.model));
+    const basis: LatencyBasis = models.size > 1 ? 'mixed' : models.has('open') ? K6_OPEN_BASIS : 'actual-send (closed model, not corrected)';
+    return {
+      engine: this.name,
+      requestsSent: gen ? sent : responses + failures,
+      responses,
+      errors: failures,
+      inFlightAtCutoff: gen ? Math.max(0, sent - responses - failures) : 0,
+      dropped,
+      latencyBasis: basis,
+      connectionsMax: vusMax,
+      extra: {
+        k6: {
+          version: k6.version,
+          binary: k6.path,
+          script: gen ? 'generated' : script,
+          scriptFile: script,
+          instances: count,
+          ...(count > 1 ? { executionSegments: this.instances.map((i) => i.segment) } : {}),
+          exitCodes: exits.map((e) => e.code),
+          thresholds: summaries.flatMap((s, k) => (s?.thresholds ?? []).map((t) => ({ instance: k, ...t }))),
+          thresholdsNote: count > 1
+            ? 'k6 judged each process on its own share; loadscope\'s verdict (results.thresholds) is computed on the merged data'
+            : 'k6\'s own verdict; loadscope\'s verdict (results.thresholds) is computed from the journal',
+          skippedThresholds: gen?.skippedThresholds ?? [],
+          checks: mergeChecks(summaries.map((s) => s?.checks ?? [])),
+          droppedIterations: dropped,
+          inFlightNote: gen ? 'requests sent (loadscope_sent) minus responses and failures' : 'not measured for a user script (k6 reports no request starts)',
+          cpuSeconds: this.instances.map((i) => round(i.cpuSeconds, 2)),
+          ...(userScenarios ? { scenarios: userScenarios } : {}),
+          summaries: summaries.map((s) => s?.metrics ?? null),
+          jsonLines: this.instances.reduce((a, i) => a + i.parser.lines, 0),
+          malformedLines: this.instances.reduce((a, i) => a + i.parser.malformed, 0),
+        },
+      },
+    };
+  }
+
+  private watchStderr(inst: Instance): void {
+    const rl = createInterface({ input: inst.child.stderr! });
+    rl.on('line', (line) => {
+      let rec: Record<string, unknown> | undefined;
+      if (line.startsWith('{')) {
+        try {
+          rec = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          rec = undefined;
+        }
+      }
+      let text = line;
+      if (rec && typeof rec.msg === 'string') {
+        const msg = rec.msg;
+        if (msg === 'Request Failed') {
+          inst.requestFailedLogs++;
+          return;
+        }
+        const extra = Object.entries(rec)
+          .filter(([k]) => k !== 'msg' && k !== 'level' && k !== 'time')
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        text = `${String(rec.level ?? 'info')}: ${msg}${extra ? ` (${extra})` : ''}`;
+        if (rec.level === 'error' || rec.level === 'fatal' || rec.level === 'panic') keep(inst.errors, text, 20);
+      }
+      keep(inst.stderr, text, STDERR_KEEP);
+    });
+  }
+}
+
+/** Stage events for a generated script: scheduled from k6's start at the planned offsets. */
+class StageSchedule {
+  private t0?: number;
+  private timers: NodeJS.Timeout[] = [];
+  private started = new Set<string>();
+  private ended = new Set<string>();
+  private done = false;
+
+  constructor(private readonly stages: PlannedStage[], private readonly sink: Sink, private readonly gen: GeneratedScript) {}
+
+  /** k6 started its scenarios at `t0` (run time base); the first process to report wins. */
+  begin(t0: number): void {
+    if (this.t0 !== undefined || this.done) return;
+    this.t0 = t0;
+    for (const s of this.stages) {
+      this.at(t0 + s.startMs, () => this.start(s));
+      this.at(t0 + s.startMs + s.durationMs, () => this.end(s, t0 + s.startMs + s.durationMs));
+    }
+  }
+
+  /** k6 is done: emit what is left; a truncated run ends the running stage now and starts no other. */
+  finish(truncated: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    for (const t of this.timers) clearTimeout(t);
+    if (this.t0 === undefined) return;
+    const t = now();
+    for (const s of this.stages) {
+      const start = this.t0 + s.startMs;
+      const end = start + s.durationMs;
+      if (truncated && start > t) break;
+      this.start(s);
+      this.end(s, truncated ? Math.min(end, t) : end);
+    }
+  }
+
+  private at(time: number, fn: () => void): void {
+    const delay = time - now();
+    if (delay <= 0) fn();
+    else this.timers.push(setTimeout(fn, delay));
+  }
+
+  private start(s: PlannedStage): void {
+    if (this.started.has(s.name)) return;
+    this.started.add(s.name);
+    const scenario = Object.entries(this.gen.spans).find(([, sp]) => sp.some(([, name]) => name === s.name))?.[0];
+    const executor = scenario ? this.gen.options.scenarios[scenario]?.executor : undefined;
+    this.sink.event({ kind: 'stage.start', time: this.t0! + s.startMs, source: 'load', attrs: { stage: s.name, model: s.model, connections: s.connections, rate: s.rate, k6: { scenario, executor } } });
+  }
+
+  private end(s: PlannedStage, time: number): void {
+    if (this.ended.has(s.name) || !this.started.has(s.name)) return;
+    this.ended.add(s.name);
+    this.sink.event({ kind: 'stage.end', time, source: 'load', attrs: { stage: s.name } });
+  }
+}
+
+/** User script: each k6 scenario's stage ends at its last response (merged over processes), in time order. */
+function emitUserStageEnds(sink: Sink, instances: Instance[], started: Map<string, number>): void {
+  const last = new Map<string, number>();
+  for (const i of instances) for (const [stage, s] of i.collector.spans) last.set(stage, Math.max(last.get(stage) ?? -Infinity, s.last));
+  for (const [stage, time] of [...last].sort((a, b) => a[1] - b[1])) {
+    if (started.has(stage)) sink.event({ kind: 'stage.end', time, source: 'load', attrs: { stage } });
+  }
+}
+
+/** Reads a process's FIFO to its end (k6 closes it when done). */
+function readStream(inst: Instance): Promise<void> {
+  return new Promise((res, rej) => {
+    const stream = createReadStream(inst.fifo, { encoding: 'utf8', highWaterMark: 1 << 18 });
+    stream.on('data', (chunk) => inst.parser.push(chunk as string));
+    stream.on('end', () => {
+      inst.parser.end();
+      inst.streamEnded = true;
+      res();
+    });
+    stream.on('error', (err) => {
+      inst.streamEnded = true;
+      rej(new LoadscopeError('ENGINE', `cannot read k6's JSON output from ${inst.fifo}`, { cause: err }));
+    });
+  });
+}
+
+/**
+ * After k6 exited: if it never opened the FIFO (it failed first), our reader is still blocked in
+ * open(2). Opening the write end once and closing it releases the reader with an end of stream.
+ */
+async function unblockFifo(inst: Instance): Promise<void> {
+  for (let n = 0; n < 200 && !inst.streamEnded; n++) {
+    try {
+      closeSync(openSync(inst.fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: no reader yet (its open has not started); ENOENT: the run already cleaned up
+    }
+    await sleep(50);
+  }
+}
+
+function watchCpu(inst: Instance): void {
+  const pid = inst.child.pid;
+  if (pid === undefined) return;
+  const timer = setInterval(() => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      inst.cpuSeconds = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    } catch {
+      clearInterval(timer);
+    }
+  }, 250);
+  timer.unref();
+  inst.child.once('exit', () => clearInterval(timer));
+}
+
+function stop(child: ChildProcess): void {
+  child.kill('SIGINT');
+  const t = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, KILL_AFTER_MS);
+  t.unref();
+  child.once('exit', () => clearTimeout(t));
+}
+
+function okExit(e: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }, aborted: boolean): boolean {
+  if (e.spawnError) return false;
+  if (e.code === 0 || e.code === 99) return true;
+  return aborted && isCancelled(e);
+}
+
+function isCancelled(e: { code: number | null; signal: NodeJS.Signals | null }): boolean {
+  return e.code === 105 || e.signal !== null;
+}
+
+function engineError(inst: Instance, e: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }, k6: K6Binary): LoadscopeError {
+  if (e.spawnError) return new LoadscopeError('ENGINE', `cannot start k6 (${k6.path}): ${e.spawnError.message}`, { cause: e.spawnError, hint: 'run `npm run setup` to rebuild .tools/bin/k6' });
+  const what = e.code !== null ? `exited with code ${e.code}${EXIT_CODES[e.code] ? ` (${EXIT_CODES[e.code]})` : ''}` : `was killed by ${e.signal}`;
+  const lines = [...inst.errors];
+  for (const l of inst.stderr.slice(-10)) if (!lines.includes(l)) lines.push(l);
+  const who = inst.segment ? `k6 process ${inst.index + 1} (segment ${inst.segment})` : 'k6';
+  return new LoadscopeError('ENGINE', `${who} ${what}${lines.length ? `:\n  ${lines.slice(-20).join('\n  ')}` : ' and printed nothing on stderr'}`, {
+    hint: e.code === 107 || e.code === 104 ? 'fix the k6 script or its options (k6\'s message above names the line); the full k6 log is in the run directory' : `the full k6 log is in ${inst.logPath}`,
+  });
+}
+
+function instanceAttrs(inst: Instance, e: { code: number | null; signal: NodeJS.Signals | null }, s: K6Summary | undefined, count: number): Record<string, unknown> {
+  const crossed = (s?.thresholds ?? []).filter((t) => !t.ok).map((t) => `${t.metric} ${t.expression}`);
+  const who = count > 1 ? `k6 process ${inst.index + 1}/${count}` : 'k6';
+  const how = e.code !== null ? `exited ${e.code}${EXIT_CODES[e.code] ? ` (${EXIT_CODES[e.code]})` : ''}` : `killed by ${e.signal}`;
+  return {
+    instance: inst.index,
+    ...(inst.segment ? { segment: inst.segment } : {}),
+    exitCode: e.code,
+    message: `${who} ${how}${crossed.length ? `; k6 thresholds crossed: ${crossed.join(', ')}` : ''}`,
+    thresholds: s?.thresholds ?? [],
+    checks: s?.checks ?? [],
+    cpuSeconds: round(inst.cpuSeconds, 2),
+    requestFailedLogs: inst.requestFailedLogs,
+  };
+}
+
+function keep(list: string[], line: string, max: number): void {
+  list.push(line);
+  if (list.length > max) list.shift();
+}
+
+function fraction(i: number, n: number): string {
+  return i === 0 ? '0' : i === n ? '1' : `${i}/${n}`;
+}
+
+function instancesFromEnv(): number {
+  const text = process.env.LOADSCOPE_K6_INSTANCES;
+  return text === undefined || text === '' ? 1 : Number(text);
+}
+
+function checkInstances(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new LoadscopeError('USAGE', `${n} k6 processes asked for (LOADSCOPE_K6_INSTANCES): give a whole number from 1 to 64`, { hint: 'unset LOADSCOPE_K6_INSTANCES for one k6 process, or set e.g. LOADSCOPE_K6_INSTANCES=2' });
+  }
+  return n;
+}
+
+function makeFifo(path: string): void {
+  try {
+    execFileSync('mkfifo', ['-m', '600', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (cause) {
+    throw new LoadscopeError('ENVIRONMENT', `cannot create the FIFO that streams k6's output (${path})`, { cause, hint: 'the k6 engine needs `mkfifo` (coreutils) and a run directory on a filesystem that can hold FIFOs (--out)' });
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
