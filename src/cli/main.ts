@@ -27,8 +27,8 @@ const HELP: Record<string, string> = {
   main: `loadscope — load tests with eBPF network probes and HPA-faithful autoscaling
 
 Usage:
-  loadscope run <scenario.yaml> [--out DIR] [--duration-scale X] [--allow-remote]
-  loadscope report <rundir>
+  loadscope run <scenario.yaml> [--out DIR] [--duration-scale X] [--allow-remote] [--live [--live-port N]]
+  loadscope report <rundir> [--pdf] [--png]
   loadscope validate <scenario.yaml> [--allow-remote]
   loadscope schemas [--out DIR]
   loadscope <command> --help
@@ -41,10 +41,15 @@ Runs the scenario and writes events.ndjson (the journal), results.json and repor
   --out DIR            run directory (default reports/out/<UTC timestamp>-<scenario name>)
   --duration-scale X   multiply every stage and stress duration by X (e.g. 0.1 for a smoke run)
   --allow-remote       permit a target.url outside loopback and 198.18.0.0/15
+  --live               serve the report page on loopback while the run goes, updated every second,
+                       with the run's Prometheus metrics at /metrics (the URL is printed)
+  --live-port N        port of the live view (default: any free port)
 Ctrl-C stops the load and still writes results and report (exit 130); a second Ctrl-C quits at once.`,
-  report: `loadscope report <rundir>
+  report: `loadscope report <rundir> [--pdf] [--png]
 
-Rebuilds results.json and report.html from <rundir>/events.ndjson alone.`,
+Rebuilds results.json and report.html from <rundir>/events.ndjson alone.
+  --pdf                also print the report to report.pdf (headless Chromium)
+  --png                also save a full-page screenshot, report.png`,
   validate: `loadscope validate <scenario.yaml> [--allow-remote]
 
 Checks a scenario without running it; prints every problem as file:line:col and exits 2 if any.`,
@@ -57,8 +62,15 @@ const OPTIONS = {
   out: { type: 'string' },
   'duration-scale': { type: 'string' },
   'allow-remote': { type: 'boolean' },
+  live: { type: 'boolean' },
+  'live-port': { type: 'string' },
+  pdf: { type: 'boolean' },
+  png: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+
+/** Options that only one command takes. */
+const ONLY: Record<string, string> = { live: 'run', 'live-port': 'run', pdf: 'report', png: 'report' };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -78,13 +90,16 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP[command]);
     return EXIT.ok;
   }
+  for (const [opt, cmd] of Object.entries(ONLY)) {
+    if ((values as Record<string, unknown>)[opt] !== undefined && command !== cmd) throw new LoadscopeError('USAGE', `--${opt} belongs to \`loadscope ${cmd}\``, { hint: `run \`loadscope ${command} --help\`` });
+  }
   switch (command) {
     case 'validate':
       return validate(one(positionals, command), Boolean(values['allow-remote']));
     case 'run':
       return run(one(positionals, command), values);
     case 'report':
-      return report(one(positionals, command));
+      return report(one(positionals, command), { pdf: Boolean(values.pdf), png: Boolean(values.png) });
     case 'schemas':
       for (const f of writeSchemas(String(values.out ?? 'schemas'))) console.log(`wrote ${f}`);
       return EXIT.ok;
@@ -142,6 +157,8 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
   }, 500);
   const status = (line: string) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
   status(`loadscope: ${scenario.spec.name} (${file}), engine ${scenario.spec.engine}${scale !== 1 ? `, durations ×${scale}` : ''}`);
+  const live = values.live || values['live-port'] !== undefined ? await startLive(values['live-port']) : undefined;
+  if (live) status(`live view: ${live.url} (Prometheus metrics: ${live.url}metrics)`);
   try {
     const { runScenario } = await import('../run/run.ts');
     const out = await runScenario(scenario, {
@@ -149,10 +166,14 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
       durationScale: scale,
       signal: ac.signal,
       onStatus: status,
-      onRecord: (r) => progress.feed(r),
+      onRecord: (r) => {
+        progress.feed(r);
+        live?.feed(r);
+      },
     });
     clearInterval(ticker);
     if (tty) process.stderr.write('\r\x1b[K');
+    live?.finish({ outcome: out.result.outcome, report: out.files.report });
     printSummary(out.result);
     console.log(`\njournal: ${out.files.journal}\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
     if (ac.signal.aborted) return EXIT.interrupted;
@@ -160,12 +181,22 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     return EXIT.ok;
   } finally {
     clearInterval(ticker);
+    await live?.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
 }
 
-async function report(dir: string): Promise<number> {
+async function startLive(port: unknown) {
+  const n = port === undefined ? 0 : Number(port);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new LoadscopeError('USAGE', `--live-port ${String(port)} is not a port number`, { hint: 'give 1..65535, or 0 for any free port' });
+  const { LiveServer } = await import('../live/server.ts');
+  const live = new LiveServer({ port: n });
+  await live.start();
+  return live;
+}
+
+async function report(dir: string, images: { pdf: boolean; png: boolean } = { pdf: false, png: false }): Promise<number> {
   const runDir = resolve(dir);
   const journal = join(runDir, 'events.ndjson');
   if (!existsSync(journal)) throw new LoadscopeError('JOURNAL', `${journal} does not exist`, { hint: 'pass a run directory made by `loadscope run`' });
@@ -173,6 +204,12 @@ async function report(dir: string): Promise<number> {
   const out = writeOutputs(runDir, journal);
   printSummary(out.result);
   console.log(`\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
+  if (images.pdf || images.png) {
+    const { renderImages } = await import('../report/browser.ts');
+    const files = await renderImages(out.files.report, images);
+    if (files.pdf) console.log(`pdf:     ${files.pdf}`);
+    if (files.png) console.log(`png:     ${files.png}`);
+  }
   return EXIT.ok;
 }
 
@@ -187,6 +224,12 @@ function printSummary(r: RunResult): void {
   ];
   for (const s of r.stages) rows.push([`  ${s.name}`, `${s.model} ${s.requests} req, ${s.rps.toFixed(1)} req/s, p99 ${s.latencyMs.p99} ms, ${s.errors} errors`]);
   for (const [name, s] of Object.entries(r.services)) rows.push([`service ${name}`, `${s.requestsServed} served, ${s.cpuSeconds.toFixed(2)} CPU s`]);
+  for (const [name, s] of Object.entries(r.services)) {
+    if (s.pods && Object.keys(s.pods).length > 1) rows.push([`  ${name} pods`, Object.entries(s.pods).sort(([x], [y]) => x.localeCompare(y, 'en', { numeric: true })).map(([pod, p]) => `${pod} ${p.requestsServed}`).join(', ')]);
+  }
+  const a = r.autoscaling;
+  if (a) rows.push(['autoscaling', `${a.target} ${a.minReplicas}..${a.maxReplicas}: ${a.events.map((e) => `${e.from}→${e.to} at ${Math.round(e.t)}s${e.reason === 'SuccessfulRescale' ? '' : ` (${e.reason})`}`).join(', ') || 'no rescale'}; ${a.syncs} syncs`]);
+  for (const n of r.notices) rows.push(['notice', n]);
   const c = r.checks.servedVsClient;
   if (c) rows.push(['served check', `${c.ok ? 'ok' : 'MISMATCH'}: client ${c.clientResponses}, ${c.service} ${c.served} (allowed difference ${c.allowed})`]);
   for (const t of r.thresholds) rows.push([`threshold`, `${t.ok ? 'pass' : 'FAIL'} ${t.metric} ${t.expression} (observed ${t.observed === null ? 'n/a' : +t.observed.toFixed(4)})`]);

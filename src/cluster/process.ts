@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
 import { LoadscopeError } from '../model/errors.ts';
 import { parseProm, sumMetric } from './prom.ts';
 import type { BundledConfig, BundledServices, PromSample, RunningService, ServiceExit, ServiceSpec, StartServiceOptions } from './types.ts';
@@ -21,14 +24,40 @@ export function serviceCommandLine(spec: ServiceSpec, prefix: string[] = []): st
     if (spec.config) args.push('--config', JSON.stringify(spec.config));
     if (spec.cpuClock) args.push('--cpu-clock', spec.cpuClock);
   } else {
-    args.push('--backend', spec.backend);
+    if (spec.backends) args.push('--backends', spec.backends.join(','));
+    else args.push('--backend', spec.backend ?? '');
     if (spec.maxSockets !== undefined) args.push('--max-sockets', String(spec.maxSockets));
     if (spec.upstreamTimeoutMs !== undefined) args.push('--upstream-timeout-ms', String(spec.upstreamTimeoutMs));
   }
   if (spec.drainTimeoutMs !== undefined) args.push('--drain-timeout-ms', String(spec.drainTimeoutMs));
   if (spec.drainDelayMs !== undefined) args.push('--drain-delay-ms', String(spec.drainDelayMs));
   args.push('--exit-on-stdin-close', ...(spec.extraArgs ?? []));
-  return [...prefix, process.execPath, '--import', 'tsx', MAIN, ...args];
+  return [...prefix, process.execPath, ...serviceEntry(), ...args];
+}
+
+const SOURCES = dirname(MAIN);
+const BUNDLE = join(SOURCES, '.build', 'main.mjs');
+let entry: string[] | undefined;
+
+/**
+ * How to start the services: a plain-JavaScript bundle of fixtures/services (rebuilt here with
+ * esbuild whenever a source is newer), so a pod starts in ~0.1 s of CPU instead of ~0.7 s of tsx
+ * transpiling — on a small machine that is the latency spike every scale-up would cause.
+ */
+export function serviceEntry(): string[] {
+  if (entry) return entry;
+  try {
+    const newest = Math.max(...readdirSync(SOURCES).filter((f) => f.endsWith('.ts')).map((f) => statSync(join(SOURCES, f)).mtimeMs));
+    if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < newest) {
+      const tmp = `${BUNDLE}.${process.pid}.tmp`;
+      buildSync({ entryPoints: [MAIN], outfile: tmp, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+      renameSync(tmp, BUNDLE);
+    }
+    entry = [BUNDLE];
+  } catch {
+    entry = ['--import', 'tsx', MAIN];
+  }
+  return entry;
 }
 
 /** Why a start failed; becomes a SERVICE_START error once the process is gone and stderr read. */

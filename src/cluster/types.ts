@@ -58,11 +58,17 @@ export interface BackendSpec extends ServiceSpecBase {
   cpuClock?: 'wall' | 'cpu';
 }
 
-/** A frontend: forwards every request to `backend` over a keep-alive agent. */
+/**
+ * A frontend: forwards every request to `backend`, or round-robin over `backends` (exactly one of the two),
+ * over a keep-alive agent per backend. `backends` can be replaced at run time (PUT /_loadscope/backends,
+ * fixtures/services/control.ts); it may start empty (every request answers 503 until it is set).
+ */
 export interface FrontendSpec extends ServiceSpecBase {
   role: 'frontend';
   /** Base URL of the backend, e.g. http://127.0.0.1:43127. */
-  backend: string;
+  backend?: string;
+  /** Base URLs of the backend replicas (the --backends flag). */
+  backends?: string[];
   /** Keep-alive sockets to the backend; default 64. */
   maxSockets?: number;
   /** An upstream request idle this long fails with 502; default 10 000 ms. */

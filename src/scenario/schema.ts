@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { cpuMillicores, memoryBytes } from '../autoscale/hpa.ts';
 import { parseDuration } from '../model/clock.ts';
+import { autoscalerSchema, checkAutoscalerRequests } from './autoscaler.ts';
 
 // The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
 
@@ -23,13 +25,72 @@ const routeConfig = z.strictObject({
   status: z.number().int().min(200).max(599).default(200),
 });
 
+/** A Kubernetes quantity ("250m", "1.5", "128Mi"; a number means what it does in a pod spec: cores, bytes) parsed by `parse`. */
+const quantity = (what: string, parse: (q: string | number) => number, example: string) =>
+  z
+    .union([z.string(), z.number()])
+    .meta({ description: `${what} as a Kubernetes quantity, e.g. "${example}".` })
+    .transform((q, ctx) => {
+      let v: number;
+      try {
+        v = parse(String(q));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(q)} is not a Kubernetes quantity; write e.g. "${example}"` });
+        return z.NEVER;
+      }
+      if (!(v > 0)) {
+        ctx.addIssue({ code: 'custom', message: `${what} must be more than 0` });
+        return z.NEVER;
+      }
+      return v;
+    });
+
+const resourceList = z.strictObject({
+  cpu: quantity('CPU (becomes millicores)', cpuMillicores, '250m').optional(),
+  memory: quantity('memory (becomes bytes)', memoryBytes, '128Mi').optional(),
+});
+
+const resources = z
+  .strictObject({
+    requests: resourceList.default({}).meta({ description: 'What each pod is guaranteed (cpu.shares / cpu.weight); what CPU utilization is a percentage of.' }),
+    limits: resourceList.default({}).meta({ description: 'Caps per pod: CPU as a CFS quota, memory as the cgroup memory limit.' }),
+  })
+  .superRefine((r, ctx) => {
+    for (const k of ['cpu', 'memory'] as const) {
+      const req = r.requests[k];
+      const lim = r.limits[k];
+      if (req !== undefined && lim !== undefined && req > lim) ctx.addIssue({ code: 'custom', path: ['requests', k], message: `requests.${k} must not exceed limits.${k}` });
+    }
+  })
+  .transform((r) => ({
+    // As in Kubernetes: a limit without a request makes the request equal to the limit.
+    requests: { cpu: r.requests.cpu ?? r.limits.cpu, memory: r.requests.memory ?? r.limits.memory },
+    limits: { cpu: r.limits.cpu, memory: r.limits.memory },
+  }))
+  .meta({ description: 'Per pod CPU and memory, like a pod spec. The local cluster enforces them (cgroups); on loopback only the autoscaler reads the requests.' });
+
+
+const replicas = z.number().int().min(0).max(64).default(1).meta({ description: 'Pods of the service at the start (an autoscaler may change it). Loopback runs this many backend processes and always one frontend.' });
+
+const rateLimit = z
+  .strictObject({
+    requestsPerSecond: z.number().positive().max(1_000_000).meta({ description: 'Token refill rate per source address, requests/s.' }),
+    burst: z.number().int().min(1).max(1_000_000).optional().meta({ description: 'Bucket size (default: requestsPerSecond rounded up).' }),
+  })
+  .meta({ description: 'Per-source token bucket in each backend pod; refused requests get 429 and are counted.' });
+
 const backendConfig = z.strictObject({
   routes: z.record(z.string().startsWith('/'), routeConfig).default({}),
   default: routeConfig.default(routeConfig.parse({})),
+  replicas,
+  resources: resources.prefault({}),
+  rateLimit: rateLimit.optional(),
 });
 
 const frontendConfig = z.strictObject({
   maxSockets: z.number().int().min(1).max(10_000).default(64),
+  replicas,
+  resources: resources.prefault({}),
 });
 
 const target = z.union([
@@ -102,7 +163,7 @@ export const scenarioSchema = z
     target: target.default({ services: 'bundled' }),
     cluster: z
       .strictObject({
-        mode: z.enum(['auto', 'loopback']).default('auto').meta({ description: 'Where bundled services run. auto: the embedded local cluster when it can run here, else loopback processes.' }),
+        mode: z.enum(['auto', 'loopback', 'local']).default('auto').meta({ description: 'Where bundled services run. auto: the embedded local cluster when it can run here, else loopback processes.' }),
       })
       .default({ mode: 'auto' }),
     services: z
@@ -114,6 +175,7 @@ export const scenarioSchema = z
     probes: z.enum(['auto', 'required', 'off']).default('auto'),
     requestTimeout: duration.default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
     thresholds: z.partialRecord(z.enum(THRESHOLD_METRICS), z.array(thresholdExpr).min(1)).default({}),
+    autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })
   .superRefine((s, ctx) => {
     if (s.script !== undefined && s.engine !== 'k6') {
@@ -129,7 +191,11 @@ export const scenarioSchema = z
     s.stress.forEach((p, i) => {
       if (p.start >= total) ctx.addIssue({ code: 'custom', path: ['stress', i, 'start'], message: `stress starts after the last stage ends (${total / 1000}s)` });
     });
-  });
+  })
+  .superRefine(
+    (s, ctx) => checkAutoscalerRequests(s.autoscaler, (svc) => (s.services as Partial<typeof s.services> | undefined)?.[svc as 'backend' | 'frontend']?.resources?.requests, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
+    { when: (payload) => payload.value !== null && typeof payload.value === 'object' },
+  );
 
 /** The scenario as written (before defaults and transforms). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;

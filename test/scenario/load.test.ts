@@ -26,10 +26,10 @@ function problemsOf(text: string) {
 test('quickstart.yaml validates, with defaults applied and durations in ms', (t) => {
   const s = loadScenario(join(repoRoot, 'scenarios', 'quickstart.yaml'));
   t.is(s.spec.name, 'quickstart');
-  t.is(s.spec.stages[0].duration, 10_000);
+  t.is(s.spec.stages[0].duration, 15_000);
   t.is(s.spec.requestTimeout, 10_000);
-  t.true(s.spec.stages.some((st) => st.rate !== undefined));
-  t.true(s.spec.stages.some((st) => st.connections !== undefined));
+  t.true(s.spec.stages.every((st) => st.rate !== undefined), 'open model throughout, so the HPA sees the offered load');
+  t.is(s.spec.autoscaler?.syncPeriod, 5000);
   t.deepEqual(s.spec.requests.map((r) => r.weight), [4, 1, 1]);
 });
 

@@ -63,7 +63,12 @@ function disableIpv6(dev: string): void {
 
 /** Creates the run's bridge with the gateway address and the VIP device route, and brings it up. */
 export async function createBridge(bridge: string, gatewayCidr: string, vipCidr: string): Promise<void> {
-  await ip(['link', 'add', bridge, 'type', 'bridge']);
+  // A fixed, locally administered MAC: otherwise the bridge takes the lowest MAC of its ports and
+  // changes it whenever a pod joins, and every pod's ARP entry for the gateway goes stale for seconds
+  // (replies to the load generator vanish: the latency spikes and connection errors at each scale-up).
+  const hex = bridge.slice(-6).padStart(6, '0');
+  const mac = `02:4c:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:01`;
+  await ip(['link', 'add', 'name', bridge, 'address', mac, 'type', 'bridge']);
   disableIpv6(bridge);
   await ip(['-batch', '-'], [`addr add ${gatewayCidr} dev ${bridge}`, `link set ${bridge} up`, `route add ${vipCidr} dev ${bridge}`].join('\n') + '\n');
 }
