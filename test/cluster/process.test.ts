@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serviceCommandLine, startBundledServices, startService } from '../../src/cluster/process.ts';
+import { serviceEntry, serviceCommandLine, startBundledServices, startService } from '../../src/cluster/process.ts';
 import { LoadscopeError } from '../../src/model/errors.ts';
 import { bundleFor, limitStarts, pidsWithEnv, processAlive, request, serverFor, serviceFor } from '../helpers/with-server.ts';
 
@@ -31,7 +31,7 @@ test('a bad flag rejects with SERVICE_START carrying stderr', async (t) => {
   t.is(err?.code, 'SERVICE_START');
   t.regex(err?.message ?? '', /backend "bad" did not start: exit code 2 before it was ready/);
   t.regex(err?.message ?? '', /unknown flag --bogus/);
-  t.regex(err?.hint ?? '', /run it by hand to see why: .*fixtures\/services\/main\.ts --role backend --name bad .*--bogus/);
+  t.regex(err?.hint ?? '', /run it by hand to see why: .*fixtures\/services\/(\.build\/main\.mjs|main\.ts) --role backend --name bad .*--bogus/);
   t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', id), []);
 });
 
@@ -116,8 +116,11 @@ test('serviceCommandLine puts the prefix first and the flags after main.ts', (t)
     ['ip', 'netns', 'exec', 'ns1'],
   );
   t.deepEqual(argv.slice(0, 5), ['ip', 'netns', 'exec', 'ns1', process.execPath]);
-  t.regex(argv[7], /fixtures\/services\/main\.ts$/);
-  t.deepEqual(argv.slice(8), [
+  // the esbuild bundle of fixtures/services (or main.ts through tsx when it cannot be built)
+  const entry = serviceEntry();
+  t.deepEqual(argv.slice(5, 5 + entry.length), entry);
+  t.regex(entry.at(-1)!, /fixtures\/services\/(\.build\/main\.mjs|main\.ts)$/);
+  t.deepEqual(argv.slice(5 + entry.length), [
     '--role', 'frontend', '--name', 'fe', '--host', '127.0.0.1', '--port', '9',
     '--backend', 'http://127.0.0.1:1', '--max-sockets', '8', '--upstream-timeout-ms', '500',
     '--drain-timeout-ms', '2000', '--exit-on-stdin-close',
