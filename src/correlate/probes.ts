@@ -1,4 +1,5 @@
-import { createHistogram, mergeEncoded, record, summarize, type HistogramSummary } from '../model/histogram.ts';
+import { createHistogram, record, summarize, type HistogramSummary } from '../model/histogram.ts';
+import { summarizeEncoded } from './hist.ts';
 import type { JournalRecord, RunEvent, Sample } from '../model/types.ts';
 
 /** Percentiles of a probe histogram, in the unit named by `unit`. */
@@ -40,8 +41,7 @@ function group<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
 }
 
 function histSummary(samples: Sample[], unit: ProbeLatency['unit']): ProbeLatency {
-  const h = mergeEncoded(samples.map((s) => s.hist!).filter(Boolean));
-  const s = summarize(h);
+  const s = summarizeEncoded(samples.map((x) => x.hist!).filter(Boolean));
   const sum = samples.reduce((a, x) => a + Number((x.meta as { sum?: number } | undefined)?.sum ?? 0), 0);
   // the kernel's exact sum gives an exact mean; percentiles carry the histogram's bucket error
   return { ...s, mean: s.count ? round3(sum / s.count) : 0, unit };
