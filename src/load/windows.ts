@@ -32,6 +32,7 @@ export class WindowRecorder {
   private buckets = new Map<string, Bucket>();
   private current?: Bucket;
   private currentKey = '';
+  private currentIdx = -1;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly sink: Sink, private readonly runStart: number) {}
@@ -44,9 +45,11 @@ export class WindowRecorder {
   /** Records one finished request at `time`; latencyUs is undefined for timeouts and connection errors. */
   record(time: number, stage: string, outcome: Outcome, latencyUs?: number, bytes = 0, serviceTimeUs?: number): void {
     const idx = Math.floor((time - this.runStart) / 1000);
-    const key = idx + '|' + stage;
     let b = this.current;
-    if (key !== this.currentKey || b === undefined) {
+    // hot path: the same window and stage as the last record (no key string is built)
+    if (b === undefined || idx !== this.currentIdx || stage !== b.stage) {
+      const key = idx + '|' + stage;
+      this.currentIdx = idx;
       b = this.buckets.get(key);
       if (!b) {
         b = { stage, start: this.runStart + idx * 1000, responses: 0, bytes: 0, errors: new Map(), latency: createHistogram() };

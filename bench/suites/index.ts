@@ -1,0 +1,10 @@
+import engine from './engine.ts';
+import latency from './latency.ts';
+import pipeline from './pipeline.ts';
+import probes from './probes.ts';
+import scale from './scale.ts';
+import startup from './startup.ts';
+import type { Suite } from '../lib/types.ts';
+
+/** The suites by name, in the order they run. */
+export const suites: Record<string, Suite> = { engine, latency, probes, pipeline, scale, startup };

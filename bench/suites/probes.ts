@@ -1,0 +1,85 @@
+// Probe overhead: the same load (loadscope's autocannon engine against nginx) with all probes on and
+// with none, interleaved; throughput ratio from paired runs and the probes' own CPU.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
+import { nginxBinary, startNginx } from '../lib/nginx.ts';
+import { spread } from '../lib/stats.ts';
+import { engineChild } from '../lib/tools.ts';
+import type { BenchContext, Suite } from '../lib/types.ts';
+import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
+
+interface ProbeHandle {
+  status: { enabled: boolean; reason?: string; probes: string[] };
+  stop(): Promise<{ cpuSeconds?: number; lostEvents?: number; linesParsed?: number } & Record<string, unknown>>;
+}
+type StartProbes = (o: { sink: Sink; filter: { ports?: number[]; ifaces?: string[] }; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
+
+const CONNECTIONS = 16;
+
+const suite: Suite = {
+  name: 'probes',
+  description: 'probe overhead: all probes vs none, same load',
+  quick: true,
+  async run(ctx: BenchContext) {
+    const index = join(ctx.root, 'src/probes/index.ts');
+    if (!existsSync(index)) return ctx.skip('probe overhead', 'probes not built yet (src/probes/index.ts missing)');
+    if (!nginxBinary()) return ctx.skip('probe overhead', 'nginx not installed');
+    const mod = (await import(index)) as { startProbes?: StartProbes };
+    if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/probes/index.ts does not export startProbes');
+    const durationS = ctx.quick ? 3 : 6;
+    const reps = ctx.quick ? 2 : 4;
+    const nginx = await startNginx();
+    try {
+      const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: durationS * 1000 });
+      const pairs: { off?: LoadMeasurement; on?: LoadMeasurement; probeCpu?: number; records?: number; benchCpuOff?: number; benchCpuOn?: number; loaderCpu?: number }[] = [];
+      for (let r = 0; r < reps; r++) {
+        const pair: (typeof pairs)[number] = {};
+        for (const on of r % 2 ? [true, false] : [false, true]) {
+          if (!on) {
+            const c0 = process.cpuUsage();
+            pair.off = await measureLoad(nginx, tool, { durationMs: durationS * 1000 });
+            const c = process.cpuUsage(c0);
+            pair.benchCpuOff = (c.user + c.system) / 1e6 / pair.off.wallS;
+            continue;
+          }
+          let records = 0;
+          const sink: Sink = { sample: (_s: Sample) => void records++, event: (_e: RunEvent) => void records++ };
+          const ac = new AbortController();
+          const cpu0 = process.cpuUsage();
+          const handle = await mod.startProbes({ sink, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'auto', signal: ac.signal });
+          if (!handle.status.enabled) {
+            await handle.stop();
+            return ctx.skip('probe overhead', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
+          }
+          try {
+            pair.on = await measureLoad(nginx, tool, { durationMs: durationS * 1000 });
+          } finally {
+            const report = await handle.stop();
+            const cpu = process.cpuUsage(cpu0);
+            pair.loaderCpu = report.cpuSeconds ?? 0;
+            pair.benchCpuOn = (cpu.user + cpu.system) / 1e6;
+            pair.records = records;
+          }
+        }
+        // Probes' CPU: the loaders' own (from their reports) plus what this process spent beyond
+        // its CPU in the run without probes (the reader and mapper; polling costs the same in both).
+        if (pair.on && pair.benchCpuOn !== undefined && pair.benchCpuOff !== undefined) {
+          pair.probeCpu = (pair.loaderCpu ?? 0) + Math.max(0, pair.benchCpuOn - pair.benchCpuOff * pair.on.wallS);
+        }
+        pairs.push(pair);
+        ctx.log(`rep ${r + 1}/${reps}: none ${Math.round(pair.off?.rps ?? NaN)} req/s, all probes ${Math.round(pair.on?.rps ?? NaN)} req/s, probes CPU ${pair.probeCpu?.toFixed(2)} s, ${pair.records} records`);
+      }
+      const ok = pairs.filter((p) => p.on?.ok && p.off?.ok);
+      if (ok.length === 0) return ctx.skip('probe overhead', 'no repetition where both runs succeeded');
+      const how = `loadscope autocannon engine, ${CONNECTIONS} connections, ${durationS} s against nginx on loopback, all probes (filter: nginx port, lo) vs none, paired and interleaved`;
+      ctx.line({ name: 'throughput with all probes ÷ none', compared: how, unit: '×', spread: spread(ok.map((p) => p.on!.rps / p.off!.rps)), goal: { op: '>=', value: 0.95 } });
+      ctx.line({ name: 'probes CPU per 100k requests', compared: `${how}; loader processes' CPU (their end reports) plus the bench process's extra CPU with probes on (reader, mapper) over its CPU in the paired run without, per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (p.probeCpu! / p.on!.servedTotal) * 1e5)) });
+      ctx.line({ name: 'probes CPU share', compared: `${how}; probes CPU seconds per second of run`, unit: 'cores', spread: spread(ok.map((p) => p.probeCpu! / p.on!.wallS)) });
+    } finally {
+      await nginx.stop();
+    }
+  },
+};
+
+export default suite;
