@@ -14,7 +14,7 @@ const CONNECTIONS = 16;
 interface Entry {
   key: string;
   tool: LoadTool;
-  /** A bench-only mode (not in engines.ts yet): its lines say so. */
+  /** The lean engine (engines.ts `lean`, scenario `engine: lean`): its lines say so. */
   beyond?: string;
 }
 

@@ -126,7 +126,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     await autoscaler?.start(signal);
     stressor = new CpuStressor(stress, runStart, journal);
     await stressor.start(signal);
-    const engine = engines[spec.engine]();
+    const engine = engines[spec.engine]({ pipelining: spec.pipelining });
     const loadPlan: LoadPlan = {
       baseUrl,
       requests: spec.requests,

@@ -158,7 +158,11 @@ export const scenarioSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'use letters, digits, ".", "_" and "-" only (at most 64 characters)' })
       .meta({ description: 'Scenario name; used in the run directory name.' }),
     description: z.string().optional(),
-    engine: z.enum(['autocannon', 'k6']).default('autocannon'),
+    engine: z
+      .enum(['autocannon', 'k6', 'lean'])
+      .default('autocannon')
+      .meta({ description: 'autocannon (default), k6 (the real k6 binary), or lean (a raw-socket HTTP/1.1 client for plain http://, with optional pipelining).' }),
+    pipelining: z.number().int().min(1).max(64).optional().meta({ description: 'lean only: requests in flight per connection (HTTP/1.1 pipelining; latency then includes waiting behind earlier requests).' }),
     script: z.string().optional().meta({ description: 'k6 only: run this k6 script unchanged instead of generating one.' }),
     target: target.default({ services: 'bundled' }),
     cluster: z
@@ -178,6 +182,9 @@ export const scenarioSchema = z
     autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })
   .superRefine((s, ctx) => {
+    if (s.pipelining !== undefined && s.engine !== 'lean') {
+      ctx.addIssue({ code: 'custom', path: ['pipelining'], message: '"pipelining" needs engine: lean' });
+    }
     if (s.script !== undefined && s.engine !== 'k6') {
       ctx.addIssue({ code: 'custom', path: ['script'], message: '"script" needs engine: k6' });
     }
