@@ -272,7 +272,12 @@ kernel('scale 2→3: the new pod joins after it is ready and receives new connec
   t.true(routed.time >= ready.time, 'routed only after ready');
   t.log(`scale() → backend-3 ready in ${Math.round(ready.time - t0)} ms, in the routing table after ${Math.round(routed.time - t0)} ms`);
   const since = now();
-  const replies = await Promise.all(Array.from({ length: 60 }, () => get(`${url}/`)));
+  // The balancer routes new connections; the frontend's keep-alive pool only opens new ones as
+  // backends retire sockets (100 requests each) or as concurrency grows: send enough for both.
+  const replies: Reply[] = [];
+  for (let round = 0; round < 6 && !replies.some((r) => r.by === 'backend-3'); round++) {
+    replies.push(...(await Promise.all(Array.from({ length: 60 }, () => get(`${url}/`)))));
+  }
   const by = tally(replies);
   t.log('requests by backend pod:', by);
   t.true((by['backend-3'] ?? 0) > 0, JSON.stringify(by));
