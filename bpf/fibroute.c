@@ -53,6 +53,17 @@ static void drain(struct fibroute_bpf *skel, struct drain_ctx *ctx, __u32 cutoff
 			 bpf_map__max_entries(skel->maps.lsc_routes), cutoff, route_window, emit_route, ctx);
 }
 
+struct tick_ctx {
+	struct fibroute_bpf *skel;
+	struct drain_ctx *ctx;
+};
+
+static void tick(__u32 cutoff, void *p)
+{
+	struct tick_ctx *tc = p;
+	drain(tc->skel, tc->ctx, cutoff);
+}
+
 int main(int argc, char **argv)
 {
 	struct fibroute_bpf *skel = NULL;
@@ -60,8 +71,9 @@ int main(int argc, char **argv)
 	struct ls_opts o;
 	struct ls_clock clk;
 	struct drain_ctx ctx;
+	struct tick_ctx tc = { .ctx = &ctx };
 	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
-	__u64 t0, start, next;
+	__u64 t0;
 	int err = 1;
 
 	ls_setup_process();
@@ -106,27 +118,8 @@ int main(int argc, char **argv)
 
 	ctx.t0 = t0;
 	ctx.win = o.window_ns;
-	start = ls_mono_ns();
-	next = t0 + ((start - t0) / o.window_ns + 1) * o.window_ns + GRACE_NS;
-	while (!ls_exiting) {
-		__u64 now = ls_mono_ns();
-		if (now < next) {
-			int ms = (int)((next - now) / 1000000ULL) + 1;
-			int r = ring_buffer__poll(rb, ms > 100 ? 100 : ms);
-			if (r < 0 && r != -EINTR) {
-				ls_emit_error(PROBE, "ring buffer poll: %s", strerror(-r));
-				break;
-			}
-			continue;
-		}
-		drain(skel, &ctx, (__u32)((now - GRACE_NS - t0) / o.window_ns));
-		ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
-		ls_report_lost(PROBE, stats, last, now);
-		ls_out_flush();
-		next += o.window_ns;
-		if (o.duration_s > 0 && now - start >= (__u64)(o.duration_s * 1e9))
-			break;
-	}
+	tc.skel = skel;
+	ls_window_loop(rb, &o, t0, GRACE_NS, PROBE, bpf_map__fd(skel->maps.lsc_stats), stats, last, tick, &tc);
 
 	fibroute_bpf__detach(skel);
 	ring_buffer__consume(rb);

@@ -456,3 +456,30 @@ void ls_prog_stats_json(char *buf, size_t n, int *prog_fds, const char **names, 
 	}
 	snprintf(buf + off, n - off, "}");
 }
+
+void ls_window_loop(struct ring_buffer *rb, const struct ls_opts *o, __u64 t0, __u64 grace_ns, const char *probe,
+		    int stats_fd, __u64 *stats, __u64 *last, ls_tick_fn tick, void *ctx)
+{
+	__u64 start = ls_mono_ns();
+	__u64 next = t0 + ((start - t0) / o->window_ns + 1) * o->window_ns + grace_ns;
+
+	while (!ls_exiting) {
+		__u64 now = ls_mono_ns();
+		if (now < next) {
+			int ms = (int)((next - now) / 1000000ULL) + 1;
+			int r = ring_buffer__poll(rb, ms > 100 ? 100 : ms);
+			if (r < 0 && r != -EINTR) {
+				ls_emit_error(probe, "ring buffer poll: %s", strerror(-r));
+				return;
+			}
+			continue;
+		}
+		tick((__u32)((now - grace_ns - t0) / o->window_ns), ctx);
+		ls_read_stats(stats_fd, stats);
+		ls_report_lost(probe, stats, last, now);
+		ls_out_flush();
+		next += o->window_ns;
+		if (o->duration_s > 0 && now - start >= (__u64)(o->duration_s * 1e9))
+			return;
+	}
+}

@@ -79,6 +79,14 @@ void ls_report_lost(const char *probe, const __u64 *stats, __u64 *last, __u64 no
 
 /* Sleeps until deadline (mono ns) or a signal; returns early when ls_exiting is set. */
 void ls_sleep_until(__u64 deadline_ns);
+
+struct ring_buffer;
+/* Called once a window (plus grace) has passed: drain aggregates with window index < cutoff. */
+typedef void (*ls_tick_fn)(__u32 cutoff, void *ctx);
+/* Polls `rb` between window boundaries and calls `tick` after each, then reports lost events from
+ * `stats_fd` (into stats, last: the caller's, for its final report) and flushes output; returns on exit signal, poll error or o->duration_s. */
+void ls_window_loop(struct ring_buffer *rb, const struct ls_opts *o, __u64 t0, __u64 grace_ns, const char *probe,
+		    int stats_fd, __u64 *stats, __u64 *last, ls_tick_fn tick, void *ctx);
 double ls_cpu_seconds(void);
 /* JSON object with run counts and run time of each program (0 unless kernel.bpf_stats_enabled). */
 void ls_prog_stats_json(char *buf, size_t n, int *prog_fds, const char **names, int count);
