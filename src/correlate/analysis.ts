@@ -403,7 +403,9 @@ export function analyze(records: JournalRecord[], base: AnalysisBase, thresholds
       const pod = str(e.attrs.pod) || service;
       let set = readyBy.get(service);
       if (!set) readyBy.set(service, (set = new Set()));
-      if (e.kind === 'pod.ready' || e.kind === 'service.ready') set.add(pod);
+      // service.ready names its pods (local cluster: `pods`, loopback: `pod`); never count the service itself
+      if (e.kind === 'service.ready') for (const p of Array.isArray(e.attrs.pods) ? e.attrs.pods.map(String) : [pod]) set.add(p);
+      else if (e.kind === 'pod.ready') set.add(pod);
       else if (e.kind === 'pod.terminating' || e.kind === 'pod.terminated' || e.kind === 'pod.failed') set.delete(pod);
     };
     for (let w = 0; w < n; w++) {

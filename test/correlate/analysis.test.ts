@@ -28,6 +28,8 @@ function journal(): JournalRecord[] {
     { type: 'run', runId: 'hand', schemaVersion: 1, scenarioName: 'hand', scenarioFile: 'hand.yaml', scenarioText, engine: 'autocannon', startedAt: T0, durationScale: 1, plan, environment: {}, notices: [] },
     { type: 'event', kind: 'pod.ready', time: T0 - 500, source: 'cluster', attrs: { service: 'api', pod: 'api-1' } },
     { type: 'event', kind: 'pod.ready', time: T0 - 400, source: 'cluster', attrs: { service: 'api', pod: 'api-2' } },
+    // the local cluster's service.ready lists its pods; the service itself is not a pod
+    { type: 'event', kind: 'service.ready', time: T0 - 300, source: 'cluster', attrs: { service: 'api', pods: ['api-1', 'api-2'] } },
     { type: 'event', kind: 'hpa.start', time: T0 + 1, source: 'autoscaler', attrs: { hpa: 'api', target: 'Deployment/api', minReplicas: 2, maxReplicas: 8 } },
     { type: 'event', kind: 'stage.start', time: T0 + 5, source: 'load', attrs: { stage: 'warm' } },
     { type: 'event', kind: 'stage.end', time: T0 + 10_000, source: 'load', attrs: { stage: 'warm' } },
@@ -64,6 +66,9 @@ test('the scale-up chain, violation and per-replica latency of a known run', (t)
   t.is(a.violation!.seconds, 29);
   t.deepEqual(a.violation!.episodes.map((e) => [e.startT, e.endT, e.recovered]), [[10, 39, true]]);
   t.is(a.violation!.timeToRecoverS, 29);
+  const readyApi = a.series.replicas.find((x) => x.service === 'api')!.ready;
+  t.is(readyApi[0], 2, 'two ready pods at the start, not three');
+  t.is(Math.max(...readyApi.map(Number)), 4);
   const step = a.scaleUp.find((s) => s.stage === 'step')!;
   t.truthy(step);
   t.is(step.reactionS, 15);
