@@ -107,7 +107,7 @@ test('the SLO comes from the highest percentile threshold', (t) => {
 });
 
 test('without an SLO, probes or a cluster, the analysis says what is missing', (t) => {
-  const recs = journal().filter((r) => !(r.type === 'event' && (r.kind.startsWith('hpa.') || r.kind.startsWith('pod.'))) && !(r.type === 'sample' && r.metric.startsWith('pod.')));
+  const recs = journal().filter((r) => !(r.type === 'event' && (r.kind.startsWith('hpa.') || r.kind.startsWith('pod.') || r.kind.startsWith('service.'))) && !(r.type === 'sample' && r.metric.startsWith('pod.')));
   const header = recs.find((r) => r.type === 'run')!;
   if (header.type === 'run') header.scenarioText = header.scenarioText.replace(/thresholds:[\s\S]*/, '');
   const a = buildResult(recs).analysis!;
