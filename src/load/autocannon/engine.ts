@@ -5,7 +5,7 @@ import type { PlannedStage } from '../../model/types.ts';
 import { weightedSequence } from '../mix.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
 import { WindowRecorder } from '../windows.ts';
-import { arrivalTime } from './arrivals.ts';
+import { paceArrivals } from './arrivals.ts';
 
 // autocannon's connection client (pinned autocannon version): one keep-alive connection that builds,
 // writes and parses HTTP/1.1 requests. We drive it ourselves so one pool serves every stage:
@@ -134,22 +134,7 @@ export class AutocannonEngine implements LoadEngine, ReportsInFlight {
     const live = this.conns.filter((c) => !c.dead && !c.retire);
     live.slice(this.maxConns).forEach((c) => (c.retire = true));
     const end = begin + stage.durationMs;
-    let k = 0;
-    let next = arrivalTime(k, rate.from, rate.to, stage.durationMs);
-    while (!signal.aborted && next !== undefined) {
-      const t = now();
-      while (next !== undefined && begin + next <= t) {
-        this.arrive(begin + next);
-        k++;
-        next = arrivalTime(k, rate.from, rate.to, stage.durationMs);
-      }
-      if (next === undefined) break;
-      // Timer ticks of at least 1 ms send everything that fell due (no spinning: the harness must
-      // not take a core from the services it measures). The lateness of a tick is counted in the
-      // latency, which runs from the intended start; http.service_time_us runs from the actual send.
-      const wait = begin + next - now();
-      await sleep(Math.min(Math.max(1, wait), 50), undefined, { signal }).catch(() => undefined);
-    }
+    await paceArrivals(rate, begin, stage.durationMs, signal, (t) => this.arrive(t));
     await sleepUntil(end, signal);
   }
 

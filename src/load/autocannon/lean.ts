@@ -5,7 +5,7 @@ import type { PlannedStage } from '../../model/types.ts';
 import { weightedSequence } from '../mix.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
 import { WindowRecorder } from '../windows.ts';
-import { arrivalTime } from './arrivals.ts';
+import { paceArrivals } from './arrivals.ts';
 
 /**
  * Options of the lean engine. `pipelining`: requests a connection may have in flight (HTTP/1.1
@@ -412,20 +412,7 @@ export class LeanEngine implements LoadEngine, ReportsInFlight {
     const live = this.conns.filter((c) => !c.dead && !c.retire);
     live.slice(this.maxConns).forEach((c) => (c.retire = true));
     const end = begin + stage.durationMs;
-    let k = 0;
-    let next = arrivalTime(k, rate.from, rate.to, stage.durationMs);
-    while (!signal.aborted && next !== undefined) {
-      const t = now();
-      while (next !== undefined && begin + next <= t) {
-        this.arrive(begin + next);
-        k++;
-        next = arrivalTime(k, rate.from, rate.to, stage.durationMs);
-      }
-      if (next === undefined) break;
-      const wait = begin + next - now();
-      if (wait > 1) await sleep(Math.min(wait - 0.5, 50), undefined, { signal }).catch(() => undefined);
-      else await new Promise<void>((r) => setImmediate(r));
-    }
+    await paceArrivals(rate, begin, stage.durationMs, signal, (t) => this.arrive(t));
     await sleepUntil(end, signal);
   }
 
