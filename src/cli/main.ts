@@ -31,6 +31,7 @@ Usage:
   loadscope report <rundir> [--pdf] [--png]
   loadscope validate <scenario.yaml> [--allow-remote]
   loadscope schemas [--out DIR]
+  loadscope cleanup
   loadscope <command> --help
 
 Exit codes: 0 ok, 1 run failed, 2 invalid input, 3 missing environment (e.g. k6 binary),
@@ -53,6 +54,10 @@ Rebuilds results.json and report.html from <rundir>/events.ndjson alone.
   validate: `loadscope validate <scenario.yaml> [--allow-remote]
 
 Checks a scenario without running it; prints every problem as file:line:col and exits 2 if any.`,
+  cleanup: `loadscope cleanup
+
+Removes what dead runs left behind (processes, network namespaces, links, cgroups, files; every run
+also does this when it starts) and prints what it removed.`,
   schemas: `loadscope schemas [--out DIR]
 
 Writes scenario.schema.json and results.schema.json (default: schemas/).`,
@@ -100,6 +105,14 @@ export async function main(argv: string[]): Promise<number> {
       return run(one(positionals, command), values);
     case 'report':
       return report(one(positionals, command), { pdf: Boolean(values.pdf), png: Boolean(values.png) });
+    case 'cleanup': {
+      const { sweepStale } = await import('../run/janitor.ts');
+      const { sweepLocalLeftovers } = await import('../cluster/local/sweep.ts');
+      const removed = [...sweepStale(), ...(await sweepLocalLeftovers())];
+      for (const line of removed) console.log(`removed: ${line}`);
+      console.log(removed.length ? `cleanup: ${removed.length} thing(s) removed` : 'cleanup: nothing left by dead runs');
+      return EXIT.ok;
+    }
     case 'schemas':
       for (const f of writeSchemas(String(values.out ?? 'schemas'))) console.log(`wrote ${f}`);
       return EXIT.ok;

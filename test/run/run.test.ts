@@ -85,6 +85,13 @@ test.serial('a killed run loses nothing flushed: its services exit and `report` 
   const res = results(dir);
   t.is(res.outcome, 'crashed');
   t.true(res.http.requests > 0);
+  // what the dead run created (namespaces, links, cgroups on the local cluster) is removed by the
+  // next run, or by `loadscope cleanup`, which names each thing and the run that left it
+  const clean = await runCli(['cleanup']);
+  t.is(clean.code, 0, clean.stderr);
+  t.regex(clean.stdout, new RegExp(`left by dead run ${runId}`));
+  const again = await runCli(['cleanup']);
+  t.regex(again.stdout, /nothing left by dead runs/);
 });
 
 test('run --help and a bad --duration-scale are clean', async (t) => {
