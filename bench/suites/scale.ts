@@ -1,7 +1,9 @@
-// Scale: the synthetic one-hour run (3,600 windows, 500 events) through buildResult and
-// renderReport in a child process (time, peak RSS, file sizes), and a steady `loadscope run`
+// Scale: `loadscope report` on a synthetic one-hour journal (bench/report-scale.ts: 3,600 windows,
+// every series, 1M sampled packet records, 500 events) in a child process (time, peak RSS, file sizes,
+// Chromium open time), and a steady `loadscope run`
 // against nginx whose RSS is sampled every second: the slope must not follow the request count.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { measureReportScale, type ReportScaleFigures } from '../report-scale.ts';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,27 +26,34 @@ const suite: Suite = {
 
 async function syntheticHour(ctx: BenchContext): Promise<void> {
   const reps = ctx.quick ? 1 : 2;
-  const rows: Record<string, number>[] = [];
+  const rows: ReportScaleFigures[] = [];
   for (let r = 0; r < reps; r++) {
     const dir = join(ctx.tmp, `hour-${r}`);
-    mkdirSync(dir, { recursive: true });
-    const child = spawnTracked(process.execPath, ['--import', 'tsx', join(ctx.root, 'bench', 'scale-child.ts'), JSON.stringify({ windows: 3600, events: 500, dir })], { cwd: ctx.root });
-    const io = collect(child);
-    const code = await waitExit(child, 300_000);
-    if (code !== 0) return ctx.skip('synthetic one-hour run', `failed: ${io.stderr().trim().split('\n').slice(-3).join(' ')}`);
-    const row = JSON.parse(io.stdout().trim().split('\n').pop()!) as Record<string, number>;
-    rows.push(row);
-    ctx.log(`rep ${r + 1}/${reps}: read ${row.readMs.toFixed(0)} ms, buildResult ${row.buildMs.toFixed(0)} ms, renderReport ${row.renderMs.toFixed(0)} ms, peak RSS ${(row.peakRssBytes / MiB).toFixed(0)} MiB`);
+    try {
+      const f = await measureReportScale({ dir, log: (s) => ctx.log(s) });
+      rows.push(f);
+      ctx.log(
+        `rep ${r + 1}/${reps}: loadscope report ${f.totalMs.toFixed(0)} ms (${f.cpuMs.toFixed(0)} ms CPU), peak RSS ${(f.peakRssBytes / MiB).toFixed(0)} MiB, ` +
+          `HTML ${(f.htmlBytes / 1e6).toFixed(2)} MB, Chromium ${f.browserOpenMs === null ? `not measured (${f.browserNote})` : `${f.browserOpenMs.toFixed(0)} ms`}`,
+      );
+    } catch (e) {
+      return ctx.skip('synthetic one-hour report', `failed: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
-  const what = 'synthetic journal of 3,600 1 s windows (http.reqs, http.bytes, http.latency_us with 200 values, some http.errors) and 500 events (bench/lib/synthetic.ts), in a child process';
-  const col = (k: string, div = 1) => spread(rows.map((x) => x[k] / div));
-  ctx.line({ name: 'one-hour run: buildResult', compared: `${what}: src/correlate/results.ts buildResult wall time`, unit: 'ms', spread: col('buildMs') });
-  ctx.line({ name: 'one-hour run: renderReport', compared: `${what}: src/report/render.ts renderReport wall time`, unit: 'ms', spread: col('renderMs') });
-  ctx.line({ name: 'one-hour run: read + build + render', compared: `${what}: journal read and parse, buildResult and renderReport`, unit: 'ms', spread: col('totalMs') });
-  ctx.line({ name: 'one-hour run: peak RSS', compared: `${what}: VmHWM of the child (node + tsx baseline ≈ ${(rows[0].rssBeforeBytes / MiB).toFixed(0)} MiB before reading)`, unit: 'MiB', spread: col('peakRssBytes', MiB) });
-  ctx.line({ name: 'one-hour run: report.html size', compared: `${what}: the rendered report`, unit: 'KiB', spread: col('reportBytes', 1024) });
-  ctx.line({ name: 'one-hour run: results.json size', compared: `${what}: results.json as written (pretty-printed)`, unit: 'KiB', spread: col('resultsBytes', 1024) });
-  ctx.line({ name: 'one-hour run: journal size', compared: `${what}: events.ndjson`, unit: 'KiB', spread: col('journalBytes', 1024) });
+  const f0 = rows[0];
+  const what = `synthetic one-hour journal (bench/report-scale.ts: ${f0.seconds} windows, every series the report draws, ${f0.packetRecords.toLocaleString('en')} sampled packet records, ${f0.events} events; ${(f0.journalBytes / 1e6).toFixed(0)} MB)`;
+  const col = (k: keyof ReportScaleFigures, div = 1) => spread(rows.map((x) => Number(x[k]) / div));
+  ctx.line({ name: 'one-hour report: loadscope report wall time', compared: `${what}: journal → results.json + report.html in a child process (streamed read, correlate, render, write)`, unit: 'ms', spread: col('totalMs'), goal: { op: '<=', value: 3000 } });
+  ctx.line({ name: 'one-hour report: CPU time', compared: `${what}: user + system CPU of that child`, unit: 'ms', spread: col('cpuMs') });
+  ctx.line({ name: 'one-hour report: peak RSS', compared: `${what}: VmHWM of that child`, unit: 'MB', spread: col('peakRssBytes', 1e6), goal: { op: '<=', value: 300 } });
+  ctx.line({ name: 'one-hour report: report.html size', compared: `${what}: the rendered report`, unit: 'MB', spread: col('htmlBytes', 1e6), goal: { op: '<=', value: 5 } });
+  ctx.line({ name: 'one-hour report: results.json size', compared: `${what}: results.json as written (pretty-printed)`, unit: 'MB', spread: col('resultsBytes', 1e6) });
+  ctx.line({ name: 'one-hour report: render only', compared: `${what}: results.json → report.html in its own process`, unit: 'ms', spread: col('renderOnlyMs') });
+  const opened = rows.filter((x) => x.browserOpenMs !== null);
+  if (opened.length) ctx.line({ name: 'one-hour report: Chromium open', compared: `${what}: headless Chromium (puppeteer-core, /usr/bin/chromium), navigation → every chart drawn (${opened[0].charts} charts)`, unit: 'ms', spread: spread(opened.map((x) => x.browserOpenMs!)), goal: { op: '<=', value: 2000 } });
+  else ctx.skip('one-hour report: Chromium open', rows[0].browserNote ?? 'browser did not run');
 }
 
 async function steadyRss(ctx: BenchContext): Promise<void> {

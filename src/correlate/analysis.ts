@@ -8,6 +8,7 @@ export type AnalysisBase = Pick<RunResult, 'windows' | 'stages' | 'services' | '
 
 /** A run longer than this many windows is cut there (a journal with a bogus timestamp must not allocate without bound). */
 const MAX_WINDOWS = 7 * 24 * 3600;
+const inWindows = (w: number) => w >= 0 && w < MAX_WINDOWS;
 /** A violation episode, a load step's effect: how many calm windows end it. */
 const CALM_WINDOWS = 2;
 /** A stage is a load step when it raises the offered load by more than this factor. */
@@ -136,573 +137,655 @@ function markerLabel(e: RunEvent): string {
   }
 }
 
+type Growable = number[];
+type GrowableN = (number | null)[];
+
+/** Adds `v` at window `w` of a zero-filled series that grows as windows arrive. */
+function bump(xs: Growable, w: number, v: number): void {
+  while (xs.length <= w) xs.push(0);
+  xs[w] += v;
+}
+
+function put(xs: GrowableN, w: number, v: number | null): void {
+  while (xs.length <= w) xs.push(null);
+  xs[w] = v;
+}
+
+/** A copy of a grown series cut or padded to `n` windows. */
+function fit<T>(xs: T[], n: number, pad: T): T[] {
+  const out = new Array<T>(n);
+  for (let i = 0; i < n; i++) out[i] = i < xs.length ? xs[i] : pad;
+  return out;
+}
+
 /**
- * Correlates every signal of a journal on the run's 1 s windows and derives the answers the report
- * leads with. Pure: the same records and base always give the same analysis.
+ * Correlates every signal of a journal on the run's 1 s windows as the records stream past (`add`),
+ * keeping per-window aggregates, never the records; `finish` derives the answers the report leads
+ * with and leaves the state as it was (a live view calls it every second). The same records and base
+ * always give the same analysis.
  */
-export function analyze(records: JournalRecord[], base: AnalysisBase, thresholds: Record<string, string[]>): Analysis {
-  const header = records.find((r) => r.type === 'run');
-  if (!header || header.type !== 'run') throw new Error('journal has no run header');
-  const t0 = header.startedAt;
-  const footer = records.find((r) => r.type === 'end');
-  const endedAt = footer && footer.type === 'end' ? footer.endedAt : t0;
-  const rel = (time: number) => r3((time - t0) / 1000);
+export class Analyzer {
+  private header: { startedAt: number } | undefined;
+  private early: JournalRecord[] = [];
+  private t0 = 0;
+  private endedAt: number | undefined;
+  private lastTime = 0;
 
-  let lastTime = t0;
-  for (const r of records) if ((r.type === 'sample' || r.type === 'event') && r.time > lastTime && r.time - t0 < MAX_WINDOWS * 1000) lastTime = r.time;
-  const n = Math.min(MAX_WINDOWS, Math.max(base.windows.length, Math.ceil((Math.max(endedAt, lastTime) - t0) / 1000)));
-  const idx = (time: number) => Math.floor((time - t0) / 1000);
-  const inRange = (w: number) => w >= 0 && w < n;
-  const zeros = () => new Array<number>(n).fill(0);
-  const nulls = () => new Array<number | null>(n).fill(null);
+  private readonly httpHist = new Map<number, SparseHist[]>();
+  private readonly cpu = new Map<string, { service: string; pod: string; prev?: { time: number; value: number }; sum: GrowableN; k: Growable }>();
+  private readonly mem = new Map<string, GrowableN>();
+  private readonly desired = new Map<string, { time: number; value: number }[]>();
+  private readonly counters = new Map<string, { service: string; backend: string; basis: string; prev?: number; counts: Growable }>();
+  private readonly pktHist = new Map<string, Map<number, SparseHist[]>>();
+  private readonly pktAll = new Map<string, { sum: number; count: number; hasSum: boolean; acc: HistAcc }>();
+  private readonly pktCount = new Map<string, Growable>();
+  private readonly rttHist = new Map<number, SparseHist[]>();
+  private readonly retransmits: Growable = [];
+  private readonly drops = new Map<string, Growable>();
+  private sawRetransSample = false;
+  private sawDropSample = false;
+  private readonly podEvents: RunEvent[] = [];
+  private readonly markers: (Analysis['markers'][number] & { w: number })[] = [];
+  private readonly rescales: Analysis['rescales'] = [];
+  private readonly conditions: Analysis['conditions'] = [];
+  private readonly condState = new Map<string, string>();
+  private readonly autoscalers = new Map<string, Analysis['autoscalers'][number]>();
+  private readonly hpaWarnings: string[] = [];
+  private readonly routingUpdates: Growable = [];
+  private routingEvents = 0;
 
-  // ---- one pass over the journal ----
-  const httpHist = new Map<number, SparseHist[]>();
-  const allHttp = new HistAcc();
-  const cpu = new Map<string, { service: string; pod: string; prev?: { time: number; value: number }; sum: (number | null)[]; k: number[] }>();
-  const mem = new Map<string, (number | null)[]>();
-  const desired = new Map<string, { time: number; value: number }[]>();
-  const counters = new Map<string, { service: string; backend: string; basis: string; prev?: number; counts: number[] }>();
-  const pktHist = new Map<string, Map<number, SparseHist[]>>();
-  const pktAll = new Map<string, { sum: number; count: number; hasSum: boolean; acc: HistAcc }>();
-  const pktCount = new Map<string, number[]>();
-  const rttHist = new Map<number, SparseHist[]>();
-  const retransmits = zeros();
-  const drops = new Map<string, number[]>();
-  let sawRetransSample = false;
-  let sawDropSample = false;
-  const podEvents: RunEvent[] = [];
-  const markers: Analysis['markers'] = [];
-  const rescales: Analysis['rescales'] = [];
-  const conditions: Analysis['conditions'] = [];
-  const condState = new Map<string, string>();
-  const autoscalers = new Map<string, Analysis['autoscalers'][number]>();
-  const hpaWarnings: string[] = [];
-  const routingUpdates = zeros();
-  let routingEvents = 0;
+  private idx(time: number): number {
+    return Math.floor((time - this.t0) / 1000);
+  }
 
-  const counter = (basis: string, service: string, backend: string, cumulative: boolean, time: number, value: number) => {
+  private rel(time: number): number {
+    return r3((time - this.t0) / 1000);
+  }
+
+  /** The latest record time that counts for the windows so far (records later than MAX_WINDOWS do not). */
+  get latest(): number {
+    return this.header ? this.lastTime : -Infinity;
+  }
+
+  /** A record a fast path took without parsing it: only its time counts here. */
+  addTime(time: number): void {
+    if (this.header && time > this.lastTime && time - this.t0 < MAX_WINDOWS * 1000) this.lastTime = time;
+  }
+
+  private counter(basis: string, service: string, backend: string, cumulative: boolean, time: number, value: number): void {
     const key = `${basis}\u0000${service}\u0000${backend}`;
-    let c = counters.get(key);
-    if (!c) counters.set(key, (c = { service, backend, basis, counts: zeros() }));
-    const w = idx(time);
+    let c = this.counters.get(key);
+    if (!c) this.counters.set(key, (c = { service, backend, basis, counts: [] }));
+    const w = this.idx(time);
     let delta = value;
     if (cumulative) {
       delta = c.prev === undefined || value < c.prev ? value : value - c.prev;
       c.prev = value;
     }
-    if (inRange(w)) c.counts[w] += delta;
-  };
+    if (inWindows(w)) bump(c.counts, w, delta);
+  }
 
-  for (const r of records) {
-    if (r.type === 'sample') {
-      const s = r as Sample;
-      const w = idx(s.time);
-      switch (s.metric) {
-        case 'http.latency_us': {
-          if (!s.hist || !inRange(w)) break;
-          const h = decodeSparse(s.hist);
-          allHttp.add(h);
-          pushHist(httpHist, w, h);
-          break;
-        }
-        case 'pod.cpu_seconds': {
-          const service = str(s.tags.service);
-          const pod = str(s.tags.pod);
-          const key = `${service}\u0000${pod}`;
-          let c = cpu.get(key);
-          if (!c) cpu.set(key, (c = { service, pod, sum: nulls(), k: zeros() }));
-          if (c.prev && s.time > c.prev.time && s.value >= c.prev.value && inRange(w)) {
-            const cores = (s.value - c.prev.value) / ((s.time - c.prev.time) / 1000);
-            c.sum[w] = (c.sum[w] ?? 0) + cores;
-            c.k[w]++;
-          }
-          c.prev = { time: s.time, value: s.value };
-          break;
-        }
-        case 'pod.memory_bytes': {
-          const key = `${str(s.tags.service)}\u0000${str(s.tags.pod)}`;
-          let m = mem.get(key);
-          if (!m) mem.set(key, (m = nulls()));
-          if (inRange(w)) m[w] = s.value / 1048576;
-          if (!cpu.has(key)) cpu.set(key, { service: str(s.tags.service), pod: str(s.tags.pod), sum: nulls(), k: zeros() });
-          break;
-        }
-        case 'hpa.replicas':
-          if (s.tags.kind === 'desired') {
-            const list = desired.get(str(s.tags.hpa)) ?? [];
-            list.push({ time: s.time, value: s.value });
-            desired.set(str(s.tags.hpa), list);
-          }
-          break;
-        case 'routing.connections':
-          counter('new connections (eBPF load balancer)', str(s.tags.service), str(s.tags.pod || s.meta?.backend), false, s.time, s.value);
-          break;
-        case 'frontend.upstream_requests':
-          counter('requests forwarded by the frontend', str(s.tags.service), str(s.tags.pod), true, s.time, s.value);
-          break;
-        case 'pod.requests_served':
-          counter('requests served', str(s.tags.service), str(s.tags.pod), true, s.time, s.value);
-          break;
-        case 'probe.pkt_latency_ns': {
-          if (!s.hist) break;
-          const iface = str(s.tags.iface);
-          const h = decodeSparse(s.hist);
-          let all = pktAll.get(iface);
-          if (!all) pktAll.set(iface, (all = { sum: 0, count: 0, hasSum: true, acc: new HistAcc() }));
-          all.acc.add(h);
-          all.count += h.total;
-          const sum = num((s.meta as { sum?: unknown } | undefined)?.sum);
-          if (sum === null) all.hasSum = false;
-          else all.sum += sum;
-          if (!inRange(w)) break;
-          let byW = pktHist.get(iface);
-          if (!byW) pktHist.set(iface, (byW = new Map()));
-          pushHist(byW, w, h);
-          break;
-        }
-        case 'probe.pkt_count': {
-          const iface = str(s.tags.iface);
-          let c = pktCount.get(iface);
-          if (!c) pktCount.set(iface, (c = zeros()));
-          if (inRange(w)) c[w] += s.value;
-          break;
-        }
-        case 'probe.tcp_srtt_us': {
-          if (!s.hist || !inRange(w)) break;
-          pushHist(rttHist, w, decodeSparse(s.hist));
-          break;
-        }
-        case 'probe.tcp_retrans_segs':
-        case 'probe.tcp_synack_retrans':
-          sawRetransSample = true;
-          if (inRange(w)) retransmits[w] += s.value;
-          break;
-        case 'probe.drops':
-        case 'routing.policy_drops':
-        case 'routing.no_backend': {
-          sawDropSample = true;
-          const reason = s.metric === 'probe.drops' ? str(s.tags.reason) || 'unknown' : s.metric === 'routing.policy_drops' ? 'load balancer: policy' : 'load balancer: no backend';
-          let c = drops.get(reason);
-          if (!c) drops.set(reason, (c = zeros()));
-          if (inRange(w)) c[w] += s.value;
-          break;
-        }
+  /** `hist`: the record's histogram already decoded (so a record's is decoded once for every consumer). */
+  add(r: JournalRecord, hist?: SparseHist): void {
+    if (!this.header) {
+      if (r.type !== 'run') {
+        this.early.push(r);
+        return;
       }
-    } else if (r.type === 'event') {
-      const e = r as RunEvent;
-      const a = e.attrs ?? {};
-      const category = MARKER_KINDS[e.kind];
-      if (category && markers.length < 5000 && e.time >= t0 && inRange(idx(e.time))) {
-        markers.push({ t: rel(e.time), kind: e.kind, category, source: str(e.source, 60), label: markerLabel(e) });
+      this.header = r;
+      this.t0 = this.lastTime = r.startedAt;
+      const early = this.early;
+      this.early = [];
+      for (const x of early) this.add(x);
+      return;
+    }
+    if (r.type === 'end') {
+      this.endedAt ??= r.endedAt;
+      return;
+    }
+    if (r.type === 'sample') this.sample(r, hist);
+    else if (r.type === 'event') this.event(r);
+  }
+
+  private sample(s: Sample, hist: SparseHist | undefined): void {
+    this.addTime(s.time);
+    const w = this.idx(s.time);
+    switch (s.metric) {
+      case 'http.latency_us': {
+        if (!s.hist || !inWindows(w)) break;
+        pushHist(this.httpHist, w, hist ?? decodeSparse(s.hist));
+        break;
       }
-      if (e.kind.startsWith('pod.') || e.kind === 'service.ready') podEvents.push(e);
-      switch (e.kind) {
-        case 'hpa.start': {
-          const hpa = str(a.hpa);
-          autoscalers.set(hpa, { hpa, service: hpaService(a.target, hpa), minReplicas: num(a.minReplicas), maxReplicas: num(a.maxReplicas) });
-          break;
+      case 'pod.cpu_seconds': {
+        const service = str(s.tags.service);
+        const pod = str(s.tags.pod);
+        const key = `${service}\u0000${pod}`;
+        let c = this.cpu.get(key);
+        if (!c) this.cpu.set(key, (c = { service, pod, sum: [], k: [] }));
+        if (c.prev && s.time > c.prev.time && s.value >= c.prev.value && inWindows(w)) {
+          const cores = (s.value - c.prev.value) / ((s.time - c.prev.time) / 1000);
+          put(c.sum, w, (c.sum[w] ?? 0) + cores);
+          bump(c.k, w, 1);
         }
-        case 'hpa.rescale': {
-          const hpa = str(a.hpa);
-          const message = str(a.message, 500);
-          const size = /New size: (\d+)/.exec(message);
-          rescales.push({
-            t: rel(e.time),
-            hpa,
-            service: autoscalers.get(hpa)?.service ?? hpa,
-            from: num(a.from),
-            to: num(a.to) ?? (size ? Number(size[1]) : null),
-            reason: str(a.reason),
-            message,
-          });
-          break;
+        c.prev = { time: s.time, value: s.value };
+        break;
+      }
+      case 'pod.memory_bytes': {
+        const key = `${str(s.tags.service)}\u0000${str(s.tags.pod)}`;
+        let m = this.mem.get(key);
+        if (!m) this.mem.set(key, (m = []));
+        if (inWindows(w)) put(m, w, s.value / 1048576);
+        if (!this.cpu.has(key)) this.cpu.set(key, { service: str(s.tags.service), pod: str(s.tags.pod), sum: [], k: [] });
+        break;
+      }
+      case 'hpa.replicas':
+        if (s.tags.kind === 'desired') {
+          const list = this.desired.get(str(s.tags.hpa)) ?? [];
+          list.push({ time: s.time, value: s.value });
+          this.desired.set(str(s.tags.hpa), list);
         }
-        case 'hpa.warning':
-          hpaWarnings.push(str(a.reason) || 'warning');
-          break;
-        case 'hpa.status':
-        case 'hpa.stop': {
-          const hpa = str(a.hpa);
-          if (!Array.isArray(a.conditions)) break;
-          for (const c of a.conditions as Record<string, unknown>[]) {
-            if (!c || typeof c !== 'object') continue;
-            const key = `${hpa}\u0000${str(c.type)}`;
-            const state = `${str(c.status)}\u0000${str(c.reason)}`;
-            if (condState.get(key) === state) continue;
-            condState.set(key, state);
-            if (conditions.length < 2000) conditions.push({ t: rel(e.time), hpa, type: str(c.type), status: str(c.status), reason: str(c.reason), message: str(c.message, 500) });
-          }
-          break;
-        }
-        case 'routing.update':
-          routingEvents++;
-          if (inRange(idx(e.time))) routingUpdates[idx(e.time)]++;
-          break;
-        case 'probe.lb':
-          counter('new connections (eBPF load-balancer decisions)', str(a.service), `${str(a.backend)}:${str(a.bport)}`, false, e.time, 1);
-          break;
+        break;
+      case 'routing.connections':
+        this.counter('new connections (eBPF load balancer)', str(s.tags.service), str(s.tags.pod || s.meta?.backend), false, s.time, s.value);
+        break;
+      case 'frontend.upstream_requests':
+        this.counter('requests forwarded by the frontend', str(s.tags.service), str(s.tags.pod), true, s.time, s.value);
+        break;
+      case 'pod.requests_served':
+        this.counter('requests served', str(s.tags.service), str(s.tags.pod), true, s.time, s.value);
+        break;
+      case 'probe.pkt_latency_ns': {
+        if (!s.hist) break;
+        const iface = str(s.tags.iface);
+        const h = hist ?? decodeSparse(s.hist);
+        let all = this.pktAll.get(iface);
+        if (!all) this.pktAll.set(iface, (all = { sum: 0, count: 0, hasSum: true, acc: new HistAcc() }));
+        all.acc.add(h);
+        all.count += h.total;
+        const sum = num((s.meta as { sum?: unknown } | undefined)?.sum);
+        if (sum === null) all.hasSum = false;
+        else all.sum += sum;
+        if (!inWindows(w)) break;
+        let byW = this.pktHist.get(iface);
+        if (!byW) this.pktHist.set(iface, (byW = new Map()));
+        pushHist(byW, w, h);
+        break;
+      }
+      case 'probe.pkt_count': {
+        const iface = str(s.tags.iface);
+        let c = this.pktCount.get(iface);
+        if (!c) this.pktCount.set(iface, (c = []));
+        if (inWindows(w)) bump(c, w, s.value);
+        break;
+      }
+      case 'probe.tcp_srtt_us': {
+        if (!s.hist || !inWindows(w)) break;
+        pushHist(this.rttHist, w, hist ?? decodeSparse(s.hist));
+        break;
+      }
+      case 'probe.tcp_retrans_segs':
+      case 'probe.tcp_synack_retrans':
+        this.sawRetransSample = true;
+        if (inWindows(w)) bump(this.retransmits, w, s.value);
+        break;
+      case 'probe.drops':
+      case 'routing.policy_drops':
+      case 'routing.no_backend': {
+        this.sawDropSample = true;
+        const reason = s.metric === 'probe.drops' ? str(s.tags.reason) || 'unknown' : s.metric === 'routing.policy_drops' ? 'load balancer: policy' : 'load balancer: no backend';
+        let c = this.drops.get(reason);
+        if (!c) this.drops.set(reason, (c = []));
+        if (inWindows(w)) bump(c, w, s.value);
+        break;
       }
     }
   }
-  markers.sort((x, y) => x.t - y.t);
 
-  // ---- HTTP per window ----
-  const slo = sloFromThresholds(thresholds);
-  const sloP = slo?.percentile ?? 99;
-  const p50Ms = nulls();
-  const p90Ms = nulls();
-  const p99Ms = nulls();
-  const sloMs = nulls();
-  const windowHist: (SparseHist | undefined)[] = new Array(n);
-  for (const [w, list] of httpHist) {
-    const h = mergeSparse(list);
-    windowHist[w] = h;
-    if (h.total === 0) continue;
-    const [a, b, c, d] = percentiles(h, [50, 90, 99, sloP], 1000);
-    p50Ms[w] = r3(a);
-    p90Ms[w] = r3(b);
-    p99Ms[w] = r3(c);
-    sloMs[w] = r3(d);
-  }
-  const rps = zeros();
-  const errors = zeros();
-  const stress = zeros();
-  for (let w = 0; w < Math.min(n, base.windows.length); w++) {
-    rps[w] = base.windows[w].rps;
-    errors[w] = base.windows[w].errors;
-    stress[w] = base.windows[w].stressCores;
-  }
-  const stageIdx = zeros().map((_, w) => base.stages.findIndex((s) => w + 0.5 >= s.startS && w + 0.5 < s.startS + s.durationS));
-  const violation = zeros();
-  if (slo) {
-    for (let w = 0; w < n; w++) {
-      const v = sloMs[w];
-      const broke = v !== null ? (slo.strict ? !(v < slo.limitMs) : !(v <= slo.limitMs)) : errors[w] > 0 && rps[w] === 0;
-      violation[w] = broke ? 1 : 0;
+  private event(e: RunEvent): void {
+    this.addTime(e.time);
+    const a = e.attrs ?? {};
+    const t0 = this.t0;
+    const category = MARKER_KINDS[e.kind];
+    if (category && this.markers.length < 5000 && e.time >= t0 && inWindows(this.idx(e.time))) {
+      this.markers.push({ t: this.rel(e.time), kind: e.kind, category, source: str(e.source, 60), label: markerLabel(e), w: this.idx(e.time) });
     }
-  }
-
-  // ---- pods, replicas ----
-  const pods: Analysis['series']['pods'] = [...cpu.entries()]
-    .sort(([a], [b]) => byName(a, b))
-    .map(([key, c]) => ({
-      service: c.service,
-      pod: c.pod,
-      cpuCores: c.sum.map((v, w) => (v === null ? null : r3(v / c.k[w]))),
-      memoryMiB: (mem.get(key) ?? nulls()).map((v) => (v === null ? null : r1(v))),
-    }));
-
-  podEvents.sort((x, y) => x.time - y.time);
-  const readyBy = new Map<string, Set<string>>();
-  const readySeries = new Map<string, (number | null)[]>();
-  {
-    let k = 0;
-    const apply = (e: RunEvent) => {
-      const service = str(e.attrs.service);
-      const pod = str(e.attrs.pod) || service;
-      let set = readyBy.get(service);
-      if (!set) readyBy.set(service, (set = new Set()));
-      // service.ready names its pods (local cluster: `pods`, loopback: `pod`); never count the service itself
-      if (e.kind === 'service.ready') for (const p of Array.isArray(e.attrs.pods) ? e.attrs.pods.map(String) : [pod]) set.add(p);
-      else if (e.kind === 'pod.ready') set.add(pod);
-      else if (e.kind === 'pod.terminating' || e.kind === 'pod.terminated' || e.kind === 'pod.failed') set.delete(pod);
-    };
-    for (let w = 0; w < n; w++) {
-      const end = t0 + (w + 1) * 1000;
-      while (k < podEvents.length && podEvents[k].time < end) apply(podEvents[k++]);
-      for (const [service, set] of readyBy) {
-        let s = readySeries.get(service);
-        if (!s) readySeries.set(service, (s = nulls()));
-        s[w] = set.size;
+    if (e.kind.startsWith('pod.') || e.kind === 'service.ready') this.podEvents.push(e);
+    switch (e.kind) {
+      case 'hpa.start': {
+        const hpa = str(a.hpa);
+        this.autoscalers.set(hpa, { hpa, service: hpaService(a.target, hpa), minReplicas: num(a.minReplicas), maxReplicas: num(a.maxReplicas) });
+        break;
       }
-    }
-  }
-  const desiredByService = new Map<string, (number | null)[]>();
-  for (const [hpa, list] of desired) {
-    const service = autoscalers.get(hpa)?.service ?? hpa;
-    const out = nulls();
-    list.sort((x, y) => x.time - y.time);
-    let k = 0;
-    let cur: number | null = null;
-    for (let w = 0; w < n; w++) {
-      const end = t0 + (w + 1) * 1000;
-      while (k < list.length && list[k].time < end) cur = list[k++].value;
-      out[w] = cur;
-    }
-    desiredByService.set(service, out);
-  }
-  if (desired.size === 0) {
-    for (const rs of rescales) {
-      if (rs.to === null) continue;
-      const out = desiredByService.get(rs.service) ?? nulls();
-      const from = Math.max(0, Math.ceil(rs.t));
-      if (rs.from !== null && !desiredByService.has(rs.service)) for (let w = 0; w < Math.min(n, from); w++) out[w] = rs.from;
-      for (let w = from; w < n; w++) out[w] = rs.to;
-      desiredByService.set(rs.service, out);
-    }
-  }
-  const replicaServices = [...new Set([...readySeries.keys(), ...desiredByService.keys()])].sort(byName);
-  const replicas = replicaServices.map((service) => ({ service, ready: readySeries.get(service) ?? nulls(), desired: desiredByService.get(service) ?? nulls() }));
-
-  // ---- backends ----
-  const byService = new Map<string, Map<string, { backend: string; basis: string; counts: number[] }[]>>();
-  for (const c of counters.values()) {
-    let m = byService.get(c.service);
-    if (!m) byService.set(c.service, (m = new Map()));
-    const list = m.get(c.basis) ?? [];
-    list.push(c);
-    m.set(c.basis, list);
-  }
-  const BASIS_ORDER = ['new connections (eBPF load balancer)', 'new connections (eBPF load-balancer decisions)', 'requests forwarded by the frontend', 'requests served'];
-  const backends: Analysis['series']['backends'] = [];
-  const balance: Analysis['balance'] = [];
-  for (const [service, m] of [...byService].sort(([a], [b]) => byName(a, b))) {
-    const basis = BASIS_ORDER.find((b) => (m.get(b) ?? []).some((c) => c.counts.some((v) => v > 0)));
-    if (!basis) continue;
-    const list = m.get(basis)!.sort((a, b) => byName(a.backend, b.backend));
-    for (const c of list) backends.push({ service, backend: c.backend, basis, counts: c.counts.map(r3) });
-    const totals = list.map((c) => ({ backend: c.backend, count: c.counts.reduce((a, b) => a + b, 0) }));
-    balance.push(balanceOf(service, basis, totals));
-  }
-  for (const [service, s] of Object.entries(base.services)) {
-    if (balance.some((b) => b.service === service) || !s.pods || Object.keys(s.pods).length < 2) continue;
-    balance.push(balanceOf(service, 'requests served (end-of-run counters)', Object.entries(s.pods).map(([backend, p]) => ({ backend, count: p.requestsServed }))));
-  }
-
-  // ---- network ----
-  const heatEdgesUs = logEdges(1, 1_000_000, 5);
-  const packetLatency: Analysis['series']['packetLatency'] = [];
-  const heatmaps: Analysis['heatmaps'] = [];
-  for (const iface of [...new Set([...pktHist.keys(), ...pktCount.keys()])].sort(byName)) {
-    const byW = pktHist.get(iface) ?? new Map<number, SparseHist[]>();
-    const p50 = nulls();
-    const p99 = nulls();
-    const rows: number[][] = new Array(n);
-    for (let w = 0; w < n; w++) {
-      const list = byW.get(w);
-      if (!list) {
-        rows[w] = [];
-        continue;
+      case 'hpa.rescale': {
+        const hpa = str(a.hpa);
+        const message = str(a.message, 500);
+        const size = /New size: (\d+)/.exec(message);
+        this.rescales.push({
+          t: this.rel(e.time),
+          hpa,
+          service: this.autoscalers.get(hpa)?.service ?? hpa,
+          from: num(a.from),
+          to: num(a.to) ?? (size ? Number(size[1]) : null),
+          reason: str(a.reason),
+          message,
+        });
+        break;
       }
+      case 'hpa.warning':
+        this.hpaWarnings.push(str(a.reason) || 'warning');
+        break;
+      case 'hpa.status':
+      case 'hpa.stop': {
+        const hpa = str(a.hpa);
+        if (!Array.isArray(a.conditions)) break;
+        for (const c of a.conditions as Record<string, unknown>[]) {
+          if (!c || typeof c !== 'object') continue;
+          const key = `${hpa}\u0000${str(c.type)}`;
+          const state = `${str(c.status)}\u0000${str(c.reason)}`;
+          if (this.condState.get(key) === state) continue;
+          this.condState.set(key, state);
+          if (this.conditions.length < 2000) this.conditions.push({ t: this.rel(e.time), hpa, type: str(c.type), status: str(c.status), reason: str(c.reason), message: str(c.message, 500) });
+        }
+        break;
+      }
+      case 'routing.update':
+        this.routingEvents++;
+        if (inWindows(this.idx(e.time))) bump(this.routingUpdates, this.idx(e.time), 1);
+        break;
+      case 'probe.lb':
+        this.counter('new connections (eBPF load-balancer decisions)', str(a.service), `${str(a.backend)}:${str(a.bport)}`, false, e.time, 1);
+        break;
+    }
+  }
+
+  finish(base: AnalysisBase, thresholds: Record<string, string[]>): Analysis {
+    if (!this.header) throw new Error('journal has no run header');
+    const t0 = this.t0;
+    const endedAt = this.endedAt ?? t0;
+    const rel = (time: number) => this.rel(time);
+    const n = Math.min(MAX_WINDOWS, Math.max(base.windows.length, Math.ceil((Math.max(endedAt, this.lastTime) - t0) / 1000)));
+    const zeros = () => new Array<number>(n).fill(0);
+    const nulls = () => new Array<number | null>(n).fill(null);
+    const inN = (w: number) => w < n;
+    const { cpu, desired, pktAll, sawRetransSample, sawDropSample, rescales, conditions, autoscalers, hpaWarnings, routingEvents } = this;
+    const mem = new Map([...this.mem].map(([k, v]) => [k, fit(v, n, null)]));
+    const counters = [...this.counters.values()].map((c) => ({ ...c, counts: fit(c.counts, n, 0) }));
+    const pktHist = this.pktHist;
+    const pktCount = new Map([...this.pktCount].map(([k, v]) => [k, fit(v, n, 0)]));
+    const rttHist = new Map([...this.rttHist].filter(([w]) => inN(w)));
+    const httpHist = new Map([...this.httpHist].filter(([w]) => inN(w)));
+    const retransmits = fit(this.retransmits, n, 0);
+    const drops = new Map([...this.drops].map(([k, v]) => [k, fit(v, n, 0)]));
+    const routingUpdates = fit(this.routingUpdates, n, 0);
+    const podEvents = [...this.podEvents].sort((x, y) => x.time - y.time);
+    const markers: Analysis['markers'] = this.markers.filter((m) => inN(m.w)).map(({ w: _w, ...m }) => m);
+    markers.sort((x, y) => x.t - y.t);
+    const allHttp = new HistAcc();
+
+    // ---- HTTP per window ----
+    const slo = sloFromThresholds(thresholds);
+    const sloP = slo?.percentile ?? 99;
+    const p50Ms = nulls();
+    const p90Ms = nulls();
+    const p99Ms = nulls();
+    const sloMs = nulls();
+    const windowHist: (SparseHist | undefined)[] = new Array(n);
+    for (const [w, list] of httpHist) {
       const h = mergeSparse(list);
-      const [a, b] = percentiles(h, [50, 99], 1000);
-      p50[w] = r3(a);
-      p99[w] = r3(b);
-      rows[w] = bucketize(h, heatEdgesUs, 1000);
+      allHttp.add(h);
+      windowHist[w] = h;
+      if (h.total === 0) continue;
+      const [a, b, c, d] = percentiles(h, [50, 90, 99, sloP], 1000);
+      p50Ms[w] = r3(a);
+      p90Ms[w] = r3(b);
+      p99Ms[w] = r3(c);
+      sloMs[w] = r3(d);
     }
-    packetLatency.push({ iface, p50Us: p50, p99Us: p99, packets: pktCount.get(iface) ?? zeros() });
-    if (byW.size) {
-      const trimmed = trimRows(heatEdgesUs, rows);
-      heatmaps.push({ iface, edgesUs: trimmed.edges, counts: trimmed.rows });
+    const rps = zeros();
+    const errors = zeros();
+    const stress = zeros();
+    for (let w = 0; w < Math.min(n, base.windows.length); w++) {
+      rps[w] = base.windows[w].rps;
+      errors[w] = base.windows[w].errors;
+      stress[w] = base.windows[w].stressCores;
     }
-  }
-  let rttMs: Analysis['series']['rttMs'] = null;
-  if (rttHist.size) {
-    const p50 = nulls();
-    const p99 = nulls();
-    for (const [w, list] of rttHist) {
-      const [a, b] = percentiles(mergeSparse(list), [50, 99], 1000);
-      p50[w] = r3(a);
-      p99[w] = r3(b);
+    const stageIdx = zeros().map((_, w) => base.stages.findIndex((s) => w + 0.5 >= s.startS && w + 0.5 < s.startS + s.durationS));
+    const violation = zeros();
+    if (slo) {
+      for (let w = 0; w < n; w++) {
+        const v = sloMs[w];
+        const broke = v !== null ? (slo.strict ? !(v < slo.limitMs) : !(v <= slo.limitMs)) : errors[w] > 0 && rps[w] === 0;
+        violation[w] = broke ? 1 : 0;
+      }
     }
-    rttMs = { p50, p99 };
-  }
-  const dropSeries = [...drops].map(([reason, counts]) => ({ reason, counts })).sort((a, b) => sum(b.counts) - sum(a.counts));
 
-  // ---- latency distribution ----
-  const distEdges = logEdges(0.01, 3_600_000, 10);
-  const allSparse = allHttp.sparse();
-  const dist = trimRows(distEdges, [bucketize(allSparse, distEdges, 1000)]);
-  const latencyDistribution = { edgesMs: dist.edges, counts: dist.rows[0] ?? [] };
+    // ---- pods, replicas ----
+    const pods: Analysis['series']['pods'] = [...cpu.entries()]
+      .sort(([a], [b]) => byName(a, b))
+      .map(([key, c]) => ({
+        service: c.service,
+        pod: c.pod,
+        cpuCores: fit(c.sum, n, null).map((v, w) => (v === null ? null : r3(v / c.k[w]))),
+        memoryMiB: (mem.get(key) ?? nulls()).map((v) => (v === null ? null : r1(v))),
+      }));
 
-  // ---- violation episodes ----
-  let violationInfo: Analysis['violation'] = null;
-  const episodes: NonNullable<Analysis['violation']>['episodes'] = [];
-  if (slo) {
-    for (let w = 0; w < n; w++) {
-      if (!violation[w]) continue;
-      let end = w;
-      let peak: number | null = null;
-      while (end < n) {
-        if (violation[end]) {
-          const v = sloMs[end];
-          if (v !== null) peak = Math.max(peak ?? 0, v);
-          end++;
+    const readyBy = new Map<string, Set<string>>();
+    const readySeries = new Map<string, (number | null)[]>();
+    {
+      let k = 0;
+      const apply = (e: RunEvent) => {
+        const service = str(e.attrs.service);
+        const pod = str(e.attrs.pod) || service;
+        let set = readyBy.get(service);
+        if (!set) readyBy.set(service, (set = new Set()));
+        // service.ready names its pods (local cluster: `pods`, loopback: `pod`); never count the service itself
+        if (e.kind === 'service.ready') for (const p of Array.isArray(e.attrs.pods) ? e.attrs.pods.map(String) : [pod]) set.add(p);
+        else if (e.kind === 'pod.ready') set.add(pod);
+        else if (e.kind === 'pod.terminating' || e.kind === 'pod.terminated' || e.kind === 'pod.failed') set.delete(pod);
+      };
+      for (let w = 0; w < n; w++) {
+        const end = t0 + (w + 1) * 1000;
+        while (k < podEvents.length && podEvents[k].time < end) apply(podEvents[k++]);
+        for (const [service, set] of readyBy) {
+          let s = readySeries.get(service);
+          if (!s) readySeries.set(service, (s = nulls()));
+          s[w] = set.size;
+        }
+      }
+    }
+    const desiredByService = new Map<string, (number | null)[]>();
+    for (const [hpa, list] of desired) {
+      const service = autoscalers.get(hpa)?.service ?? hpa;
+      const out = nulls();
+      list.sort((x, y) => x.time - y.time);
+      let k = 0;
+      let cur: number | null = null;
+      for (let w = 0; w < n; w++) {
+        const end = t0 + (w + 1) * 1000;
+        while (k < list.length && list[k].time < end) cur = list[k++].value;
+        out[w] = cur;
+      }
+      desiredByService.set(service, out);
+    }
+    if (desired.size === 0) {
+      for (const rs of rescales) {
+        if (rs.to === null) continue;
+        const out = desiredByService.get(rs.service) ?? nulls();
+        const from = Math.max(0, Math.ceil(rs.t));
+        if (rs.from !== null && !desiredByService.has(rs.service)) for (let w = 0; w < Math.min(n, from); w++) out[w] = rs.from;
+        for (let w = from; w < n; w++) out[w] = rs.to;
+        desiredByService.set(rs.service, out);
+      }
+    }
+    const replicaServices = [...new Set([...readySeries.keys(), ...desiredByService.keys()])].sort(byName);
+    const replicas = replicaServices.map((service) => ({ service, ready: readySeries.get(service) ?? nulls(), desired: desiredByService.get(service) ?? nulls() }));
+
+    // ---- backends ----
+    const byService = new Map<string, Map<string, { backend: string; basis: string; counts: number[] }[]>>();
+    for (const c of counters.values()) {
+      let m = byService.get(c.service);
+      if (!m) byService.set(c.service, (m = new Map()));
+      const list = m.get(c.basis) ?? [];
+      list.push(c);
+      m.set(c.basis, list);
+    }
+    const BASIS_ORDER = ['new connections (eBPF load balancer)', 'new connections (eBPF load-balancer decisions)', 'requests forwarded by the frontend', 'requests served'];
+    const backends: Analysis['series']['backends'] = [];
+    const balance: Analysis['balance'] = [];
+    for (const [service, m] of [...byService].sort(([a], [b]) => byName(a, b))) {
+      const basis = BASIS_ORDER.find((b) => (m.get(b) ?? []).some((c) => c.counts.some((v) => v > 0)));
+      if (!basis) continue;
+      const list = m.get(basis)!.sort((a, b) => byName(a.backend, b.backend));
+      for (const c of list) backends.push({ service, backend: c.backend, basis, counts: c.counts.map(r3) });
+      const totals = list.map((c) => ({ backend: c.backend, count: c.counts.reduce((a, b) => a + b, 0) }));
+      balance.push(balanceOf(service, basis, totals));
+    }
+    for (const [service, s] of Object.entries(base.services)) {
+      if (balance.some((b) => b.service === service) || !s.pods || Object.keys(s.pods).length < 2) continue;
+      balance.push(balanceOf(service, 'requests served (end-of-run counters)', Object.entries(s.pods).map(([backend, p]) => ({ backend, count: p.requestsServed }))));
+    }
+
+    // ---- network ----
+    const heatEdgesUs = logEdges(1, 1_000_000, 5);
+    const packetLatency: Analysis['series']['packetLatency'] = [];
+    const heatmaps: Analysis['heatmaps'] = [];
+    for (const iface of [...new Set([...pktHist.keys(), ...pktCount.keys()])].sort(byName)) {
+      const byW = pktHist.get(iface) ?? new Map<number, SparseHist[]>();
+      const p50 = nulls();
+      const p99 = nulls();
+      const rows: number[][] = new Array(n);
+      for (let w = 0; w < n; w++) {
+        const list = byW.get(w);
+        if (!list) {
+          rows[w] = [];
           continue;
         }
-        let calm = 0;
-        while (end + calm < n && !violation[end + calm] && calm < CALM_WINDOWS) calm++;
-        if (calm >= CALM_WINDOWS || end + calm >= n) break;
-        end += calm;
+        const h = mergeSparse(list);
+        const [a, b] = percentiles(h, [50, 99], 1000);
+        p50[w] = r3(a);
+        p99[w] = r3(b);
+        rows[w] = bucketize(h, heatEdgesUs, 1000);
       }
-      episodes.push({ startT: w, endT: end, durationS: end - w, peakMs: peak, recovered: end < n });
-      w = end;
+      packetLatency.push({ iface, p50Us: p50, p99Us: p99, packets: pktCount.get(iface) ?? zeros() });
+      if (byW.size) {
+        const trimmed = trimRows(heatEdgesUs, rows);
+        heatmaps.push({ iface, edgesUs: trimmed.edges, counts: trimmed.rows });
+      }
     }
-    const recovered = episodes.filter((e) => e.recovered);
-    violationInfo = {
-      seconds: sum(violation),
-      episodes: episodes.slice(0, 1000),
-      timeToRecoverS: recovered.length ? Math.max(...recovered.map((e) => e.durationS)) : null,
-      endedInViolation: episodes.length > 0 && !episodes[episodes.length - 1].recovered,
-    };
-  }
+    let rttMs: Analysis['series']['rttMs'] = null;
+    if (rttHist.size) {
+      const p50 = nulls();
+      const p99 = nulls();
+      for (const [w, list] of rttHist) {
+        const [a, b] = percentiles(mergeSparse(list), [50, 99], 1000);
+        p50[w] = r3(a);
+        p99[w] = r3(b);
+      }
+      rttMs = { p50, p99 };
+    }
+    const dropSeries = [...drops].map(([reason, counts]) => ({ reason, counts })).sort((a, b) => sum(b.counts) - sum(a.counts));
 
-  // ---- load steps → scale-up chain ----
-  const scaledServices = new Set([...autoscalers.values()].map((a) => a.service));
-  const readyEvents = podEvents.filter((e) => e.kind === 'pod.ready');
-  const scaleUp: Analysis['scaleUp'] = [];
-  const stepStarts: number[] = [];
-  base.stages.forEach((s, i) => {
-    const load = stageLoad(s);
-    const prev = i > 0 ? stageLoad(base.stages[i - 1]).end : 0;
-    const isStep = i > 0 ? load.start > prev * STEP_FACTOR || (load.end > load.start * STEP_FACTOR && load.end > prev * STEP_FACTOR) : false;
-    if (!isStep) return;
-    stepStarts.push(s.startS);
-  });
-  base.stages.forEach((s, i) => {
-    if (!stepStarts.includes(s.startS) || i === 0) return;
-    const T = s.startS;
-    const next = stepStarts.find((x) => x > T) ?? Infinity;
-    const up = rescales.find((x) => x.t >= T && x.t < next && x.to !== null && (x.from === null || x.to > x.from));
-    const service = up?.service;
-    const readyE = up ? readyEvents.find((e) => rel(e.time) >= up.t && (service === undefined || str(e.attrs.service) === service)) : undefined;
-    let recoveredT: number | null = null;
-    let note = '';
+    // ---- latency distribution ----
+    const distEdges = logEdges(0.01, 3_600_000, 10);
+    const allSparse = allHttp.sparse();
+    const dist = trimRows(distEdges, [bucketize(allSparse, distEdges, 1000)]);
+    const latencyDistribution = { edgesMs: dist.edges, counts: dist.rows[0] ?? [] };
+
+    // ---- violation episodes ----
+    let violationInfo: Analysis['violation'] = null;
+    const episodes: NonNullable<Analysis['violation']>['episodes'] = [];
     if (slo) {
-      const eps = episodes.filter((x) => x.endT > T && x.startT < next);
-      const ep = eps[eps.length - 1];
-      if (!ep) note = 'latency stayed under the SLO';
-      else if (ep.recovered) recoveredT = ep.endT;
-      else note = 'latency was still over the SLO when the run ended';
-    } else note = 'no latency SLO in the scenario';
-    if (!up) note = [rescales.length || autoscalers.size ? 'no scale-up followed this step' : 'no autoscaler in this run', note].filter(Boolean).join('; ');
-    const readyT = readyE ? rel(readyE.time) : null;
-    scaleUp.push({
-      stage: s.name,
-      stepT: T,
-      load: `${stageLoad(base.stages[i - 1]).text} → ${stageLoad(s).text}`,
-      rescaleT: up?.t ?? null,
-      reactionS: up ? r3(up.t - T) : null,
-      readyT,
-      readyS: readyT !== null ? r3(readyT - T) : null,
-      recoveredT,
-      recoveryS: recoveredT !== null ? r3(recoveredT - T) : null,
-      from: up?.from ?? null,
-      to: up?.to ?? null,
-      note,
+      for (let w = 0; w < n; w++) {
+        if (!violation[w]) continue;
+        let end = w;
+        let peak: number | null = null;
+        while (end < n) {
+          if (violation[end]) {
+            const v = sloMs[end];
+            if (v !== null) peak = Math.max(peak ?? 0, v);
+            end++;
+            continue;
+          }
+          let calm = 0;
+          while (end + calm < n && !violation[end + calm] && calm < CALM_WINDOWS) calm++;
+          if (calm >= CALM_WINDOWS || end + calm >= n) break;
+          end += calm;
+        }
+        episodes.push({ startT: w, endT: end, durationS: end - w, peakMs: peak, recovered: end < n });
+        w = end;
+      }
+      const recovered = episodes.filter((e) => e.recovered);
+      violationInfo = {
+        seconds: sum(violation),
+        episodes: episodes.slice(0, 1000),
+        timeToRecoverS: recovered.length ? Math.max(...recovered.map((e) => e.durationS)) : null,
+        endedInViolation: episodes.length > 0 && !episodes[episodes.length - 1].recovered,
+      };
+    }
+
+    // ---- load steps → scale-up chain ----
+    const scaledServices = new Set([...autoscalers.values()].map((a) => a.service));
+    const readyEvents = podEvents.filter((e) => e.kind === 'pod.ready');
+    const scaleUp: Analysis['scaleUp'] = [];
+    const stepStarts: number[] = [];
+    base.stages.forEach((s, i) => {
+      const load = stageLoad(s);
+      const prev = i > 0 ? stageLoad(base.stages[i - 1]).end : 0;
+      const isStep = i > 0 ? load.start > prev * STEP_FACTOR || (load.end > load.start * STEP_FACTOR && load.end > prev * STEP_FACTOR) : false;
+      if (!isStep) return;
+      stepStarts.push(s.startS);
     });
-  });
+    base.stages.forEach((s, i) => {
+      if (!stepStarts.includes(s.startS) || i === 0) return;
+      const T = s.startS;
+      const next = stepStarts.find((x) => x > T) ?? Infinity;
+      const up = rescales.find((x) => x.t >= T && x.t < next && x.to !== null && (x.from === null || x.to > x.from));
+      const service = up?.service;
+      const readyE = up ? readyEvents.find((e) => rel(e.time) >= up.t && (service === undefined || str(e.attrs.service) === service)) : undefined;
+      let recoveredT: number | null = null;
+      let note = '';
+      if (slo) {
+        const eps = episodes.filter((x) => x.endT > T && x.startT < next);
+        const ep = eps[eps.length - 1];
+        if (!ep) note = 'latency stayed under the SLO';
+        else if (ep.recovered) recoveredT = ep.endT;
+        else note = 'latency was still over the SLO when the run ended';
+      } else note = 'no latency SLO in the scenario';
+      if (!up) note = [rescales.length || autoscalers.size ? 'no scale-up followed this step' : 'no autoscaler in this run', note].filter(Boolean).join('; ');
+      const readyT = readyE ? rel(readyE.time) : null;
+      scaleUp.push({
+        stage: s.name,
+        stepT: T,
+        load: `${stageLoad(base.stages[i - 1]).text} → ${stageLoad(s).text}`,
+        rescaleT: up?.t ?? null,
+        reactionS: up ? r3(up.t - T) : null,
+        readyT,
+        readyS: readyT !== null ? r3(readyT - T) : null,
+        recoveredT,
+        recoveryS: recoveredT !== null ? r3(recoveredT - T) : null,
+        from: up?.from ?? null,
+        to: up?.to ?? null,
+        note,
+      });
+    });
 
-  // ---- latency per replica count ----
-  const latencyByReplicas: Analysis['latencyByReplicas'] = [];
-  const replicaTargets = scaledServices.size ? [...scaledServices] : replicas.filter((r) => new Set(r.ready.filter((v) => v !== null)).size > 1).map((r) => r.service);
-  for (const service of replicaTargets) {
-    const ready = readySeries.get(service);
-    if (!ready) continue;
-    const groups = new Map<number, { acc: HistAcc; windows: number; requests: number }>();
-    for (let w = 0; w < n; w++) {
-      const k = ready[w];
-      const h = windowHist[w];
-      if (k === null || !h) continue;
-      let g = groups.get(k);
-      if (!g) groups.set(k, (g = { acc: new HistAcc(), windows: 0, requests: 0 }));
-      g.acc.add(h);
-      g.windows++;
-      g.requests += rps[w];
+    // ---- latency per replica count ----
+    const latencyByReplicas: Analysis['latencyByReplicas'] = [];
+    const replicaTargets = scaledServices.size ? [...scaledServices] : replicas.filter((r) => new Set(r.ready.filter((v) => v !== null)).size > 1).map((r) => r.service);
+    for (const service of replicaTargets) {
+      const ready = readySeries.get(service);
+      if (!ready) continue;
+      const groups = new Map<number, { acc: HistAcc; windows: number; requests: number }>();
+      for (let w = 0; w < n; w++) {
+        const k = ready[w];
+        const h = windowHist[w];
+        if (k === null || !h) continue;
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = { acc: new HistAcc(), windows: 0, requests: 0 }));
+        g.acc.add(h);
+        g.windows++;
+        g.requests += rps[w];
+      }
+      for (const [k, g] of [...groups].sort((a, b) => a[0] - b[0])) {
+        const [a, b, c] = percentiles(g.acc.sparse(), [50, 90, 99], 1000);
+        latencyByReplicas.push({ service, replicas: k, windows: g.windows, requests: g.requests, p50Ms: r3(a), p90Ms: r3(b), p99Ms: r3(c) });
+      }
     }
-    for (const [k, g] of [...groups].sort((a, b) => a[0] - b[0])) {
-      const [a, b, c] = percentiles(g.acc.sparse(), [50, 90, 99], 1000);
-      latencyByReplicas.push({ service, replicas: k, windows: g.windows, requests: g.requests, p50Ms: r3(a), p90Ms: r3(b), p99Ms: r3(c) });
-    }
-  }
 
-  // ---- packet share ----
-  const status = (base.probes.status ?? {}) as { enabled?: boolean; reason?: string };
-  const probesOn = status.enabled === true;
-  const probesWhy = `probes did not run: ${str(status.reason) || 'unknown reason'}`;
-  let packetShare: Analysis['packetShare'] = null;
-  let packetShareAbsent: string | undefined;
-  const requestMeanMs = allSparse.total ? summarizeSparse(allSparse, 1000).mean : 0;
-  if (!pktAll.size) packetShareAbsent = probesOn ? 'no packet-latency samples (pktlat did not report)' : probesWhy;
-  else if (!requestMeanMs) packetShareAbsent = 'no HTTP responses to compare with';
-  else {
-    let networkMs = 0;
-    for (const v of pktAll.values()) {
-      const meanNs = v.hasSum && v.count ? v.sum / v.count : summarizeSparse(v.acc.sparse()).mean;
-      networkMs += (2 * meanNs) / 1e6;
+    // ---- packet share ----
+    const status = (base.probes.status ?? {}) as { enabled?: boolean; reason?: string };
+    const probesOn = status.enabled === true;
+    const probesWhy = `probes did not run: ${str(status.reason) || 'unknown reason'}`;
+    let packetShare: Analysis['packetShare'] = null;
+    let packetShareAbsent: string | undefined;
+    const requestMeanMs = allSparse.total ? summarizeSparse(allSparse, 1000).mean : 0;
+    if (!pktAll.size) packetShareAbsent = probesOn ? 'no packet-latency samples (pktlat did not report)' : probesWhy;
+    else if (!requestMeanMs) packetShareAbsent = 'no HTTP responses to compare with';
+    else {
+      let networkMs = 0;
+      for (const v of pktAll.values()) {
+        const meanNs = v.hasSum && v.count ? v.sum / v.count : summarizeSparse(v.acc.sparse()).mean;
+        networkMs += (2 * meanNs) / 1e6;
+      }
+      packetShare = {
+        share: r3(networkMs / requestMeanMs),
+        networkMs: r3(networkMs),
+        requestMeanMs: r3(requestMeanMs),
+        basis: `mean one-way packet latency × 2 (one request and one response packet) summed over ${pktAll.size} interface(s), over the mean request latency`,
+      };
     }
-    packetShare = {
-      share: r3(networkMs / requestMeanMs),
-      networkMs: r3(networkMs),
-      requestMeanMs: r3(requestMeanMs),
-      basis: `mean one-way packet latency × 2 (one request and one response packet) summed over ${pktAll.size} interface(s), over the mean request latency`,
+
+    // ---- signals ----
+    const hasPods = pods.length > 0;
+    const signals: Analysis['signals'] = [
+      { signal: 'HTTP', present: base.http.requests > 0, detail: base.http.requests > 0 ? `${base.http.requests} responses` : 'no responses' },
+      { signal: 'latency SLO', present: slo !== null, detail: slo ? `p${slo.percentile} ${slo.strict ? '<' : '≤'} ${slo.limitMs} ms per window` : 'no http_req_duration percentile threshold in the scenario' },
+      { signal: 'eBPF probes', present: probesOn, detail: probesOn ? 'ran' : probesWhy },
+      {
+        signal: 'packet latency',
+        present: pktHist.size > 0,
+        detail: pktHist.size ? `${pktHist.size} interface(s)` : probesOn ? 'no packet-latency samples' : probesWhy,
+      },
+      { signal: 'TCP RTT', present: rttHist.size > 0, detail: rttHist.size ? 'smoothed RTT per window' : probesOn ? 'no RTT samples' : probesWhy },
+      { signal: 'retransmits', present: sawRetransSample, detail: sawRetransSample ? `${sum(retransmits)} segment(s)` : probesOn ? 'no retransmit samples' : probesWhy },
+      { signal: 'drops', present: sawDropSample, detail: sawDropSample ? `${dropSeries.reduce((a, d) => a + sum(d.counts), 0)} dropped` : probesOn ? 'no drop samples' : probesWhy },
+      { signal: 'pod CPU and memory', present: hasPods, detail: hasPods ? `${pods.length} pod(s)` : 'the cluster reported no per-pod usage' },
+      { signal: 'replicas', present: replicas.length > 0, detail: replicas.length ? replicas.map((r) => r.service).join(', ') : 'no pod events' },
+      { signal: 'autoscaler', present: autoscalers.size > 0 || rescales.length > 0, detail: autoscalers.size || rescales.length ? `${rescales.length} rescale(s)` : 'no autoscaler in this run' },
+      { signal: 'routing updates', present: routingEvents > 0, detail: routingEvents ? `${routingEvents} update(s)` : 'no routing-table updates recorded' },
+      { signal: 'per-backend load', present: backends.length > 0, detail: backends.length ? [...new Set(backends.map((b) => b.basis))].join('; ') : 'no per-backend counts' },
+    ];
+
+    const analysis: Analysis = {
+      windowS: 1,
+      windows: n,
+      slo,
+      ...(slo ? {} : { sloAbsent: 'the scenario has no http_req_duration threshold on a percentile (e.g. "p(99) < 250"): seconds in violation and recovery are not computed' }),
+      series: {
+        t: zeros().map((_, i) => i),
+        stage: stageIdx,
+        rps,
+        errors,
+        p50Ms,
+        p90Ms,
+        p99Ms,
+        sloMs,
+        violation,
+        stressCores: stress,
+        replicas,
+        pods,
+        routingUpdates,
+        backends,
+        packetLatency,
+        rttMs,
+        retransmits,
+        drops: dropSeries,
+      },
+      heatmaps,
+      latencyDistribution,
+      markers,
+      autoscalers: [...autoscalers.values()],
+      rescales: rescales.slice(0, 2000),
+      conditions: [...conditions],
+      scaleUp,
+      violation: violationInfo,
+      latencyByReplicas,
+      balance,
+      packetShare,
+      ...(packetShareAbsent ? { packetShareAbsent } : {}),
+      signals,
+      findings: [],
     };
+    analysis.findings = findings(analysis, base, hpaWarnings, probesOn ? undefined : probesWhy);
+    return analysis;
   }
+}
 
-  // ---- signals ----
-  const hasPods = pods.length > 0;
-  const signals: Analysis['signals'] = [
-    { signal: 'HTTP', present: base.http.requests > 0, detail: base.http.requests > 0 ? `${base.http.requests} responses` : 'no responses' },
-    { signal: 'latency SLO', present: slo !== null, detail: slo ? `p${slo.percentile} ${slo.strict ? '<' : '≤'} ${slo.limitMs} ms per window` : 'no http_req_duration percentile threshold in the scenario' },
-    { signal: 'eBPF probes', present: probesOn, detail: probesOn ? 'ran' : probesWhy },
-    {
-      signal: 'packet latency',
-      present: pktHist.size > 0,
-      detail: pktHist.size ? `${pktHist.size} interface(s)` : probesOn ? 'no packet-latency samples' : probesWhy,
-    },
-    { signal: 'TCP RTT', present: rttHist.size > 0, detail: rttHist.size ? 'smoothed RTT per window' : probesOn ? 'no RTT samples' : probesWhy },
-    { signal: 'retransmits', present: sawRetransSample, detail: sawRetransSample ? `${sum(retransmits)} segment(s)` : probesOn ? 'no retransmit samples' : probesWhy },
-    { signal: 'drops', present: sawDropSample, detail: sawDropSample ? `${dropSeries.reduce((a, d) => a + sum(d.counts), 0)} dropped` : probesOn ? 'no drop samples' : probesWhy },
-    { signal: 'pod CPU and memory', present: hasPods, detail: hasPods ? `${pods.length} pod(s)` : 'the cluster reported no per-pod usage' },
-    { signal: 'replicas', present: replicas.length > 0, detail: replicas.length ? replicas.map((r) => r.service).join(', ') : 'no pod events' },
-    { signal: 'autoscaler', present: autoscalers.size > 0 || rescales.length > 0, detail: autoscalers.size || rescales.length ? `${rescales.length} rescale(s)` : 'no autoscaler in this run' },
-    { signal: 'routing updates', present: routingEvents > 0, detail: routingEvents ? `${routingEvents} update(s)` : 'no routing-table updates recorded' },
-    { signal: 'per-backend load', present: backends.length > 0, detail: backends.length ? [...new Set(backends.map((b) => b.basis))].join('; ') : 'no per-backend counts' },
-  ];
-
-  const analysis: Analysis = {
-    windowS: 1,
-    windows: n,
-    slo,
-    ...(slo ? {} : { sloAbsent: 'the scenario has no http_req_duration threshold on a percentile (e.g. "p(99) < 250"): seconds in violation and recovery are not computed' }),
-    series: {
-      t: zeros().map((_, i) => i),
-      stage: stageIdx,
-      rps,
-      errors,
-      p50Ms,
-      p90Ms,
-      p99Ms,
-      sloMs,
-      violation,
-      stressCores: stress,
-      replicas,
-      pods,
-      routingUpdates,
-      backends,
-      packetLatency,
-      rttMs,
-      retransmits,
-      drops: dropSeries,
-    },
-    heatmaps,
-    latencyDistribution,
-    markers,
-    autoscalers: [...autoscalers.values()],
-    rescales: rescales.slice(0, 2000),
-    conditions,
-    scaleUp,
-    violation: violationInfo,
-    latencyByReplicas,
-    balance,
-    packetShare,
-    ...(packetShareAbsent ? { packetShareAbsent } : {}),
-    signals,
-    findings: [],
-  };
-  analysis.findings = findings(analysis, base, hpaWarnings, probesOn ? undefined : probesWhy);
-  return analysis;
+/** Correlates a whole journal at once (Analyzer over every record). */
+export function analyze(records: Iterable<JournalRecord>, base: AnalysisBase, thresholds: Record<string, string[]>): Analysis {
+  const a = new Analyzer();
+  for (const r of records) a.add(r);
+  return a.finish(base, thresholds);
 }
 
 function sum(xs: number[]): number {

@@ -158,14 +158,11 @@ class Inflater {
   private dist = newTree();
   private clen = newTree();
   private lengths = new Uint8Array(288 + 32);
+  private src: Uint8Array = new Uint8Array(0);
 
-  constructor(
-    private readonly src: Uint8Array,
-    start: number,
-    sizeHint: number,
-  ) {
-    this.pos = start;
-    this.out = new Uint8Array(Math.max(256, sizeHint));
+  constructor() {
+    this.pos = 0;
+    this.out = new Uint8Array(4096);
   }
 
   /** Makes at least n (≤ 24) bits available; past the end of input, zero bits (checked by `over`). */
@@ -275,7 +272,14 @@ class Inflater {
     }
   }
 
-  run(): Uint8Array {
+  /** Inflates `src` from `start`; the result is a view of this inflater's buffer, valid until the next call. */
+  run(src: Uint8Array, start: number, sizeHint: number): Uint8Array {
+    this.src = src;
+    this.pos = start;
+    this.buf = 0;
+    this.bits = 0;
+    this.n = 0;
+    if (this.out.length < sizeHint) this.out = new Uint8Array(sizeHint);
     let last = 0;
     do {
       last = this.read(1);
@@ -306,8 +310,11 @@ class Inflater {
 /** Inflates a zlib stream (header, deflate data; the checksum is not verified). */
 export function inflateZlib(src: Uint8Array, sizeHint = 4096): Uint8Array {
   if (src.length < 2 || (src[0] & 0x0f) !== 8 || ((src[0] << 8) | src[1]) % 31 !== 0 || src[1] & 0x20) throw new Error('inflate: not a zlib stream');
-  return new Inflater(src, 2, sizeHint).run();
+  return inflater.run(src, 2, sizeHint).slice();
 }
+
+/** One inflater for every histogram: its trees and output buffer are reused, not reallocated per call. */
+const inflater = new Inflater();
 
 const V2_COOKIE = 0x1c849303;
 const V2_COMPRESSED_COOKIE = 0x1c849304;
@@ -330,7 +337,9 @@ function decodeSparseFast(text: string): SparseHist {
   const raw = Buffer.from(text, 'base64');
   if (raw.length < 10 || (raw.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE) throw new Error('not a compressed V2 histogram');
   const len = raw.readInt32BE(4);
-  const u = inflateZlib(raw.subarray(8, 8 + len), len * 4);
+  const z = raw.subarray(8, 8 + len);
+  if (z.length < 2 || (z[0] & 0x0f) !== 8 || ((z[0] << 8) | z[1]) % 31 !== 0 || z[1] & 0x20) throw new Error('inflate: not a zlib stream');
+  const u = inflater.run(z, 2, len * 4);
   const view = new DataView(u.buffer, u.byteOffset, u.byteLength);
   if ((view.getInt32(0) & ~0xf0) !== V2_COOKIE) throw new Error('not a V2 histogram');
   const payload = view.getInt32(4);

@@ -1,5 +1,5 @@
 import { createHistogram, record, summarize, type HistogramSummary } from '../model/histogram.ts';
-import { summarizeEncoded } from './hist.ts';
+import { decodeSparse, HistAcc, summarizeSparse, type SparseHist } from './hist.ts';
 import type { JournalRecord, RunEvent, Sample } from '../model/types.ts';
 
 /** Percentiles of a probe histogram, in the unit named by `unit`. */
@@ -29,24 +29,6 @@ export interface ProbesSummary {
 
 const byCount = <T>(key: (x: T) => number) => (a: T, b: T) => key(b) - key(a);
 
-function group<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const x of xs) {
-    const k = key(x);
-    const list = m.get(k);
-    if (list) list.push(x);
-    else m.set(k, [x]);
-  }
-  return m;
-}
-
-function histSummary(samples: Sample[], unit: ProbeLatency['unit']): ProbeLatency {
-  const s = summarizeEncoded(samples.map((x) => x.hist!).filter(Boolean));
-  const sum = samples.reduce((a, x) => a + Number((x.meta as { sum?: number } | undefined)?.sum ?? 0), 0);
-  // the kernel's exact sum gives an exact mean; percentiles carry the histogram's bucket error
-  return { ...s, mean: s.count ? round3(sum / s.count) : 0, unit };
-}
-
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function rounded(s: HistogramSummary): HistogramSummary {
@@ -57,117 +39,187 @@ function tagsKey(s: Sample, names: string[]): string {
   return names.map((n) => s.tags[n] ?? '').join('\u0000');
 }
 
-/** Summarizes the probe samples and events of a run's journal. Pure. */
-export function summarizeProbes(records: JournalRecord[]): ProbesSummary {
-  const samples = new Map<string, Sample[]>();
-  const events = new Map<string, RunEvent[]>();
-  for (const r of records) {
-    if (r.type === 'sample' && r.metric.startsWith('probe.')) {
-      const list = samples.get(r.metric);
-      if (list) list.push(r);
-      else samples.set(r.metric, [r]);
-    } else if (r.type === 'event' && r.kind.startsWith('probe.')) {
-      const list = events.get(r.kind);
-      if (list) list.push(r);
-      else events.set(r.kind, [r]);
+/** Per-key accumulation that remembers the first record of each key (its tags name the entry). */
+class Keyed<V> {
+  readonly map = new Map<string, { first: Sample; v: V }>();
+  constructor(private readonly init: () => V) {}
+  at(key: string, s: Sample): V {
+    let e = this.map.get(key);
+    if (!e) this.map.set(key, (e = { first: s, v: this.init() }));
+    return e.v;
+  }
+}
+
+/** A probe histogram accumulated over samples: merged counts plus the kernel's exact sum. */
+interface LatAcc {
+  acc: HistAcc;
+  sum: number;
+}
+const latAcc = (): LatAcc => ({ acc: new HistAcc(), sum: 0 });
+
+function addLat(l: LatAcc, s: Sample, hist: SparseHist | undefined): void {
+  if (s.hist) l.acc.add(hist ?? decodeSparse(s.hist));
+  l.sum += Number((s.meta as { sum?: number } | undefined)?.sum ?? 0);
+}
+
+function latSummary(l: LatAcc, unit: ProbeLatency['unit']): ProbeLatency {
+  const s = summarizeSparse(l.acc.sparse());
+  // the kernel's exact sum gives an exact mean; percentiles carry the histogram's bucket error
+  return { ...s, mean: s.count ? round3(l.sum / s.count) : 0, unit };
+}
+
+const DEST = ['peer', 'port', 'side'];
+
+/**
+ * Summarizes the probe samples and events of a journal as they stream past (add), in memory that
+ * grows with the distinct keys, not the records. `finish` does not change the state: a live view
+ * may call it every second.
+ */
+export class ProbeAccumulator {
+  private readonly counts = new Keyed(() => ({ n: 0 }));
+  private readonly bytes = new Keyed(() => ({ n: 0 }));
+  private readonly latency = new Keyed(latAcc);
+  private readonly routes = new Keyed(() => ({ n: 0 }));
+  private readonly rtt = new Keyed(latAcc);
+  private readonly segs = new Keyed(() => ({ n: 0 }));
+  private readonly synack = new Keyed(() => ({ n: 0 }));
+  private readonly drops = new Keyed(() => ({ n: 0 }));
+  private readonly totals = new Map<string, number>();
+  private readonly dur = createHistogram();
+  private readonly conn = createHistogram();
+  private openConns = 0;
+  private readonly lb = new Map<string, { service: string; backend: string; n: number }>();
+  private readonly lost: Record<string, number> = {};
+  private readonly ends: RunEvent[] = [];
+
+  /** Takes one record; records that are not the probes' own are ignored. */
+  /** `hist`: the record's histogram already decoded (so a record's is decoded once for every consumer). */
+  add(r: JournalRecord, hist?: SparseHist): void {
+    if (r.type === 'sample') {
+      if (r.metric.startsWith('probe.')) this.sample(r, hist);
+    } else if (r.type === 'event' && r.kind.startsWith('probe.')) this.event(r);
+  }
+
+  /** A probe.conn event's fields, from a fast path that did not build the event. */
+  addConn(state: string, durationMs: number | undefined, connectMs: number | undefined): void {
+    if (state === 'open') this.openConns++;
+    else if (durationMs !== undefined) record(this.dur, durationMs * 1000);
+    if (connectMs !== undefined) record(this.conn, connectMs * 1000);
+  }
+
+  private sample(s: Sample, hist: SparseHist | undefined): void {
+    this.totals.set(s.metric, (this.totals.get(s.metric) ?? 0) + s.value);
+    switch (s.metric) {
+      case 'probe.pkt_count':
+        this.counts.at(tagsKey(s, ['iface', 'dir']), s).n += s.value;
+        break;
+      case 'probe.pkt_bytes':
+        this.bytes.at(tagsKey(s, ['iface', 'dir']), s).n += s.value;
+        break;
+      case 'probe.pkt_latency_ns':
+        addLat(this.latency.at(tagsKey(s, ['iface', 'peer', 'dir']), s), s, hist);
+        break;
+      case 'probe.route_lookups':
+        this.routes.at(JSON.stringify([s.tags.table, s.tags.oif, s.tags.err, s.meta?.src, s.meta?.dst, s.meta?.gw, s.meta?.proto]), s).n += s.value;
+        break;
+      case 'probe.tcp_srtt_us':
+        addLat(this.rtt.at(tagsKey(s, DEST), s), s, hist);
+        break;
+      case 'probe.tcp_retrans_segs':
+        this.segs.at(tagsKey(s, DEST), s).n += s.value;
+        break;
+      case 'probe.tcp_synack_retrans':
+        this.synack.at(tagsKey(s, DEST), s).n += s.value;
+        break;
+      case 'probe.drops':
+        this.drops.at(tagsKey(s, ['reason', 'iface']), s).n += s.value;
+        break;
     }
   }
-  const S = (m: string) => samples.get(m) ?? [];
-  const E = (k: string) => events.get(k) ?? [];
-  const total = (xs: Sample[]) => xs.reduce((a, s) => a + s.value, 0);
 
-  const bytes = group(S('probe.pkt_bytes'), (s) => tagsKey(s, ['iface', 'dir']));
-  const packets = [...group(S('probe.pkt_count'), (s) => tagsKey(s, ['iface', 'dir']))].map(([k, xs]) => ({
-    iface: xs[0].tags.iface,
-    dir: xs[0].tags.dir,
-    packets: total(xs),
-    bytes: total(bytes.get(k) ?? []),
-  }));
-
-  const packetLatency = [...group(S('probe.pkt_latency_ns'), (s) => tagsKey(s, ['iface', 'peer', 'dir']))].map(([, xs]) => ({
-    iface: xs[0].tags.iface,
-    peer: xs[0].tags.peer,
-    dir: xs[0].tags.dir,
-    ...histSummary(xs, 'ns'),
-  }));
-
-  const routes = [...group(S('probe.route_lookups'), (s) => JSON.stringify([s.tags.table, s.tags.oif, s.tags.err, s.meta?.src, s.meta?.dst, s.meta?.gw, s.meta?.proto]))].map(
-    ([, xs]) => ({
-      table: Number(xs[0].tags.table),
-      src: String(xs[0].meta?.src),
-      dst: String(xs[0].meta?.dst),
-      gw: String(xs[0].meta?.gw),
-      oif: xs[0].tags.oif,
-      err: Number(xs[0].tags.err),
-      proto: Number(xs[0].meta?.proto),
-      lookups: total(xs),
-    }),
-  );
-
-  const dest = ['peer', 'port', 'side'];
-  const rtt = [...group(S('probe.tcp_srtt_us'), (s) => tagsKey(s, dest))].map(([, xs]) => ({
-    peer: xs[0].tags.peer,
-    port: Number(xs[0].tags.port),
-    side: xs[0].tags.side,
-    ...histSummary(xs, 'us'),
-  }));
-
-  const synackBy = group(S('probe.tcp_synack_retrans'), (s) => tagsKey(s, dest));
-  const retransKeys = new Set([...group(S('probe.tcp_retrans_segs'), (s) => tagsKey(s, dest)).keys(), ...synackBy.keys()]);
-  const segsBy = group(S('probe.tcp_retrans_segs'), (s) => tagsKey(s, dest));
-  const byDestination = [...retransKeys].map((k) => {
-    const any = (segsBy.get(k) ?? synackBy.get(k))![0];
-    return { peer: any.tags.peer, port: Number(any.tags.port), side: any.tags.side, segments: total(segsBy.get(k) ?? []), synack: total(synackBy.get(k) ?? []) };
-  });
-
-  const conns = E('probe.conn');
-  const dur = createHistogram();
-  const conn = createHistogram();
-  for (const e of conns) {
-    if (e.attrs.state !== 'open') record(dur, Number(e.attrs.durationMs) * 1000);
-    if (typeof e.attrs.connectMs === 'number') record(conn, e.attrs.connectMs * 1000);
+  private event(e: RunEvent): void {
+    const a = e.attrs;
+    switch (e.kind) {
+      case 'probe.conn': {
+        // a record without a duration (or a garbled one) counts as a connection, not as a duration of NaN
+        const d = Number(a.durationMs);
+        this.addConn(String(a.state), Number.isFinite(d) ? d : undefined, typeof a.connectMs === 'number' && Number.isFinite(a.connectMs) ? a.connectMs : undefined);
+        break;
+      }
+      case 'probe.lb': {
+        const key = `${a.service}\u0000${a.backend}:${a.bport}`;
+        const x = this.lb.get(key);
+        if (x) x.n++;
+        else this.lb.set(key, { service: String(a.service), backend: `${a.backend}:${a.bport}`, n: 1 });
+        break;
+      }
+      case 'probe.lost':
+        this.lost[String(a.probe)] = (this.lost[String(a.probe)] ?? 0) + Number(a.n);
+        break;
+      case 'probe.end':
+        this.ends.push(e);
+        break;
+    }
   }
 
-  const drops = [...group(S('probe.drops'), (s) => tagsKey(s, ['reason', 'iface']))].map(([, xs]) => ({ reason: xs[0].tags.reason, iface: xs[0].tags.iface, count: total(xs) }));
+  finish(): ProbesSummary {
+    const total = (m: string) => this.totals.get(m) ?? 0;
+    const packets = [...this.counts.map].map(([k, { first, v }]) => ({ iface: first.tags.iface, dir: first.tags.dir, packets: v.n, bytes: this.bytes.map.get(k)?.v.n ?? 0 }));
+    const packetLatency = [...this.latency.map.values()].map(({ first, v }) => ({ iface: first.tags.iface, peer: first.tags.peer, dir: first.tags.dir, ...latSummary(v, 'ns') }));
+    const routes = [...this.routes.map.values()].map(({ first: s, v }) => ({
+      table: Number(s.tags.table),
+      src: String(s.meta?.src),
+      dst: String(s.meta?.dst),
+      gw: String(s.meta?.gw),
+      oif: s.tags.oif,
+      err: Number(s.tags.err),
+      proto: Number(s.meta?.proto),
+      lookups: v.n,
+    }));
+    const rtt = [...this.rtt.map.values()].map(({ first: s, v }) => ({ peer: s.tags.peer, port: Number(s.tags.port), side: s.tags.side, ...latSummary(v, 'us') }));
+    const byDestination = [...new Set([...this.segs.map.keys(), ...this.synack.map.keys()])].map((k) => {
+      const any = (this.segs.map.get(k) ?? this.synack.map.get(k))!.first;
+      return { peer: any.tags.peer, port: Number(any.tags.port), side: any.tags.side, segments: this.segs.map.get(k)?.v.n ?? 0, synack: this.synack.map.get(k)?.v.n ?? 0 };
+    });
+    const drops = [...this.drops.map.values()].map(({ first: s, v }) => ({ reason: s.tags.reason, iface: s.tags.iface, count: v.n }));
+    const lostByProbe: Record<string, number> = { ...this.lost };
+    const loaders = this.ends.map((e) => {
+      const lost = e.attrs.lost as { ringbuf?: number; map_full?: number } | undefined;
+      const probe = String(e.attrs.probe);
+      const n = (lost?.ringbuf ?? 0) + (lost?.map_full ?? 0);
+      lostByProbe[probe] = Math.max(lostByProbe[probe] ?? 0, n);
+      return { probe, cpuSeconds: Number(e.attrs.cpuSeconds), lines: Number(e.attrs.lines), lost: n };
+    });
+    return {
+      packets: packets.sort(byCount((x) => x.packets)),
+      packetLatency: packetLatency.sort(byCount((x) => x.count)),
+      routes: routes.sort(byCount((x) => x.lookups)),
+      rtt: rtt.sort(byCount((x) => x.count)),
+      retransmits: {
+        segments: total('probe.tcp_retrans_segs'),
+        synack: total('probe.tcp_synack_retrans'),
+        failed: total('probe.tcp_retrans_fail'),
+        byDestination: byDestination.sort(byCount((x) => x.segments + x.synack)),
+      },
+      connections: {
+        opened: total('probe.tcp_conn_opened'),
+        closed: total('probe.tcp_conn_closed'),
+        failed: total('probe.tcp_conn_failed'),
+        openAtEnd: this.openConns,
+        ...(this.dur.totalCount ? { durationMs: rounded(summarize(this.dur, 1000)) } : {}),
+        ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
+      },
+      drops: { total: total('probe.drops'), byReason: drops.sort(byCount((x) => x.count)) },
+      loadBalancer: [...this.lb.values()].map((x) => ({ service: x.service, backend: x.backend, connections: x.n })).sort(byCount((x) => x.connections)),
+      lostEvents: { total: Object.values(lostByProbe).reduce((a, b) => a + b, 0), byProbe: lostByProbe },
+      loaders,
+    };
+  }
+}
 
-  const lb = [...group(E('probe.lb'), (e) => `${e.attrs.service}\u0000${e.attrs.backend}:${e.attrs.bport}`)].map(([, xs]) => ({
-    service: String(xs[0].attrs.service),
-    backend: `${xs[0].attrs.backend}:${xs[0].attrs.bport}`,
-    connections: xs.length,
-  }));
-
-  const lostByProbe: Record<string, number> = {};
-  for (const e of E('probe.lost')) lostByProbe[String(e.attrs.probe)] = (lostByProbe[String(e.attrs.probe)] ?? 0) + Number(e.attrs.n);
-  const loaders = E('probe.end').map((e) => {
-    const lost = e.attrs.lost as { ringbuf?: number; map_full?: number } | undefined;
-    const probe = String(e.attrs.probe);
-    const n = (lost?.ringbuf ?? 0) + (lost?.map_full ?? 0);
-    lostByProbe[probe] = Math.max(lostByProbe[probe] ?? 0, n);
-    return { probe, cpuSeconds: Number(e.attrs.cpuSeconds), lines: Number(e.attrs.lines), lost: n };
-  });
-
-  return {
-    packets: packets.sort(byCount((x) => x.packets)),
-    packetLatency: packetLatency.sort(byCount((x) => x.count)),
-    routes: routes.sort(byCount((x) => x.lookups)),
-    rtt: rtt.sort(byCount((x) => x.count)),
-    retransmits: {
-      segments: total(S('probe.tcp_retrans_segs')),
-      synack: total(S('probe.tcp_synack_retrans')),
-      failed: total(S('probe.tcp_retrans_fail')),
-      byDestination: byDestination.sort(byCount((x) => x.segments + x.synack)),
-    },
-    connections: {
-      opened: total(S('probe.tcp_conn_opened')),
-      closed: total(S('probe.tcp_conn_closed')),
-      failed: total(S('probe.tcp_conn_failed')),
-      openAtEnd: conns.filter((e) => e.attrs.state === 'open').length,
-      ...(dur.totalCount ? { durationMs: rounded(summarize(dur, 1000)) } : {}),
-      ...(conn.totalCount ? { connectMs: rounded(summarize(conn, 1000)) } : {}),
-    },
-    drops: { total: total(S('probe.drops')), byReason: drops.sort(byCount((x) => x.count)) },
-    loadBalancer: lb.sort(byCount((x) => x.connections)),
-    lostEvents: { total: Object.values(lostByProbe).reduce((a, b) => a + b, 0), byProbe: lostByProbe },
-    loaders,
-  };
+/** Summarizes the probe samples and events of a run's journal. Pure. */
+export function summarizeProbes(records: Iterable<JournalRecord>): ProbesSummary {
+  const acc = new ProbeAccumulator();
+  for (const r of records) acc.add(r);
+  return acc.finish();
 }

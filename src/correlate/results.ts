@@ -1,82 +1,158 @@
 import { parseScenario } from '../scenario/load.ts';
-import { createHistogram, type Histogram } from '../model/histogram.ts';
-import { analyze } from './analysis.ts';
-// The library's decode and summarize give the same figures, ~10× slower (hist.ts); an hour of windows needs these.
-import { decodeHistogram as decode, summarizeFast as summarize } from './hist.ts';
+import { LoadscopeError } from '../model/errors.ts';
+import { scanJournal, type RawHandlers, type RawLine, type ScanStats } from '../model/journal.ts';
+import { Analyzer } from './analysis.ts';
+// Sparse decode and merge give the library's figures ~10× faster (hist.ts); an hour of windows needs them.
+import { decodeSparse, DEFAULT_LAYOUT, HistAcc, mergeSparse, summarizeSparse, type SparseHist } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../model/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../model/types.ts';
 import { evaluateThresholds } from './thresholds.ts';
-import { summarizeProbes } from './probes.ts';
+import { ProbeAccumulator } from './probes.ts';
+
+/** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
+const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
+
+type Window = { stage: string; reqs: number; errors: number; hists: SparseHist[] };
 
 /**
- * Builds results.json from a journal alone (pure): the same records always give the same result,
- * so `loadscope report <rundir>` reproduces what the run wrote.
+ * Builds results.json from a journal alone, as its records stream past (`add`, or `raw()` fast paths
+ * for scanJournal): memory grows with windows and distinct keys, not with records. The same records
+ * always give the same result, so `loadscope report <rundir>` reproduces what the run wrote.
+ * `finish` leaves the state as it was: a live view adds records and finishes again every second.
  */
-export function buildResult(records: JournalRecord[]): RunResult {
-  const header = records.find((r) => r.type === 'run') as (RunHeader & { type: 'run' }) | undefined;
-  if (!header) throw new Error('journal has no run header');
-  const footer = records.find((r) => r.type === 'end') as (RunFooter & { type: 'end' }) | undefined;
-  const samples = records.filter((r): r is Sample & { type: 'sample' } => r.type === 'sample');
-  const events = records.filter((r): r is RunEvent & { type: 'event' } => r.type === 'event');
-  const t0 = header.startedAt;
-  // a loop, not Math.max(...): a long run's journal has more records than the call stack has room for arguments
-  let lastTime = t0;
-  for (const r of records) if ('time' in r && r.time > lastTime) lastTime = r.time;
-  const endedAt = footer?.endedAt ?? lastTime;
+export class ResultBuilder {
+  private header: (RunHeader & { type: 'run' }) | undefined;
+  private footer: (RunFooter & { type: 'end' }) | undefined;
+  private lastTime = -Infinity;
+  private readonly events: RunEvent[] = [];
+  private readonly all = new HistAcc();
+  private readonly service = new HistAcc();
+  private readonly byWindow = new Map<number, Window>();
+  private readonly early: (Sample & { type: 'sample' })[] = [];
+  private readonly byStage = new Map<string, { reqs: number; errors: number; hist: HistAcc }>();
+  private readonly errorsByKind: Record<string, number> = {};
+  private responses = 0;
+  private bytes = 0;
+  private readonly services: RunResult['services'] = {};
+  private readonly routing = new RoutingAccumulator();
+  private readonly probes = new ProbeAccumulator();
+  private readonly analyzer = new Analyzer();
+  /** Records taken, by fast path or not. */
+  records = 0;
 
-  const all = createHistogram();
-  const service = createHistogram();
-  const byWindow = new Map<number, { stage: string; reqs: number; errors: number; hist: Histogram }>();
-  const byStage = new Map<string, { reqs: number; errors: number; hist: Histogram }>();
-  const errorsByKind: Record<string, number> = {};
-  let responses = 0;
-  let bytes = 0;
-  const win = (time: number, stage: string) => {
-    const idx = Math.floor((time - t0) / 1000);
-    let w = byWindow.get(idx);
-    if (!w) byWindow.set(idx, (w = { stage, reqs: 0, errors: 0, hist: createHistogram() }));
+  private seen(time: number): void {
+    if (time > this.lastTime) this.lastTime = time;
+  }
+
+  /** Fast paths for scanJournal: records this builder only counts, or reads a few fields of. */
+  raw(): RawHandlers {
+    return new Map<string, (l: RawLine) => boolean>([
+      // sampled fib lookups: the report counts decisions from probe.route_lookups, not from these
+      ['probe.route', (l) => this.skim(l, 'event')],
+      ['routing.decision', (l) => this.skim(l, 'sample') && (this.routing.decisions++, true)],
+      [
+        'probe.conn',
+        (l) => {
+          if (l.type !== 'event' || !l.plain()) return false;
+          const state = l.str('state');
+          const duration = l.num('durationMs');
+          if (state === undefined || (state !== 'open' && duration === undefined)) return false;
+          this.probes.addConn(state, duration, l.num('connectMs'));
+          this.took(l);
+          return true;
+        },
+      ],
+    ]);
+  }
+
+  private skim(l: RawLine, type: RawLine['type']): boolean {
+    if (l.type !== type) return false;
+    this.took(l);
+    return true;
+  }
+
+  /** A record a fast path took: counts, and its time when it may be the latest yet (exact time costs a string). */
+  private took(l: RawLine): void {
+    this.records++;
+    if (l.timeFloor + 1 <= Math.min(this.lastTime, this.analyzer.latest)) return;
+    this.seen(l.time);
+    this.analyzer.addTime(l.time);
+  }
+
+  add(r: JournalRecord): void {
+    this.records++;
+    const hist = r.type === 'sample' && r.hist && HIST_METRICS.has(r.metric) ? decodeSparse(r.hist) : undefined;
+    this.analyzer.add(r, hist);
+    this.probes.add(r, hist);
+    this.routing.add(r);
+    switch (r.type) {
+      case 'run':
+        this.header ??= r;
+        for (const s of this.early.splice(0)) this.sample(s, undefined);
+        return;
+      case 'end':
+        this.footer ??= r;
+        return;
+      case 'event':
+        this.seen(r.time);
+        if (!r.kind.startsWith('probe.') || r.kind === 'probe.lost') this.events.push(r);
+        return;
+      case 'sample':
+        this.seen(r.time);
+        if (!this.header) this.early.push(r);
+        else this.sample(r, hist);
+    }
+  }
+
+  private win(s: Sample): Window {
+    const idx = Math.floor((s.time - this.header!.startedAt) / 1000);
+    let w = this.byWindow.get(idx);
+    if (!w) this.byWindow.set(idx, (w = { stage: s.tags.stage ?? '', reqs: 0, errors: 0, hists: [] }));
     return w;
-  };
-  const stageAgg = (stage: string) => {
-    let s = byStage.get(stage);
-    if (!s) byStage.set(stage, (s = { reqs: 0, errors: 0, hist: createHistogram() }));
-    return s;
-  };
-  const services: RunResult['services'] = {};
-  const svc = (name: string, role = 'service') => (services[name] ??= { role, requestsServed: 0, requestsAborted: 0, cpuSeconds: 0, rssBytes: 0 });
+  }
 
-  for (const s of samples) {
+  private stageAgg(s: Sample): { reqs: number; errors: number; hist: HistAcc } {
     const stage = s.tags.stage ?? '';
+    let a = this.byStage.get(stage);
+    if (!a) this.byStage.set(stage, (a = { reqs: 0, errors: 0, hist: new HistAcc() }));
+    return a;
+  }
+
+  private sample(s: Sample, hist: SparseHist | undefined): void {
     switch (s.metric) {
       case 'http.reqs':
-        responses += s.value;
-        win(s.time, stage).reqs += s.value;
-        stageAgg(stage).reqs += s.value;
+        this.responses += s.value;
+        this.win(s).reqs += s.value;
+        this.stageAgg(s).reqs += s.value;
         break;
       case 'http.bytes':
-        bytes += s.value;
+        this.bytes += s.value;
         break;
-      case 'http.errors':
-        errorsByKind[s.tags.kind ?? 'other'] = (errorsByKind[s.tags.kind ?? 'other'] ?? 0) + s.value;
-        win(s.time, stage).errors += s.value;
-        stageAgg(stage).errors += s.value;
+      case 'http.errors': {
+        const kind = s.tags.kind ?? 'other';
+        this.errorsByKind[kind] = (this.errorsByKind[kind] ?? 0) + s.value;
+        this.win(s).errors += s.value;
+        this.stageAgg(s).errors += s.value;
         break;
+      }
       case 'http.latency_us': {
-        const h = decode(s.hist!);
-        all.add(h);
-        win(s.time, stage).hist.add(h);
-        stageAgg(stage).hist.add(h);
+        const h = hist ?? decodeSparse(s.hist!);
+        this.all.add(h);
+        const w = this.win(s);
+        w.hists.push(h);
+        if (w.hists.length > 8) w.hists = [mergeSparse(w.hists)];
+        this.stageAgg(s).hist.add(h);
         break;
       }
       case 'http.service_time_us':
-        service.add(decode(s.hist!));
+        this.service.add(hist ?? decodeSparse(s.hist!));
         break;
       case 'service.requests_served':
       case 'service.requests_aborted':
       case 'service.cpu_seconds':
       case 'service.rss_bytes': {
         const field = SERVICE_FIELDS[s.metric];
-        const entry = svc(s.tags.service, s.tags.role);
+        const entry = (this.services[s.tags.service] ??= { role: s.tags.role ?? 'service', requestsServed: 0, requestsAborted: 0, cpuSeconds: 0, rssBytes: 0 });
         entry[field] += s.value;
         const pod = s.tags.pod ?? s.tags.service;
         const pods = (entry.pods ??= {});
@@ -87,138 +163,179 @@ export function buildResult(records: JournalRecord[]): RunResult {
     }
   }
 
-  const engineSummary = events.find((e) => e.kind === 'engine.summary')?.attrs ?? {};
-  const num = (k: string) => (typeof engineSummary[k] === 'number' ? (engineSummary[k] as number) : 0);
-  const errors = Object.values(errorsByKind).reduce((a, b) => a + b, 0);
-  const unanswered = (errorsByKind.timeout ?? 0) + (errorsByKind.conn ?? 0);
+  finish(): RunResult {
+    const header = this.header;
+    if (!header) throw new Error('journal has no run header');
+    const footer = this.footer;
+    const events = this.events;
+    const t0 = header.startedAt;
+    const endedAt = footer?.endedAt ?? Math.max(t0, this.lastTime);
+    const { errorsByKind, responses, byWindow, byStage } = this;
+    // a copy: finish() must leave the builder able to take more records
+    const services = structuredClone(this.services);
 
-  const stageStarts = events.filter((e) => e.kind === 'stage.start');
-  const stageEnds = events.filter((e) => e.kind === 'stage.end');
-  const loadStart = stageStarts[0]?.time ?? t0;
-  const loadEnd = stageEnds.at(-1)?.time ?? endedAt;
-  const loadS = Math.max(0.001, (loadEnd - loadStart) / 1000);
+    const engineSummary = events.find((e) => e.kind === 'engine.summary')?.attrs ?? {};
+    const num = (k: string) => (typeof engineSummary[k] === 'number' ? (engineSummary[k] as number) : 0);
+    const errors = Object.values(errorsByKind).reduce((a, b) => a + b, 0);
+    const unanswered = (errorsByKind.timeout ?? 0) + (errorsByKind.conn ?? 0);
 
-  const stages: RunResult['stages'] = header.plan.map((p) => {
-    const started = stageStarts.find((e) => e.attrs.stage === p.name);
-    const ended = stageEnds.find((e) => e.attrs.stage === p.name);
-    const agg = byStage.get(p.name) ?? { reqs: 0, errors: 0, hist: createHistogram() };
-    const dur = started && ended ? (ended.time - started.time) / 1000 : 0;
-    return {
-      name: p.name,
-      model: p.model,
-      startS: started ? round((started.time - t0) / 1000, 3) : p.startMs / 1000,
-      durationS: round(dur, 3),
-      ...(p.connections !== undefined ? { connections: p.connections } : {}),
-      ...(p.rate !== undefined ? { rate: p.rate } : {}),
-      requests: agg.reqs,
-      errors: agg.errors,
-      rps: dur > 0 ? round(agg.reqs / dur, 2) : 0,
-      latencyMs: ms(agg.hist),
-    };
-  });
+    const stageStarts = events.filter((e) => e.kind === 'stage.start');
+    const stageEnds = events.filter((e) => e.kind === 'stage.end');
+    const loadStart = stageStarts[0]?.time ?? t0;
+    const loadEnd = stageEnds.at(-1)?.time ?? endedAt;
+    const loadS = Math.max(0.001, (loadEnd - loadStart) / 1000);
 
-  const stressOn = stressTimeline(events, t0);
-  const lastIdx = Math.max(-1, ...byWindow.keys());
-  const windows: RunResult['windows'] = [];
-  for (let i = 0; i <= lastIdx; i++) {
-    const w = byWindow.get(i);
-    const time = t0 + i * 1000;
-    const s = w ? summarize(w.hist, 1000) : undefined;
-    windows.push({
-      time,
-      t: i,
-      stage: w?.stage ?? stageAt(events, time),
-      rps: w?.reqs ?? 0,
-      errors: w?.errors ?? 0,
-      latencyMs: { p50: round(s?.p50 ?? 0, 3), p90: round(s?.p90 ?? 0, 3), p99: round(s?.p99 ?? 0, 3), max: round(s?.max ?? 0, 3) },
-      stressCores: stressOn(time + 500),
-    });
-  }
-
-  const frontend = Object.entries(services).find(([, v]) => v.role === 'frontend') ?? Object.entries(services)[0];
-  const inFlightAtCutoff = num('inFlightAtCutoff');
-  const checks: RunResult['checks'] = {};
-  if (frontend) {
-    const clientResponses = responses;
-    const difference = frontend[1].requestsServed - clientResponses;
-    checks.servedVsClient = {
-      service: frontend[0],
-      clientResponses,
-      served: frontend[1].requestsServed,
-      difference,
-      allowed: inFlightAtCutoff + unanswered,
-      ok: difference >= 0 && difference <= inFlightAtCutoff + unanswered,
-    };
-  }
-
-  let scenarioThresholds: Record<string, string[]> = {};
-  let description: string | undefined;
-  try {
-    const sc = parseScenario(header.scenarioText, header.scenarioFile, { allowRemote: true });
-    scenarioThresholds = sc.spec.thresholds as Record<string, string[]>;
-    description = sc.spec.description;
-  } catch {
-    // the journal keeps the scenario text; a scenario that no longer parses only loses thresholds
-  }
-  const thresholds = evaluateThresholds(scenarioThresholds, { latencyMs: all, attempts: responses + unanswered, failed: errors, durationS: loadS });
-
-  const stressList: RunResult['stress'] = events
-    .filter((e) => e.kind === 'stress.start')
-    .map((e) => {
-      const stop = events.find((x) => x.kind === 'stress.stop' && x.attrs.name === e.attrs.name && x.time >= e.time);
+    const stages: RunResult['stages'] = header.plan.map((p) => {
+      const started = stageStarts.find((e) => e.attrs.stage === p.name);
+      const ended = stageEnds.find((e) => e.attrs.stage === p.name);
+      const agg = byStage.get(p.name) ?? { reqs: 0, errors: 0, hist: new HistAcc() };
+      const dur = started && ended ? (ended.time - started.time) / 1000 : 0;
       return {
-        name: String(e.attrs.name),
-        startS: round((e.time - t0) / 1000, 3),
-        ...(stop ? { endS: round((stop.time - t0) / 1000, 3) } : {}),
-        cores: Number(e.attrs.cores),
-        utilization: Number(e.attrs.utilization),
+        name: p.name,
+        model: p.model,
+        startS: started ? round((started.time - t0) / 1000, 3) : p.startMs / 1000,
+        durationS: round(dur, 3),
+        ...(p.connections !== undefined ? { connections: p.connections } : {}),
+        ...(p.rate !== undefined ? { rate: p.rate } : {}),
+        requests: agg.reqs,
+        errors: agg.errors,
+        rps: dur > 0 ? round(agg.reqs / dur, 2) : 0,
+        latencyMs: ms(agg.hist.sparse()),
       };
     });
 
-  const probeStatus = events.find((e) => e.kind === 'probes.status')?.attrs ?? { enabled: false, reason: 'probes were not started' };
+    const stressOn = stressTimeline(events, t0);
+    let lastIdx = -1;
+    for (const k of byWindow.keys()) if (k > lastIdx) lastIdx = k;
+    const windows: RunResult['windows'] = [];
+    for (let i = 0; i <= lastIdx; i++) {
+      const w = byWindow.get(i);
+      const time = t0 + i * 1000;
+      const s = w ? summarizeSparse(mergeSparse(w.hists.length ? w.hists : [EMPTY]), 1000) : undefined;
+      windows.push({
+        time,
+        t: i,
+        stage: w?.stage ?? stageAt(events, time),
+        rps: w?.reqs ?? 0,
+        errors: w?.errors ?? 0,
+        latencyMs: { p50: round(s?.p50 ?? 0, 3), p90: round(s?.p90 ?? 0, 3), p99: round(s?.p99 ?? 0, 3), max: round(s?.max ?? 0, 3) },
+        stressCores: stressOn(time + 500),
+      });
+    }
 
-  const result: RunResult = {
-    schemaVersion: RESULT_SCHEMA_VERSION,
-    runId: header.runId,
-    scenario: { name: header.scenarioName, file: header.scenarioFile, ...(description ? { description } : {}) },
-    engine: header.engine,
-    startedAt: new Date(t0).toISOString(),
-    endedAt: new Date(endedAt).toISOString(),
-    durationS: round((endedAt - t0) / 1000, 3),
-    outcome: footer?.outcome ?? 'crashed',
-    notices: header.notices,
-    http: {
-      requests: responses,
-      requestsSent: num('requestsSent'),
-      errors,
-      errorsByKind,
-      errorRate: responses + unanswered > 0 ? round(errors / (responses + unanswered), 6) : 0,
-      rps: round(responses / loadS, 2),
-      bytes,
-      inFlightAtCutoff,
-      dropped: num('dropped'),
-      latencyBasis: String(engineSummary.latencyBasis ?? 'unknown'),
-      latencyMs: ms(all),
-      ...(service.totalCount ? { serviceTimeMs: ms(service) } : {}),
+    const frontend = Object.entries(services).find(([, v]) => v.role === 'frontend') ?? Object.entries(services)[0];
+    const inFlightAtCutoff = num('inFlightAtCutoff');
+    const checks: RunResult['checks'] = {};
+    if (frontend) {
+      const clientResponses = responses;
+      const difference = frontend[1].requestsServed - clientResponses;
+      checks.servedVsClient = {
+        service: frontend[0],
+        clientResponses,
+        served: frontend[1].requestsServed,
+        difference,
+        allowed: inFlightAtCutoff + unanswered,
+        ok: difference >= 0 && difference <= inFlightAtCutoff + unanswered,
+      };
+    }
+
+    let scenarioThresholds: Record<string, string[]> = {};
+    let description: string | undefined;
+    try {
+      const sc = parseScenario(header.scenarioText, header.scenarioFile, { allowRemote: true });
+      scenarioThresholds = sc.spec.thresholds as Record<string, string[]>;
+      description = sc.spec.description;
+    } catch {
+      // the journal keeps the scenario text; a scenario that no longer parses only loses thresholds
+    }
+    const allSparse = this.all.sparse();
+    const thresholds = evaluateThresholds(scenarioThresholds, { latencyMs: allSparse, attempts: responses + unanswered, failed: errors, durationS: loadS });
+
+    const stressList: RunResult['stress'] = events
+      .filter((e) => e.kind === 'stress.start')
+      .map((e) => {
+        const stop = events.find((x) => x.kind === 'stress.stop' && x.attrs.name === e.attrs.name && x.time >= e.time);
+        return {
+          name: String(e.attrs.name),
+          startS: round((e.time - t0) / 1000, 3),
+          ...(stop ? { endS: round((stop.time - t0) / 1000, 3) } : {}),
+          cores: Number(e.attrs.cores),
+          utilization: Number(e.attrs.utilization),
+        };
+      });
+
+    const probeStatus = events.find((e) => e.kind === 'probes.status')?.attrs ?? { enabled: false, reason: 'probes were not started' };
+
+    const result: RunResult = {
+      schemaVersion: RESULT_SCHEMA_VERSION,
+      runId: header.runId,
+      scenario: { name: header.scenarioName, file: header.scenarioFile, ...(description ? { description } : {}) },
+      engine: header.engine,
+      startedAt: new Date(t0).toISOString(),
+      endedAt: new Date(endedAt).toISOString(),
+      durationS: round((endedAt - t0) / 1000, 3),
+      outcome: footer?.outcome ?? 'crashed',
+      notices: header.notices,
+      http: {
+        requests: responses,
+        requestsSent: num('requestsSent'),
+        errors,
+        errorsByKind: { ...errorsByKind },
+        errorRate: responses + unanswered > 0 ? round(errors / (responses + unanswered), 6) : 0,
+        rps: round(responses / loadS, 2),
+        bytes: this.bytes,
+        inFlightAtCutoff,
+        dropped: num('dropped'),
+        latencyBasis: String(engineSummary.latencyBasis ?? 'unknown'),
+        latencyMs: ms(allSparse),
+        ...(this.service.total ? { serviceTimeMs: ms(this.service.sparse()) } : {}),
+      },
+      stages,
+      windows,
+      services,
+      checks,
+      stress: stressList,
+      thresholds,
+      probes: { status: probeStatus, ...this.probes.finish() },
+      events: events
+        .slice(0, 5000)
+        .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
+      environment: header.environment,
+      engineNative: (engineSummary.extra as Record<string, unknown> | undefined) ?? {},
+      ...this.routing.finish(t0),
+      ...autoscalingBlock(events, t0, endedAt),
+    };
+    result.analysis = this.analyzer.finish(result, scenarioThresholds);
+    return result;
+  }
+}
+
+const EMPTY: SparseHist = { layout: DEFAULT_LAYOUT, idx: [], cnt: [], total: 0 };
+
+/** Builds results.json from a whole journal held in memory (ResultBuilder over every record). */
+export function buildResult(records: Iterable<JournalRecord>): RunResult {
+  const b = new ResultBuilder();
+  for (const r of records) b.add(r);
+  return b.finish();
+}
+
+/**
+ * Builds results.json straight from a journal file, streaming (scanJournal with the builder's fast
+ * paths): a one-hour run with a million sampled packet records never sits in memory.
+ */
+export function buildResultFromJournal(path: string): { result: RunResult; header: RunHeader; stats: ScanStats } {
+  const b = new ResultBuilder();
+  let header: RunHeader | undefined;
+  const stats = scanJournal(
+    path,
+    (r) => {
+      if (r.type === 'run') header ??= r;
+      b.add(r);
     },
-    stages,
-    windows,
-    services,
-    checks,
-    stress: stressList,
-    thresholds,
-    probes: { status: probeStatus, ...summarizeProbes(records) },
-    events: events
-      .filter((e) => !e.kind.startsWith('probe.') || e.kind === 'probe.lost')
-      .slice(0, 5000)
-      .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
-    environment: header.environment,
-    engineNative: (engineSummary.extra as Record<string, unknown> | undefined) ?? {},
-    ...routingBlock(records, t0),
-    ...autoscalingBlock(events, t0, endedAt),
-  };
-  result.analysis = analyze(records, result, scenarioThresholds);
-  return result;
+    b.raw(),
+  );
+  if (!header) throw new LoadscopeError('JOURNAL', `${path}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
+  return { result: b.finish(), header, stats };
 }
 
 const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {
@@ -228,8 +345,8 @@ const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpu
   'service.rss_bytes': 'rssBytes',
 };
 
-function ms(h: Histogram): LatencySummary {
-  const s = summarize(h, 1000);
+function ms(h: SparseHist): LatencySummary {
+  const s = summarizeSparse(h, 1000);
   return { min: round(s.min, 3), mean: round(s.mean, 3), p50: round(s.p50, 3), p90: round(s.p90, 3), p95: round(s.p95, 3), p99: round(s.p99, 3), p999: round(s.p999, 3), max: round(s.max, 3) };
 }
 
@@ -275,76 +392,86 @@ function describe(e: RunEvent): string {
 }
 
 /** The `routing` block from routing.* records (local cluster) or frontend.upstream_* samples (loopback); none when neither is there. */
-function routingBlock(records: JournalRecord[], t0: number): { routing?: NonNullable<RunResult['routing']> } {
-  type Svc = NonNullable<RunResult['routing']>['services'][string];
-  const services: Record<string, Svc> = {};
-  const svc = (name: string) => (services[name] ??= { connections: 0, pods: {}, updates: 0, policyDrops: 0, noBackend: 0, rateLimited: 0 });
-  const pod = (s: Svc, name: string) => (s.pods[name] ??= { connections: 0, rateLimited: 0 });
-  const updates: NonNullable<RunResult['routing']>['updates'] = [];
-  const userland = new Map<string, number>();
-  let via: string | undefined;
-  let decisions = 0;
-  for (const r of records) {
+class RoutingAccumulator {
+  private readonly services: Record<string, NonNullable<RunResult['routing']>['services'][string]> = {};
+  private readonly updates: (NonNullable<RunResult['routing']>['updates'][number] & { time: number })[] = [];
+  private readonly userland = new Map<string, number>();
+  private via: string | undefined;
+  decisions = 0;
+
+  private svc(name: string) {
+    return (this.services[name] ??= { connections: 0, pods: {}, updates: 0, policyDrops: 0, noBackend: 0, rateLimited: 0 });
+  }
+
+  private pod(service: string, name: string) {
+    return (this.svc(service).pods[name] ??= { connections: 0, rateLimited: 0 });
+  }
+
+  add(r: JournalRecord): void {
     if (r.type === 'sample') {
       const service = r.tags.service ?? '';
       switch (r.metric) {
         case 'routing.connections':
-          via ??= 'ebpf';
-          svc(service).connections += r.value;
-          pod(svc(service), r.tags.pod ?? '').connections += r.value;
+          this.via ??= 'ebpf';
+          this.svc(service).connections += r.value;
+          this.pod(service, r.tags.pod ?? '').connections += r.value;
           break;
         case 'routing.policy_drops':
-          svc(service).policyDrops += r.value;
+          this.svc(service).policyDrops += r.value;
           break;
         case 'routing.no_backend':
-          svc(service).noBackend += r.value;
+          this.svc(service).noBackend += r.value;
           break;
         case 'routing.ratelimited':
-          svc(service).rateLimited += r.value;
-          pod(svc(service), r.tags.pod ?? '').rateLimited += r.value;
+          this.svc(service).rateLimited += r.value;
+          this.pod(service, r.tags.pod ?? '').rateLimited += r.value;
           break;
         case 'routing.decision':
-          decisions++;
+          this.decisions++;
           break;
         case 'frontend.upstream_connections':
-          userland.set(`${service}\u0000${r.tags.pod ?? ''}`, r.value);
+          this.userland.set(`${service}\u0000${r.tags.pod ?? ''}`, r.value);
           break;
       }
     } else if (r.type === 'event' && r.kind === 'routing.update') {
       const a = r.attrs;
       const service = String(a.service ?? '');
-      via ??= typeof a.via === 'string' ? a.via : undefined;
-      const s = svc(service);
+      this.via ??= typeof a.via === 'string' ? a.via : undefined;
+      const s = this.svc(service);
       s.updates++;
       if (typeof a.vip === 'string') s.vip = a.vip;
-      updates.push({
-        t: round((r.time - t0) / 1000, 3),
-        service,
-        generation: Number(a.generation ?? 0),
-        pods: Array.isArray(a.pods) ? a.pods.map(String) : [],
-        reason: String(a.reason ?? ''),
-      });
+      if (this.updates.length < 1000)
+        this.updates.push({ time: r.time, t: 0, service, generation: Number(a.generation ?? 0), pods: Array.isArray(a.pods) ? a.pods.map(String) : [], reason: String(a.reason ?? '') });
     }
   }
-  if (via !== 'ebpf') {
-    for (const [key, n] of userland) {
-      const [service, name] = key.split('\u0000');
-      pod(svc(service), name).connections = n;
+
+  finish(t0: number): { routing?: NonNullable<RunResult['routing']> } {
+    const services = structuredClone(this.services);
+    const via = this.via;
+    const pod = (service: string, name: string) => {
+      const s = (services[service] ??= { connections: 0, pods: {}, updates: 0, policyDrops: 0, noBackend: 0, rateLimited: 0 });
+      return (s.pods[name] ??= { connections: 0, rateLimited: 0 });
+    };
+    if (via !== 'ebpf') {
+      for (const [key, n] of this.userland) {
+        const [service, name] = key.split('\u0000');
+        pod(service, name).connections = n;
+      }
     }
+    if (via === 'frontend') for (const s of Object.values(services)) s.connections = Object.values(s.pods).reduce((a, p) => a + p.connections, 0);
+    if (via === undefined && this.updates.length === 0 && Object.keys(services).length === 0) return {};
+    const all = Object.values(services);
+    return {
+      routing: {
+        via: via ?? 'unknown',
+        services,
+        updates: this.updates.map(({ time, ...u }) => ({ ...u, t: round((time - t0) / 1000, 3) })),
+        policyDrops: all.reduce((a, s) => a + s.policyDrops, 0),
+        rateLimited: all.reduce((a, s) => a + s.rateLimited, 0),
+        decisionsRecorded: this.decisions,
+      },
+    };
   }
-  if (via === 'frontend') for (const s of Object.values(services)) s.connections = Object.values(s.pods).reduce((a, p) => a + p.connections, 0);
-  if (via === undefined && updates.length === 0 && Object.keys(services).length === 0) return {};
-  const all = Object.values(services);
-  return {
-    routing: {
-      via: via ?? 'unknown',
-      services,
-      updates: updates.slice(0, 1000),
-      policyDrops: all.reduce((a, s) => a + s.policyDrops, 0),
-      rateLimited: all.reduce((a, s) => a + s.rateLimited, 0),
-      decisionsRecorded: decisions,
-    },
-  };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { THRESHOLD_RE } from '../scenario/schema.ts';
-import type { Histogram } from '../model/histogram.ts';
+import { percentiles, summarizeSparse, type SparseHist } from './hist.ts';
 
 /** The aggregates a threshold can be checked against. */
 export interface ThresholdInputs {
-  latencyMs: Histogram; // µs values; divided by 1000 here
+  latencyMs: SparseHist; // µs values; divided by 1000 here
   /** Requests that got a response or failed (timeouts, connection errors). */
   attempts: number;
   /** Of those, failed: status >= 400, timeouts, connection errors. */
@@ -39,14 +39,15 @@ function observe(metric: string, agg: string, pct: string | undefined, x: Thresh
   const h = x.latencyMs;
   const total = x.attempts;
   if (metric === 'http_req_duration') {
-    if (h.totalCount === 0) return null;
-    if (pct !== undefined) return h.getValueAtPercentile(Number(pct)) / 1000;
+    if (h.total === 0) return null;
+    if (pct !== undefined) return percentiles(h, [Number(pct)], 1000)[0];
+    const s = summarizeSparse(h, 1000);
     switch (agg) {
-      case 'avg': return h.mean / 1000;
-      case 'min': return h.minNonZeroValue / 1000;
-      case 'max': return h.maxValue / 1000;
-      case 'med': return h.getValueAtPercentile(50) / 1000;
-      case 'count': return h.totalCount;
+      case 'avg': return s.mean;
+      case 'min': return s.min;
+      case 'max': return s.max;
+      case 'med': return s.p50;
+      case 'count': return s.count;
       default: return null;
     }
   }

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildResult } from '../correlate/results.ts';
+import { ResultBuilder } from '../correlate/results.ts';
 import { LoadscopeError } from '../model/errors.ts';
 import type { RunResult } from '../model/result.ts';
-import type { JournalRecord } from '../model/types.ts';
+import type { JournalRecord, RunHeader } from '../model/types.ts';
 import { renderView } from '../report/render.ts';
 import { buildView, type ReportView } from '../report/view.ts';
 import { prometheusText } from './metrics.ts';
@@ -38,12 +38,15 @@ const LOOPBACK = new Set(['127.0.0.1', '::1']);
  * The live view of a run: fed every journal record (Journal.onRecord), it correlates what it has once a
  * second and serves, on loopback only, the report page (GET /), its updates as server-sent events
  * (GET /events, event "update" each time, "end" once), the run as Prometheus text (GET /metrics) and
- * the partial results (GET /results.json). The correlation is the report's own (buildResult), so the
+ * the partial results (GET /results.json). The correlation is the report's own (ResultBuilder, fed as
+ * records arrive), so the
  * live page and the final report agree.
  */
 export class LiveServer {
   private readonly server: Server;
-  private readonly records: JournalRecord[] = [];
+  private readonly builder = new ResultBuilder();
+  private header?: RunHeader;
+  private records = 0;
   private readonly clients = new Set<ServerResponse>();
   private snapshot?: Snapshot;
   private seen = -1;
@@ -89,7 +92,13 @@ export class LiveServer {
 
   /** Takes one journal record (wire to Journal.onRecord / RunOptions.onRecord). */
   feed(r: JournalRecord): void {
-    this.records.push(r);
+    if (r.type === 'run') this.header ??= r;
+    this.records++;
+    try {
+      this.builder.add(r);
+    } catch {
+      // the live view must never stop the run; the final report reads the journal again
+    }
   }
 
   /** Sends a last update and the "end" event to every page. */
@@ -114,14 +123,15 @@ export class LiveServer {
 
   /** The correlated journal so far; undefined until the run header arrived. */
   current(): Snapshot | undefined {
-    if (this.seen === this.records.length && this.snapshot) return this.snapshot;
-    const header = this.records.find((r) => r.type === 'run');
-    if (!header || header.type !== 'run') return undefined;
+    if (this.seen === this.records && this.snapshot) return this.snapshot;
+    const header = this.header;
+    if (!header) return undefined;
     const t = performance.now();
-    const result = buildResult(this.records);
+    // the builder has taken every record as it came; finishing costs the windows so far, not the records
+    const result = this.builder.finish();
     const scenarioText = String(header.scenarioText ?? '');
-    this.snapshot = { result, view: buildView(result, scenarioText, { live: !this.ended }), scenarioText, records: this.records.length, computeMs: performance.now() - t };
-    this.seen = this.records.length;
+    this.snapshot = { result, view: buildView(result, scenarioText, { live: !this.ended }), scenarioText, records: this.records, computeMs: performance.now() - t };
+    this.seen = this.records;
     return this.snapshot;
   }
 

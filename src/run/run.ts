@@ -8,7 +8,7 @@ import type { Cluster } from '../cluster/cluster.ts';
 import { clusters } from '../cluster/clusters.ts';
 import { autoscalerFor, type HpaController } from '../autoscale/controller.ts';
 import { resolveClusterMode } from '../cluster/local/resolve.ts';
-import { buildResult } from '../correlate/results.ts';
+import { buildResult, buildResultFromJournal } from '../correlate/results.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
 import { now } from '../model/clock.ts';
@@ -168,35 +168,31 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   return writeOutputs(runDir, journalPath);
 }
 
-/** (Re)builds results.json and report.html from a journal; the `report` command and a run both use it. */
+/**
+ * (Re)builds results.json and report.html from a journal; the `report` command and a run both use it.
+ * The journal is streamed (buildResultFromJournal), so a long run's report needs memory for its
+ * windows, not for its records.
+ */
 export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.ndjson'), records?: JournalRecord[]): RunOutcome {
-  const recs = records ?? readRecords(journalPath);
-  const header = recs.find((r) => r.type === 'run') as (RunHeader & { type: 'run' }) | undefined;
+  let result: RunResult;
+  let header: RunHeader | undefined;
+  if (records) {
+    header = records.find((r) => r.type === 'run');
+    if (header) result = buildResult(records);
+  } else ({ result, header } = buildResultFromJournal(journalPath));
   if (!header) throw new LoadscopeError('JOURNAL', `${journalPath}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
-  const result = buildResult(recs);
   const results = join(runDir, 'results.json');
   const report = join(runDir, 'report.html');
-  atomicWrite(results, JSON.stringify(result, null, 2) + '\n');
-  atomicWrite(report, renderReport(result, header.scenarioText));
-  return { runDir, result, files: { journal: journalPath, results, report } };
+  atomicWrite(results, JSON.stringify(result!, null, 2) + '\n');
+  atomicWrite(report, renderReport(result!, header.scenarioText));
+  return { runDir, result: result!, files: { journal: journalPath, results, report } };
 }
 
-function readRecords(path: string): JournalRecord[] {
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as JournalRecord];
-      } catch {
-        return [];
-      }
-    });
-}
-
+/** True when the journal holds a run header (the run got as far as writing it; cluster events may come first). */
 function hasHeader(path: string): boolean {
   try {
-    return readRecords(path).some((r) => r.type === 'run');
+    const text = readFileSync(path);
+    return text.indexOf('{"type":"run"') === 0 || text.indexOf('\n{"type":"run"') >= 0;
   } catch {
     return false;
   }
