@@ -2,13 +2,12 @@ import type { Analysis, RunResult } from '../model/result.ts';
 import type { JournalRecord, RunEvent, Sample } from '../model/types.ts';
 import { THRESHOLD_RE } from '../scenario/schema.ts';
 import { bucketize, decodeSparse, HistAcc, mergeSparse, percentiles, summarizeSparse, type SparseHist } from './hist.ts';
+import { bump, inWindows, MAX_WINDOWS, NETWORK_METRICS, NetworkWindows, num, pushHist, str, type PackedNetwork } from './network.ts';
 
 /** What analyze() needs of the result buildResult made from the same journal. */
 export type AnalysisBase = Pick<RunResult, 'windows' | 'stages' | 'services' | 'probes' | 'http'> & { routing?: RunResult['routing'] };
 
 /** A run longer than this many windows is cut there (a journal with a bogus timestamp must not allocate without bound). */
-const MAX_WINDOWS = 7 * 24 * 3600;
-const inWindows = (w: number) => w >= 0 && w < MAX_WINDOWS;
 /** A violation episode, a load step's effect: how many calm windows end it. */
 const CALM_WINDOWS = 2;
 /** A stage is a load step when it raises the offered load by more than this factor. */
@@ -17,8 +16,6 @@ const byName = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: tru
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const r1 = (x: number) => Math.round(x * 10) / 10;
-const str = (x: unknown, max = 300) => (typeof x === 'string' ? x : x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x)).slice(0, max);
-const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : typeof x === 'string' && x.trim() !== '' && Number.isFinite(Number(x)) ? Number(x) : null);
 
 /** Log-spaced upper edges, `perDecade` per power of ten, from `lo` to `hi`. */
 function logEdges(lo: number, hi: number, perDecade: number): number[] {
@@ -57,13 +54,6 @@ function fmtS(s: number): string {
   return s >= 100 ? `${Math.round(s)} s` : `${Number(s.toPrecision(2))} s`;
 }
 
-/** Adds a histogram to a window's list, folding the list into one when it grows (bounded memory). */
-function pushHist(byWindow: Map<number, SparseHist[]>, w: number, h: SparseHist): void {
-  const list = byWindow.get(w);
-  if (!list) byWindow.set(w, [h]);
-  else if (list.length < 8) list.push(h);
-  else byWindow.set(w, [mergeSparse([...list, h])]);
-}
 
 function median(xs: number[]): number | null {
   if (!xs.length) return null;
@@ -140,11 +130,6 @@ function markerLabel(e: RunEvent): string {
 type Growable = number[];
 type GrowableN = (number | null)[];
 
-/** Adds `v` at window `w` of a zero-filled series that grows as windows arrive. */
-function bump(xs: Growable, w: number, v: number): void {
-  while (xs.length <= w) xs.push(0);
-  xs[w] += v;
-}
 
 function put(xs: GrowableN, w: number, v: number | null): void {
   while (xs.length <= w) xs.push(null);
@@ -176,14 +161,7 @@ export class Analyzer {
   private readonly mem = new Map<string, GrowableN>();
   private readonly desired = new Map<string, { time: number; value: number }[]>();
   private readonly counters = new Map<string, { service: string; backend: string; basis: string; prev?: number; counts: Growable }>();
-  private readonly pktHist = new Map<string, Map<number, SparseHist[]>>();
-  private readonly pktAll = new Map<string, { sum: number; count: number; hasSum: boolean; acc: HistAcc }>();
-  private readonly pktCount = new Map<string, Growable>();
-  private readonly rttHist = new Map<number, SparseHist[]>();
-  private readonly retransmits: Growable = [];
-  private readonly drops = new Map<string, Growable>();
-  private sawRetransSample = false;
-  private sawDropSample = false;
+  private readonly net = new NetworkWindows();
   private readonly podEvents: RunEvent[] = [];
   private readonly markers: (Analysis['markers'][number] & { w: number })[] = [];
   private readonly rescales: Analysis['rescales'] = [];
@@ -205,6 +183,11 @@ export class Analyzer {
   /** The latest record time that counts for the windows so far (records later than MAX_WINDOWS do not). */
   get latest(): number {
     return this.header ? this.lastTime : -Infinity;
+  }
+
+  /** Takes the network windows another reader built from the probe records this one skipped. */
+  absorbNetwork(p: PackedNetwork): void {
+    this.net.absorb(p);
   }
 
   /** A record a fast path took without parsing it: only its time counts here. */
@@ -294,50 +277,8 @@ export class Analyzer {
       case 'pod.requests_served':
         this.counter('requests served', str(s.tags.service), str(s.tags.pod), true, s.time, s.value);
         break;
-      case 'probe.pkt_latency_ns': {
-        if (!s.hist) break;
-        const iface = str(s.tags.iface);
-        const h = hist ?? decodeSparse(s.hist);
-        let all = this.pktAll.get(iface);
-        if (!all) this.pktAll.set(iface, (all = { sum: 0, count: 0, hasSum: true, acc: new HistAcc() }));
-        all.acc.add(h);
-        all.count += h.total;
-        const sum = num((s.meta as { sum?: unknown } | undefined)?.sum);
-        if (sum === null) all.hasSum = false;
-        else all.sum += sum;
-        if (!inWindows(w)) break;
-        let byW = this.pktHist.get(iface);
-        if (!byW) this.pktHist.set(iface, (byW = new Map()));
-        pushHist(byW, w, h);
-        break;
-      }
-      case 'probe.pkt_count': {
-        const iface = str(s.tags.iface);
-        let c = this.pktCount.get(iface);
-        if (!c) this.pktCount.set(iface, (c = []));
-        if (inWindows(w)) bump(c, w, s.value);
-        break;
-      }
-      case 'probe.tcp_srtt_us': {
-        if (!s.hist || !inWindows(w)) break;
-        pushHist(this.rttHist, w, hist ?? decodeSparse(s.hist));
-        break;
-      }
-      case 'probe.tcp_retrans_segs':
-      case 'probe.tcp_synack_retrans':
-        this.sawRetransSample = true;
-        if (inWindows(w)) bump(this.retransmits, w, s.value);
-        break;
-      case 'probe.drops':
-      case 'routing.policy_drops':
-      case 'routing.no_backend': {
-        this.sawDropSample = true;
-        const reason = s.metric === 'probe.drops' ? str(s.tags.reason) || 'unknown' : s.metric === 'routing.policy_drops' ? 'load balancer: policy' : 'load balancer: no backend';
-        let c = this.drops.get(reason);
-        if (!c) this.drops.set(reason, (c = []));
-        if (inWindows(w)) bump(c, w, s.value);
-        break;
-      }
+      default:
+        if (NETWORK_METRICS.has(s.metric)) this.net.add(s, w, hist);
     }
   }
 
@@ -407,15 +348,16 @@ export class Analyzer {
     const zeros = () => new Array<number>(n).fill(0);
     const nulls = () => new Array<number | null>(n).fill(null);
     const inN = (w: number) => w < n;
-    const { cpu, desired, pktAll, sawRetransSample, sawDropSample, rescales, conditions, autoscalers, hpaWarnings, routingEvents } = this;
+    const { cpu, desired, rescales, conditions, autoscalers, hpaWarnings, routingEvents } = this;
+    const { pktAll, sawRetransSample, sawDropSample } = this.net;
     const mem = new Map([...this.mem].map(([k, v]) => [k, fit(v, n, null)]));
     const counters = [...this.counters.values()].map((c) => ({ ...c, counts: fit(c.counts, n, 0) }));
-    const pktHist = this.pktHist;
-    const pktCount = new Map([...this.pktCount].map(([k, v]) => [k, fit(v, n, 0)]));
-    const rttHist = new Map([...this.rttHist].filter(([w]) => inN(w)));
+    const pktHist = this.net.pktHist;
+    const pktCount = new Map([...this.net.pktCount].map(([k, v]) => [k, fit(v, n, 0)]));
+    const rttHist = new Map([...this.net.rttHist].filter(([w]) => inN(w)));
     const httpHist = new Map([...this.httpHist].filter(([w]) => inN(w)));
-    const retransmits = fit(this.retransmits, n, 0);
-    const drops = new Map([...this.drops].map(([k, v]) => [k, fit(v, n, 0)]));
+    const retransmits = fit(this.net.retransmits, n, 0);
+    const drops = new Map([...this.net.drops].map(([k, v]) => [k, fit(v, n, 0)]));
     const routingUpdates = fit(this.routingUpdates, n, 0);
     const podEvents = [...this.podEvents].sort((x, y) => x.time - y.time);
     const markers: Analysis['markers'] = this.markers.filter((m) => inN(m.w)).map(({ w: _w, ...m }) => m);
@@ -583,7 +525,8 @@ export class Analyzer {
       }
       rttMs = { p50, p99 };
     }
-    const dropSeries = [...drops].map(([reason, counts]) => ({ reason, counts })).sort((a, b) => sum(b.counts) - sum(a.counts));
+    // ties by name, so the order does not depend on which reader met a reason first
+    const dropSeries = [...drops].map(([reason, counts]) => ({ reason, counts })).sort((a, b) => sum(b.counts) - sum(a.counts) || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
 
     // ---- latency distribution ----
     const distEdges = logEdges(0.01, 3_600_000, 10);

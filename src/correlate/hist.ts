@@ -460,8 +460,15 @@ export class HistAcc {
   }
 
   sparse(): SparseHist {
-    const idx = this.touched.slice().sort((a, b) => a - b);
-    return { layout: this.layout ?? DEFAULT_LAYOUT, idx, cnt: idx.map((i) => this.counts[i]), total: this.total };
+    // a typed array sorts numerically in native code (a comparator sort was a third of correlation's time)
+    const sorted = Int32Array.from(this.touched).sort();
+    const idx = new Array<number>(sorted.length);
+    const cnt = new Array<number>(sorted.length);
+    for (let i = 0; i < sorted.length; i++) {
+      idx[i] = sorted[i];
+      cnt[i] = this.counts[sorted[i]];
+    }
+    return { layout: this.layout ?? DEFAULT_LAYOUT, idx, cnt, total: this.total };
   }
 
   /** Empties the accumulator, keeping its memory. */
@@ -475,11 +482,37 @@ export class HistAcc {
 
 const scratch = new HistAcc();
 
+/** Two sparse histograms of one layout merged by walking both index lists once. */
+function mergeTwo(a: SparseHist, b: SparseHist): SparseHist {
+  const idx: number[] = [];
+  const cnt: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.idx.length || j < b.idx.length) {
+    const x = i < a.idx.length ? a.idx[i] : Infinity;
+    const y = j < b.idx.length ? b.idx[j] : Infinity;
+    if (x === y) {
+      idx.push(x);
+      cnt.push(a.cnt[i++] + b.cnt[j++]);
+    } else if (x < y) {
+      idx.push(x);
+      cnt.push(a.cnt[i++]);
+    } else {
+      idx.push(y);
+      cnt.push(b.cnt[j++]);
+    }
+  }
+  return { layout: a.layout, idx, cnt, total: a.total + b.total };
+}
+
 /** Merges several sparse histograms into one (exact). */
 export function mergeSparse(list: SparseHist[]): SparseHist {
-  if (list.length === 1) return list[0];
+  const some = list.filter((s) => s.total > 0);
+  if (some.length === 0) return list[0] ?? { layout: DEFAULT_LAYOUT, idx: [], cnt: [], total: 0 };
+  if (some.length === 1) return some[0];
+  if (some.length <= 4 && some.every((s) => s.layout === some[0].layout)) return some.reduce(mergeTwo);
   scratch.clear();
-  for (const s of list) scratch.add(s);
+  for (const s of some) scratch.add(s);
   return scratch.sparse();
 }
 

@@ -1,5 +1,6 @@
 import { createHistogram, record, summarize, type HistogramSummary } from '../model/histogram.ts';
 import { decodeSparse, HistAcc, summarizeSparse, type SparseHist } from './hist.ts';
+import type { RawLine } from '../model/journal.ts';
 import type { JournalRecord, RunEvent, Sample } from '../model/types.ts';
 
 /** Percentiles of a probe histogram, in the unit named by `unit`. */
@@ -162,6 +163,15 @@ export class ProbeAccumulator {
     }
   }
 
+  /** What probe.conn records gave: connections open at the end and the duration and connect-time summaries. */
+  connectionLifetimes(): Pick<ProbesSummary['connections'], 'openAtEnd' | 'durationMs' | 'connectMs'> {
+    return {
+      openAtEnd: this.openConns,
+      ...(this.dur.totalCount ? { durationMs: rounded(summarize(this.dur, 1000)) } : {}),
+      ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
+    };
+  }
+
   finish(): ProbesSummary {
     const total = (m: string) => this.totals.get(m) ?? 0;
     const packets = [...this.counts.map].map(([k, { first, v }]) => ({ iface: first.tags.iface, dir: first.tags.dir, packets: v.n, bytes: this.bytes.map.get(k)?.v.n ?? 0 }));
@@ -205,9 +215,7 @@ export class ProbeAccumulator {
         opened: total('probe.tcp_conn_opened'),
         closed: total('probe.tcp_conn_closed'),
         failed: total('probe.tcp_conn_failed'),
-        openAtEnd: this.openConns,
-        ...(this.dur.totalCount ? { durationMs: rounded(summarize(this.dur, 1000)) } : {}),
-        ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
+        ...this.connectionLifetimes(),
       },
       drops: { total: total('probe.drops'), byReason: drops.sort(byCount((x) => x.count)) },
       loadBalancer: [...this.lb.values()].map((x) => ({ service: x.service, backend: x.backend, connections: x.n })).sort(byCount((x) => x.connections)),
@@ -222,4 +230,14 @@ export function summarizeProbes(records: Iterable<JournalRecord>): ProbesSummary
   const acc = new ProbeAccumulator();
   for (const r of records) acc.add(r);
   return acc.finish();
+}
+
+/** The probe.conn fast path (scanJournal): reads state, duration and connect time from a plain line into `acc`. */
+export function takeConn(l: RawLine, acc: ProbeAccumulator): boolean {
+  if (l.type !== 'event' || !l.plain()) return false;
+  const state = l.str('state');
+  const duration = l.num('durationMs');
+  if (state === undefined || (state !== 'open' && duration === undefined)) return false;
+  acc.addConn(state, duration, l.num('connectMs'));
+  return true;
 }

@@ -7,7 +7,14 @@ import { decodeSparse, DEFAULT_LAYOUT, HistAcc, mergeSparse, summarizeSparse, ty
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../model/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../model/types.ts';
 import { evaluateThresholds } from './thresholds.ts';
-import { ProbeAccumulator } from './probes.ts';
+import { ProbeAccumulator, takeConn, type ProbesSummary } from './probes.ts';
+import { readProbes, type WorkerAnswer } from './journal-worker.ts';
+import type { PackedNetwork } from './network.ts';
+import { startProbeWorker, useWorker } from './parallel.ts';
+import { statSync } from 'node:fs';
+
+/** Probe events both readers take: the run's event log and markers need them, so does the probe summary. */
+const SHARED_PROBE_EVENTS = new Set(['probe.lost', 'probe.lb', 'probe.conn']);
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
 const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
@@ -37,6 +44,8 @@ export class ResultBuilder {
   private readonly routing = new RoutingAccumulator();
   private readonly probes = new ProbeAccumulator();
   private readonly analyzer = new Analyzer();
+  private probesFrom: ProbesSummary | undefined;
+  private probesElsewhere = false;
   /** Records taken, by fast path or not. */
   records = 0;
 
@@ -44,25 +53,34 @@ export class ResultBuilder {
     if (time > this.lastTime) this.lastTime = time;
   }
 
-  /** Fast paths for scanJournal: records this builder only counts, or reads a few fields of. */
-  raw(): RawHandlers {
-    return new Map<string, (l: RawLine) => boolean>([
+  /**
+   * Fast paths for scanJournal: records this builder only counts, or reads a few fields of. With
+   * `probesElsewhere`, every probe record but probe.lost and probe.lb is skipped (counted, its time
+   * kept): a worker reads them and useProbes() brings its answer in.
+   */
+  raw(opts: { probesElsewhere?: boolean } = {}): RawHandlers {
+    const handlers = new Map<string, (l: RawLine) => boolean>([
       // sampled fib lookups: the report counts decisions from probe.route_lookups, not from these
       ['probe.route', (l) => this.skim(l, 'event')],
       ['routing.decision', (l) => this.skim(l, 'sample') && (this.routing.decisions++, true)],
-      [
-        'probe.conn',
-        (l) => {
-          if (l.type !== 'event' || !l.plain()) return false;
-          const state = l.str('state');
-          const duration = l.num('durationMs');
-          if (state === undefined || (state !== 'open' && duration === undefined)) return false;
-          this.probes.addConn(state, duration, l.num('connectMs'));
-          this.took(l);
-          return true;
-        },
-      ],
+      ['probe.conn', (l) => takeConn(l, this.probes) && (this.took(l), true)],
     ]);
+    if (opts.probesElsewhere) {
+      this.probesElsewhere = true;
+      handlers.set('probe.lost', () => false);
+      handlers.set('probe.lb', () => false);
+      handlers.set('probe.*', (l) => (this.took(l), true));
+    }
+    return handlers;
+  }
+
+  /**
+   * The probe records read by another reader (journal-worker.ts): its summary and network windows.
+   * probe.conn records stay with this reader (cheap, fast path): their figures are this builder's.
+   */
+  useProbes(probes: ProbesSummary, net: PackedNetwork): void {
+    this.probesFrom = { ...probes, connections: { ...probes.connections, ...this.probes.connectionLifetimes() } };
+    this.analyzer.absorbNetwork(net);
   }
 
   private skim(l: RawLine, type: RawLine['type']): boolean {
@@ -80,6 +98,13 @@ export class ResultBuilder {
   }
 
   add(r: JournalRecord): void {
+    if (this.probesElsewhere && r.type !== 'run' && r.type !== 'end' && (r.type === 'sample' ? r.metric.startsWith('probe.') : r.kind.startsWith('probe.') && !SHARED_PROBE_EVENTS.has(r.kind))) {
+      // the worker reads this one (a line the fast paths could not take, parsed here too): only its time counts
+      this.records++;
+      this.seen(r.time);
+      this.analyzer.addTime(r.time);
+      return;
+    }
     this.records++;
     const hist = r.type === 'sample' && r.hist && HIST_METRICS.has(r.metric) ? decodeSparse(r.hist) : undefined;
     this.analyzer.add(r, hist);
@@ -296,7 +321,7 @@ export class ResultBuilder {
       checks,
       stress: stressList,
       thresholds,
-      probes: { status: probeStatus, ...this.probes.finish() },
+      probes: { status: probeStatus, ...(this.probesFrom ?? this.probes.finish()) },
       events: events
         .slice(0, 5000)
         .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
@@ -321,9 +346,18 @@ export function buildResult(records: Iterable<JournalRecord>): RunResult {
 
 /**
  * Builds results.json straight from a journal file, streaming (scanJournal with the builder's fast
- * paths): a one-hour run with a million sampled packet records never sits in memory.
+ * paths): a one-hour run with a million sampled packet records never sits in memory. A long journal
+ * is read by two threads (`threads: 'auto'`): a worker takes the probe records, this thread the rest;
+ * the result is the same as one thread's (test/correlate/stream.test.ts).
  */
-export function buildResultFromJournal(path: string): { result: RunResult; header: RunHeader; stats: ScanStats } {
+export function buildResultFromJournal(path: string, opts: { threads?: 1 | 2 | 'auto' } = {}): { result: RunResult; header: RunHeader; stats: ScanStats; threads: 1 | 2 } {
+  let bytes = 0;
+  try {
+    bytes = statSync(path).size;
+  } catch {
+    // scanJournal names the file when it cannot read it
+  }
+  const worker = useWorker(bytes, opts.threads ?? 'auto') ? startProbeWorker(path, 120_000 + bytes / 50_000) : undefined;
   const b = new ResultBuilder();
   let header: RunHeader | undefined;
   const stats = scanJournal(
@@ -332,10 +366,20 @@ export function buildResultFromJournal(path: string): { result: RunResult; heade
       if (r.type === 'run') header ??= r;
       b.add(r);
     },
-    b.raw(),
+    b.raw({ probesElsewhere: worker !== undefined }),
   );
   if (!header) throw new LoadscopeError('JOURNAL', `${path}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
-  return { result: b.finish(), header, stats };
+  if (worker) {
+    const answer = worker.wait() ?? readProbesHere(path);
+    if ('error' in answer) throw new LoadscopeError('JOURNAL', answer.error.message, { hint: answer.error.hint ?? 'set LOADSCOPE_THREADS=1 to read the journal in one thread' });
+    b.useProbes(answer.probes, answer.net);
+  }
+  return { result: b.finish(), header, stats, threads: worker ? 2 : 1 };
+}
+
+/** The worker's part read in this thread (the worker never answered). */
+function readProbesHere(path: string): WorkerAnswer {
+  return readProbes(path);
 }
 
 const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {

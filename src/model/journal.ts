@@ -83,7 +83,8 @@ export interface RawLine {
  * Fast paths by record name (event kind or sample metric, ASCII): a handler reads what it needs
  * from the raw line and returns true, or returns false to have the line parsed and passed to
  * `record` as usual. Records the consumer only counts (a million sampled packet records) never pay
- * for JSON.parse.
+ * for JSON.parse. A name ending in `*` matches by prefix (`probe.*`), `*` alone matches any name;
+ * an exact name wins over a prefix, a prefix over `*`.
  */
 export type RawHandlers = ReadonlyMap<string, (line: RawLine) => boolean>;
 
@@ -134,8 +135,15 @@ const nameHash = (h: number, c: number): number => (Math.imul(h, 31) + c) | 0;
 /** The handlers keyed by a hash of their name's bytes, so a line's name is matched without making a string. */
 class HandlerTable {
   private readonly byHash = new Map<number, { name: Buffer; fn: (l: RawLine) => boolean }[]>();
+  private readonly prefixes: { name: Buffer; fn: (l: RawLine) => boolean }[] = [];
+  private readonly any: ((l: RawLine) => boolean) | undefined;
   constructor(handlers: RawHandlers) {
     for (const [name, fn] of handlers) {
+      if (name === '*') continue;
+      if (name.endsWith('*')) {
+        this.prefixes.push({ name: Buffer.from(name.slice(0, -1), 'latin1'), fn });
+        continue;
+      }
       const bytes = Buffer.from(name, 'latin1');
       let h = 0;
       for (const c of bytes) h = nameHash(h, c);
@@ -143,13 +151,14 @@ class HandlerTable {
       list.push({ name: bytes, fn });
       this.byHash.set(h, list);
     }
+    this.any = handlers.get('*');
   }
 
   find(hash: number, buf: Buffer, at: number, end: number): ((l: RawLine) => boolean) | undefined {
     const list = this.byHash.get(hash);
-    if (!list) return undefined;
-    for (const e of list) if (e.name.length === end - at && startsAt(buf, at, end, e.name)) return e.fn;
-    return undefined;
+    if (list) for (const e of list) if (e.name.length === end - at && startsAt(buf, at, end, e.name)) return e.fn;
+    for (const e of this.prefixes) if (startsAt(buf, at, end, e.name)) return e.fn;
+    return this.any;
   }
 }
 

@@ -17,7 +17,7 @@ const journal = async (t: { teardown(fn: () => void): void }, o: { seconds: numb
   return path;
 };
 
-test('the streamed result (fast paths, no records held) equals the result of the whole journal parsed', async (t) => {
+test('the streamed result (fast paths, no records held, one reader or two) equals the result of the whole journal parsed', async (t) => {
   const path = await journal(t, { seconds: 240, packetRecords: 30_000, events: 60, hostile: HOSTILE });
   // sampled records whose text defeats the fast path (a backslash, an open connection, a missing field) still count
   appendFileSync(path, [
@@ -25,11 +25,19 @@ test('the streamed result (fast paths, no records held) equals the result of the
     { type: 'event', kind: 'probe.conn', time: Date.UTC(2026, 0, 15, 2, 3, 1), source: 'probe.tcpwatch', attrs: { side: 'client', raddr: '198.18.1.1', rport: 8080, state: 'open', startMs: 1 } },
     { type: 'event', kind: 'probe.conn', time: Date.UTC(2026, 0, 15, 2, 3, 2), source: 'probe.tcpwatch', attrs: { side: 'client', state: 'closed' } },
   ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  // a time written with an exponent defeats every fast path: both readers parse the line, one counts it
+  appendFileSync(path, '{"type":"sample","metric":"probe.pkt_count","time":1.7684424e12,"value":5,"tags":{"iface":"lo","dir":"to"}}\n');
+  appendFileSync(path, '{"type":"sample","metric":"routing.policy_drops","time":1.7684424e12,"value":2,"tags":{"service":"backend"}}\n');
   const whole = buildResult(readJournal(path).records);
-  const streamed = buildResultFromJournal(path);
+  const streamed = buildResultFromJournal(path, { threads: 1 });
+  t.is(streamed.threads, 1);
   t.deepEqual(streamed.result, whole);
+  // two readers (a worker takes the probe records) give the very same result
+  const two = buildResultFromJournal(path, { threads: 2 });
+  t.is(two.threads, 2);
+  t.deepEqual(two.result, whole);
   t.true(streamed.stats.fast >= 29_000, `fast paths took ${streamed.stats.fast} records`);
-  t.is(streamed.result.probes.connections.openAtEnd, 1);
+  t.is((streamed.result.probes as { connections: { openAtEnd: number } }).connections.openAtEnd, 1);
   t.is(streamed.result.routing?.decisionsRecorded, 6000);
   t.true(streamed.result.scenario.name.includes(HOSTILE));
 });
