@@ -352,6 +352,8 @@ export interface ReportScaleFigures {
   totalMs: number;
   /** Records the journal scanner's fast paths took without JSON.parse (sampled packet records). */
   fastRecords: number;
+  /** Threads that read the journal (2: a worker took the probe records; see docs/report.md). */
+  threads: number;
   cpuMs: number;
   peakRssBytes: number;
   /** Render only (results.json → report.html, a separate process): wall and CPU ms, peak RSS. */
@@ -375,7 +377,7 @@ async function child(dir: string): Promise<void> {
   const { renderReport } = await import('../src/report/render.ts');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const { result, header, stats } = buildResultFromJournal(join(dir, 'events.ndjson'));
+  const { result, header, stats, threads } = buildResultFromJournal(join(dir, 'events.ndjson'));
   const t1 = performance.now();
   const html = renderReport(result, header.scenarioText);
   const t2 = performance.now();
@@ -396,6 +398,7 @@ async function child(dir: string): Promise<void> {
       htmlBytes: Buffer.byteLength(html),
       resultsBytes: Buffer.byteLength(json),
       fastRecords: stats.fast,
+      threads,
     }) + '\n',
   );
 }
@@ -489,7 +492,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     [
       `journal        ${(f.journalBytes / 1e6).toFixed(1)} MB, ${f.journalRecords} records`,
-      `read+correlate ${f.correlateMs.toFixed(0)} ms (journal streamed; ${f.fastRecords} sampled records counted without JSON.parse)`,
+      `read+correlate ${f.correlateMs.toFixed(0)} ms (journal streamed by ${f.threads} thread(s); ${f.fastRecords} records taken without JSON.parse)`,
       `render HTML    ${f.renderMs.toFixed(0)} ms`,
       `write files    ${f.writeMs.toFixed(0)} ms`,
       `render only    ${f.renderOnlyMs.toFixed(0)} ms wall, ${f.renderOnlyCpuMs.toFixed(0)} ms CPU, peak RSS ${(f.renderOnlyPeakRssBytes / 1048576).toFixed(0)} MiB (results.json → report.html; goal ≤ 3000 ms, ≤ 300 MB: ${goal(f.renderOnlyMs <= 3000 && f.renderOnlyPeakRssBytes <= 300e6)})`,

@@ -4,7 +4,7 @@
 // worker costs more than the worker saves.
 import { buildSync } from 'esbuild';
 import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
@@ -40,10 +40,18 @@ function workerBundle(): string | null {
   return bundle;
 }
 
-/** Whether a journal of `bytes` is read by two threads: `threads` 1 or 2 forces it, 'auto' decides by size and cores. */
+/**
+ * Whether a journal of `bytes` is read by two threads: `threads` 1 or 2 forces it; 'auto' takes a
+ * second thread for a long journal when a core is free (1-minute load average + 1 ≤ cores). On a
+ * busy machine the second reader only adds its own scan of the file and its start-up.
+ */
 export function useWorker(bytes: number, threads: 1 | 2 | 'auto'): boolean {
   if (threads === 1) return false;
-  if (threads === 'auto' && (bytes < PARALLEL_MIN_BYTES || availableParallelism() < 2 || process.env.LOADSCOPE_THREADS === '1')) return false;
+  if (threads === 'auto') {
+    const env = process.env.LOADSCOPE_THREADS;
+    if (env === '1') return false;
+    if (env !== '2' && (bytes < PARALLEL_MIN_BYTES || loadavg()[0] + 1 > availableParallelism())) return false;
+  }
   return workerBundle() !== null;
 }
 
