@@ -1,12 +1,12 @@
-// The second reader of a long journal (worker thread): it takes the probe records — the bulk of a
-// long run's journal and of its histograms — while the main thread reads the rest (results.ts,
-// buildResultFromJournal). It returns the probe summary and the network windows as plain data.
+// The second reader of a long journal (worker thread): it takes the probes' histogram samples — most
+// of a long run's histograms — while the main thread reads the rest (results.ts,
+// buildResultFromJournal). It returns their part of the probe summary and of the network windows.
 import type { MessagePort } from 'node:worker_threads';
 import { LoadscopeError } from '../model/errors.ts';
 import { scanJournal, type RawLine } from '../model/journal.ts';
 import type { Sample } from '../model/types.ts';
 import { decodeSparse, type SparseHist } from './hist.ts';
-import { NETWORK_METRICS, NetworkWindows, type PackedNetwork } from './network.ts';
+import { NetworkWindows, type PackedNetwork } from './network.ts';
 import { ProbeAccumulator, type ProbesSummary } from './probes.ts';
 
 /** What the main thread hands the worker: the journal, a port for the answer, a flag it waits on. */
@@ -19,9 +19,13 @@ export interface WorkerJob {
 /** The worker's answer. */
 export type WorkerAnswer = { probes: ProbesSummary; net: PackedNetwork; parsed: number; fast: number } | { error: { message: string; code?: string; hint?: string } };
 
-const HIST = new Set(['probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
+/**
+ * The records the worker takes: the probes' histogram samples (packet latency, RTT), whose decoding is
+ * the largest single cost of a long journal. Everything else stays with the main reader.
+ */
+export const WORKER_METRICS = new Set(['probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
 
-/** Reads the probe records of the journal at `path` but the sampled ones (everything else is skipped unparsed). */
+/** Reads the WORKER_METRICS samples of the journal at `path` (everything else is skipped unparsed). */
 export function readProbes(path: string): Extract<WorkerAnswer, { probes: unknown }> {
   const probes = new ProbeAccumulator();
   const net = new NetworkWindows();
@@ -36,20 +40,16 @@ export function readProbes(path: string): Extract<WorkerAnswer, { probes: unknow
         for (const [s, h] of early.splice(0)) window(s, h);
         return;
       }
-      if (r.type === 'sample') {
-        const hist = r.hist && HIST.has(r.metric) ? decodeSparse(r.hist) : undefined;
+      if (r.type === 'sample' && WORKER_METRICS.has(r.metric)) {
+        const hist = r.hist ? decodeSparse(r.hist) : undefined;
         probes.add(r, hist);
-        if (r.metric.startsWith('probe.') && NETWORK_METRICS.has(r.metric)) {
-          if (t0 === undefined) early.push([r, hist]);
-          else window(r, hist);
-        }
-      } else probes.add(r);
+        if (t0 === undefined) early.push([r, hist]);
+        else window(r, hist);
+      }
     },
-    // probe.route and probe.conn (the sampled records) stay with the main reader, which has less to do
     new Map<string, (l: RawLine) => boolean>([
-      ['probe.route', () => true],
-      ['probe.conn', () => true],
-      ['probe.*', () => false],
+      ['probe.pkt_latency_ns', () => false],
+      ['probe.tcp_srtt_us', () => false],
       ['*', () => true],
     ]),
   );

@@ -8,13 +8,10 @@ import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../m
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../model/types.ts';
 import { evaluateThresholds } from './thresholds.ts';
 import { ProbeAccumulator, takeConn, type ProbesSummary } from './probes.ts';
-import { readProbes, type WorkerAnswer } from './journal-worker.ts';
+import { readProbes, WORKER_METRICS, type WorkerAnswer } from './journal-worker.ts';
 import type { PackedNetwork } from './network.ts';
 import { startProbeWorker, useWorker } from './parallel.ts';
 import { statSync } from 'node:fs';
-
-/** Probe events both readers take: the run's event log and markers need them, so does the probe summary. */
-const SHARED_PROBE_EVENTS = new Set(['probe.lost', 'probe.lb', 'probe.conn']);
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
 const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
@@ -44,7 +41,7 @@ export class ResultBuilder {
   private readonly routing = new RoutingAccumulator();
   private readonly probes = new ProbeAccumulator();
   private readonly analyzer = new Analyzer();
-  private probesFrom: ProbesSummary | undefined;
+  private fromWorker: Pick<ProbesSummary, 'packetLatency' | 'rtt'> | undefined;
   private probesElsewhere = false;
   /** Records taken, by fast path or not. */
   records = 0;
@@ -55,8 +52,8 @@ export class ResultBuilder {
 
   /**
    * Fast paths for scanJournal: records this builder only counts, or reads a few fields of. With
-   * `probesElsewhere`, every probe record but probe.lost and probe.lb is skipped (counted, its time
-   * kept): a worker reads them and useProbes() brings its answer in.
+   * `probesElsewhere`, the probes' histogram samples are skipped (counted, their time kept): a worker
+   * reads them and useProbes() brings its answer in.
    */
   raw(opts: { probesElsewhere?: boolean } = {}): RawHandlers {
     const handlers = new Map<string, (l: RawLine) => boolean>([
@@ -67,19 +64,14 @@ export class ResultBuilder {
     ]);
     if (opts.probesElsewhere) {
       this.probesElsewhere = true;
-      handlers.set('probe.lost', () => false);
-      handlers.set('probe.lb', () => false);
-      handlers.set('probe.*', (l) => (this.took(l), true));
+      for (const m of WORKER_METRICS) handlers.set(m, (l) => (this.took(l), true));
     }
     return handlers;
   }
 
-  /**
-   * The probe records read by another reader (journal-worker.ts): its summary and network windows.
-   * probe.conn records stay with this reader (cheap, fast path): their figures are this builder's.
-   */
+  /** What another reader (journal-worker.ts) made of the WORKER_METRICS samples: packet latency and RTT. */
   useProbes(probes: ProbesSummary, net: PackedNetwork): void {
-    this.probesFrom = { ...probes, connections: { ...probes.connections, ...this.probes.connectionLifetimes() } };
+    this.fromWorker = { packetLatency: probes.packetLatency, rtt: probes.rtt };
     this.analyzer.absorbNetwork(net);
   }
 
@@ -98,7 +90,7 @@ export class ResultBuilder {
   }
 
   add(r: JournalRecord): void {
-    if (this.probesElsewhere && r.type !== 'run' && r.type !== 'end' && (r.type === 'sample' ? r.metric.startsWith('probe.') : r.kind.startsWith('probe.') && !SHARED_PROBE_EVENTS.has(r.kind))) {
+    if (this.probesElsewhere && r.type === 'sample' && WORKER_METRICS.has(r.metric)) {
       // the worker reads this one (a line the fast paths could not take, parsed here too): only its time counts
       this.records++;
       this.seen(r.time);
@@ -321,7 +313,7 @@ export class ResultBuilder {
       checks,
       stress: stressList,
       thresholds,
-      probes: { status: probeStatus, ...(this.probesFrom ?? this.probes.finish()) },
+      probes: { status: probeStatus, ...this.probes.finish(), ...this.fromWorker },
       events: events
         .slice(0, 5000)
         .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
@@ -347,7 +339,7 @@ export function buildResult(records: Iterable<JournalRecord>): RunResult {
 /**
  * Builds results.json straight from a journal file, streaming (scanJournal with the builder's fast
  * paths): a one-hour run with a million sampled packet records never sits in memory. A long journal
- * is read by two threads (`threads: 'auto'`): a worker takes the probe records, this thread the rest;
+ * is read by two threads (`threads: 'auto'`): a worker takes the probes' histograms, this thread the rest;
  * the result is the same as one thread's (test/correlate/stream.test.ts).
  */
 export function buildResultFromJournal(path: string, opts: { threads?: 1 | 2 | 'auto' } = {}): { result: RunResult; header: RunHeader; stats: ScanStats; threads: 1 | 2 } {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSyntheticJournal } from '../../bench/report-scale.ts';
 import { buildResult, buildResultFromJournal, ResultBuilder } from '../../src/correlate/results.ts';
+import { createHistogram, encode, record } from '../../src/model/histogram.ts';
 import { readJournal } from '../../src/model/journal.ts';
 import type { JournalRecord } from '../../src/model/types.ts';
 
@@ -26,6 +27,9 @@ test('the streamed result (fast paths, no records held, one reader or two) equal
     { type: 'event', kind: 'probe.conn', time: Date.UTC(2026, 0, 15, 2, 3, 2), source: 'probe.tcpwatch', attrs: { side: 'client', state: 'closed' } },
   ].map((r) => JSON.stringify(r)).join('\n') + '\n');
   // a time written with an exponent defeats every fast path: both readers parse the line, one counts it
+  const h = createHistogram();
+  for (let v = 50; v < 90; v++) record(h, v);
+  appendFileSync(path, `{"type":"sample","metric":"probe.tcp_srtt_us","time":1.7684424e12,"value":40,"tags":{"peer":"198.18.1.1","port":"8080","side":"client"},"hist":"${encode(h)}","meta":{"sum":2780}}\n`);
   appendFileSync(path, '{"type":"sample","metric":"probe.pkt_count","time":1.7684424e12,"value":5,"tags":{"iface":"lo","dir":"to"}}\n');
   appendFileSync(path, '{"type":"sample","metric":"routing.policy_drops","time":1.7684424e12,"value":2,"tags":{"service":"backend"}}\n');
   const whole = buildResult(readJournal(path).records);
