@@ -35,41 +35,49 @@ int BPF_PROG(lsc_fib_lookup, u32 tb_id, const struct flowi4 *flp, const struct f
 	struct fibroute_key k;
 	struct fibroute_event *ev;
 	struct ls_tuple t;
+	struct ls_ifname oif;
 	struct net_device *dev = NULL;
-	__u64 now = bpf_ktime_get_ns(), one = 1, *c, *seq;
+	__u64 now, one = 1, *c, *seq;
 	__u32 zero = 0;
+	__u16 sport = 0, dport = 0;
+	__u8 proto = flp->__fl_common.flowic_proto;
 	bool first = false, sample = false;
 
+	/* cheapest test first: ports straight from the flow, then the device name, then addresses */
+	if (proto == LS_IPPROTO_TCP || proto == LS_IPPROTO_UDP) {
+		sport = bpf_ntohs(flp->uli.ports.sport);
+		dport = bpf_ntohs(flp->uli.ports.dport);
+	}
+	if (!ls_ports_ok(sport, dport))
+		return 0;
+	if (nhc)
+		dev = nhc->nhc_dev;
+	ls_dev_name(dev, &oif);
+	if (!ls_iface_ok(&oif))
+		return 0;
+
 	__builtin_memset(&k, 0, sizeof(k));
-	k.src = BPF_CORE_READ(flp, saddr);
-	k.dst = BPF_CORE_READ(flp, daddr);
-	k.proto = BPF_CORE_READ(flp, __fl_common.flowic_proto);
+	k.src = flp->saddr;
+	k.dst = flp->daddr;
+	k.proto = proto;
 	k.tb_id = tb_id;
 	k.err = err;
-	if (nhc) {
-		dev = BPF_CORE_READ(nhc, nhc_dev);
-		if (BPF_CORE_READ(nhc, nhc_gw_family) == LS_AF_INET)
-			k.gw = BPF_CORE_READ(nhc, nhc_gw.ipv4);
-	}
-	if (!dev || bpf_probe_read_kernel_str(k.oif, LS_IFNAMSIZ, dev->name) <= 0) {
-		k.oif[0] = '-';
-		k.oif[1] = 0;
-	}
-	if (!ls_iface_ok((struct ls_ifname *)k.oif))
-		return 0;
-
+	if (nhc && nhc->nhc_gw_family == LS_AF_INET)
+		k.gw = nhc->nhc_gw.ipv4;
+	__builtin_memcpy(k.oif, oif.name, LS_IFNAMSIZ);
 	__builtin_memset(&t, 0, sizeof(t));
 	t.family = LS_AF_INET;
-	t.proto = k.proto;
-	if (k.proto == LS_IPPROTO_TCP || k.proto == LS_IPPROTO_UDP) {
-		t.sport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.sport));
-		t.dport = bpf_ntohs(BPF_CORE_READ(flp, uli.ports.dport));
+	t.proto = proto;
+	t.sport = sport;
+	t.dport = dport;
+	if (ls_filt_cidrs) {
+		ls_v4_mapped(t.saddr, k.src);
+		ls_v4_mapped(t.daddr, k.dst);
+		if (!ls_tuple_ok(&t))
+			return 0;
 	}
-	ls_v4_mapped(t.saddr, k.src);
-	ls_v4_mapped(t.daddr, k.dst);
-	if (!ls_tuple_ok(&t))
-		return 0;
 
+	now = bpf_ktime_get_ns();
 	k.window = ls_window(now);
 	c = bpf_map_lookup_elem(&lsc_routes, &k);
 	if (c) {
@@ -100,9 +108,9 @@ int BPF_PROG(lsc_fib_lookup, u32 tb_id, const struct flowi4 *flp, const struct f
 	ev->dst = k.dst;
 	ev->gw = k.gw;
 	ev->err = err;
-	ev->flow_oif = BPF_CORE_READ(flp, __fl_common.flowic_oif);
-	ev->flow_iif = BPF_CORE_READ(flp, __fl_common.flowic_iif);
-	ev->nh_oif = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	ev->flow_oif = flp->__fl_common.flowic_oif;
+	ev->flow_iif = flp->__fl_common.flowic_iif;
+	ev->nh_oif = dev ? dev->ifindex : 0;
 	ev->sport = t.sport;
 	ev->dport = t.dport;
 	ev->proto = k.proto;

@@ -50,7 +50,7 @@ static int on_event(void *ctx, void *data, size_t len)
 static void drain(struct fibroute_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
 {
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_routes), sizeof(struct fibroute_key), sizeof(__u64),
-			 bpf_map__max_entries(skel->maps.lsc_routes), cutoff, route_window, emit_route, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_routes), cutoff, route_window, emit_route, ctx, false);
 }
 
 struct tick_ctx {
@@ -91,14 +91,14 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ifaces = o.n_ifaces > 0;
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
+	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
 	skel->rodata->sample_every = o.sample_every;
 
 	if ((err = fibroute_bpf__load(skel))) {
 		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
 		goto cleanup;
 	}
-	if ((err = ls_fill_filters(&o, bpf_map__fd(skel->maps.lsc_f_ifaces), bpf_map__fd(skel->maps.lsc_f_ports),
-				   bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
+	if ((err = ls_fill_cidrs(&o, bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
 		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
 		goto cleanup;
 	}

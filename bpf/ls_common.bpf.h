@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Kernel-side helpers every loadscope probe includes once: settings, filter maps, windows, histograms. */
+/* Kernel-side helpers every loadscope probe includes once: settings, filters, windows, histograms. */
 #ifndef LS_COMMON_BPF_H
 #define LS_COMMON_BPF_H
 
@@ -10,26 +10,26 @@
 #define LS_IPPROTO_TCP 6
 #define LS_IPPROTO_UDP 17
 
+#ifndef barrier
+#define barrier() asm volatile("" ::: "memory")
+#endif
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+#endif
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+#endif
+
 /* Window grid: window w covers [ls_win_t0 + w*ls_win_ns, +ls_win_ns) in CLOCK_MONOTONIC ns. */
 const volatile __u64 ls_win_t0 = 0;
 const volatile __u64 ls_win_ns = 1000000000ULL;
 const volatile bool ls_filt_ifaces = false;
 const volatile bool ls_filt_ports = false;
 const volatile bool ls_filt_cidrs = false;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct ls_ifname);
-	__type(value, __u8);
-} lsc_f_ifaces SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u16);
-	__type(value, __u8);
-} lsc_f_ports SEC(".maps");
+/* The interface and port filters are read-only data set before load: no map lookup per packet. */
+const volatile __u32 ls_n_ifaces = 0;
+const volatile struct ls_ifname ls_ifaces[LS_MAX_IFACES] = {};
+const volatile __u64 ls_port_bits[LS_PORT_WORDS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -106,7 +106,11 @@ static __always_inline __u64 ls_hist_slot(__u64 v)
 	return slot < LS_HIST_SLOTS ? slot : LS_HIST_SLOTS - 1;
 }
 
-/* Adds v to the histogram at key in map, creating it zeroed first. */
+/*
+ * Adds v to the histogram at key in a per-CPU hash map, creating it zeroed first. The adds are
+ * plain, not atomic: this CPU's copy is only written by one program, and a program never runs
+ * nested on one CPU (the kernel skips the nested run).
+ */
 static __always_inline void ls_hist_add(void *map, const void *key, __u64 v)
 {
 	struct ls_hist *h = bpf_map_lookup_elem(map, key);
@@ -129,36 +133,87 @@ static __always_inline void ls_hist_add(void *map, const void *key, __u64 v)
 	if (slot >= LS_HIST_SLOTS)
 		slot = LS_HIST_SLOTS - 1;
 	barrier_var(slot);
-	__sync_fetch_and_add(&h->slots[slot], 1);
-	__sync_fetch_and_add(&h->count, 1);
-	__sync_fetch_and_add(&h->sum, v);
+	h->slots[slot] += 1;
+	h->count += 1;
+	h->sum += v;
 }
 
-/* Adds to a u64 counter at key in map, creating it. */
+/* Adds to a u64 counter at key in a per-CPU hash map (written by one program), creating it. */
 static __always_inline void ls_count_add(void *map, const void *key, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(map, key);
 	if (c) {
-		__sync_fetch_and_add(c, n);
+		*c += n;
 		return;
 	}
 	if (bpf_map_update_elem(map, key, &n, BPF_NOEXIST)) {
 		c = bpf_map_lookup_elem(map, key);
 		if (c)
-			__sync_fetch_and_add(c, n);
+			*c += n;
 		else
 			ls_stat_inc(LS_STAT_MAP_FULL);
 	}
 }
 
+/* Flags (0x80) the NUL bytes of w; the lowest flag is the first NUL exactly (higher ones may be false). */
+static __always_inline __u64 ls_nul_flags(__u64 w)
+{
+	return (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+}
+
+/* The bytes of w before the first NUL that z (ls_nul_flags(w), not 0) flags; little-endian. */
+static __always_inline __u64 ls_before_nul(__u64 w, __u64 z)
+{
+	return w & (((z & -z) >> 7) - 1);
+}
+
+/* The device's name, zero-padded whatever follows its NUL in the kernel; "-" without a device. */
+static __always_inline void ls_dev_name(const struct net_device *dev, struct ls_ifname *n)
+{
+	__u64 w0, w1, z;
+	if (!dev) {
+		n->w[0] = '-';
+		n->w[1] = 0;
+		return;
+	}
+	w0 = *(const __u64 *)&dev->name[0];
+	w1 = *(const __u64 *)&dev->name[8];
+	if ((z = ls_nul_flags(w0))) {
+		n->w[0] = ls_before_nul(w0, z);
+		n->w[1] = 0;
+	} else {
+		n->w[0] = w0;
+		z = ls_nul_flags(w1);
+		n->w[1] = z ? ls_before_nul(w1, z) : w1;
+	}
+}
+
+/* Index of the name in the interface filter, or -1 (also when there is no interface filter). */
+static __always_inline int ls_iface_find(const struct ls_ifname *n)
+{
+	for (__u32 i = 0; i < LS_MAX_IFACES; i++) {
+		if (i >= ls_n_ifaces)
+			break;
+		if (ls_ifaces[i].w[0] == n->w[0] && ls_ifaces[i].w[1] == n->w[1])
+			return i;
+	}
+	return -1;
+}
+
 static __always_inline bool ls_iface_ok(const struct ls_ifname *n)
 {
-	return !ls_filt_ifaces || bpf_map_lookup_elem(&lsc_f_ifaces, n) != NULL;
+	return !ls_filt_ifaces || ls_iface_find(n) >= 0;
 }
 
 static __always_inline bool ls_port_in(__u16 port)
 {
-	return bpf_map_lookup_elem(&lsc_f_ports, &port) != NULL;
+	return (ls_port_bits[port >> 6] >> (port & 63)) & 1;
+}
+
+/* Port filter alone (no addresses needed): either side's port is in the set. */
+static __always_inline bool ls_ports_ok(__u16 sport, __u16 dport)
+{
+	return !ls_filt_ports || ls_port_in(sport) || ls_port_in(dport);
 }
 
 static __always_inline bool ls_addr_in(const __u8 *addr)
@@ -176,7 +231,7 @@ static __always_inline bool ls_need_tuple(void)
 /* Port and address filters: a tuple matches if either side's port / address is in the set. */
 static __always_inline bool ls_tuple_ok(const struct ls_tuple *t)
 {
-	if (ls_filt_ports && !(ls_port_in(t->sport) || ls_port_in(t->dport)))
+	if (!ls_ports_ok(t->sport, t->dport))
 		return false;
 	if (ls_filt_cidrs && !(ls_addr_in(t->saddr) || ls_addr_in(t->daddr)))
 		return false;
@@ -191,41 +246,88 @@ static __always_inline void ls_v4_mapped(__u8 *dst, __u32 be_addr)
 	__builtin_memcpy(dst + 12, &be_addr, 4);
 }
 
-/* Reads the IP header at l3 (and TCP/UDP ports behind it). Returns 0 when it is IPv4/IPv6. */
-static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struct ls_tuple *t)
+#define LS_GOLDEN 0x9E3779B97F4A7C15ULL
+
+static __always_inline __u64 ls_mix(__u64 h, __u64 v)
 {
-	__u16 ports[2] = {};
-	const void *l4;
+	return (h ^ v) * LS_GOLDEN;
+}
+
+/* Index of v among 2^bits slots (multiplicative hashing). */
+static __always_inline __u32 ls_hash_bits(__u64 v, int bits)
+{
+	return (v * LS_GOLDEN) >> (64 - bits);
+}
+
+/*
+ * A kernel pointer as a plain number, for hashing and comparing: the verifier allows no math on a
+ * kernel pointer but the difference of two pointers, so it is taken relative to one of our globals.
+ */
+#define LS_PTR_ID(p) ((__u64)(p) - (__u64)&ls_win_t0)
+
+/* The kernel's read-only cast: typed, fault-safe loads from kernel memory without a helper call. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define LS_CAST(ptr, type) ((const type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
+/*
+ * Reads the IP header at l3 and the TCP/UDP ports behind it (the addresses only with an address
+ * filter). Returns 0 when it is IPv4/IPv6. *fp gets a fingerprint of the packet made of fields
+ * inside it only (IP length, id, addresses; TCP ports, seq and ack; the UDP header): the same
+ * packet gives the same value on the way out and on the way in, another packet practically never.
+ */
+static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struct ls_tuple *t, __u64 *fp)
+{
+	const void *l4 = NULL;
+	__u64 h;
+
 	__builtin_memset(t, 0, sizeof(*t));
 	if (eth_proto_be == bpf_htons(LS_ETH_P_IP)) {
-		struct iphdr ih;
-		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3) || ih.version != 4)
+		const struct iphdr *ih = LS_CAST(l3, struct iphdr);
+		__u8 vihl = *(const __u8 *)ih;
+		__u32 saddr = ih->saddr, daddr = ih->daddr;
+		if ((vihl >> 4) != 4 || (vihl & 15) < 5)
 			return -1;
 		t->family = LS_AF_INET;
-		t->proto = ih.protocol;
-		ls_v4_mapped(t->saddr, ih.saddr);
-		ls_v4_mapped(t->daddr, ih.daddr);
-		if (ih.frag_off & bpf_htons(0x1fff))
-			return 0;
-		l4 = l3 + ih.ihl * 4;
+		t->proto = ih->protocol;
+		if (ls_filt_cidrs) {
+			ls_v4_mapped(t->saddr, saddr);
+			ls_v4_mapped(t->daddr, daddr);
+		}
+		/* length, id, fragment, protocol, addresses (not TTL or checksum) */
+		h = ls_mix(ls_mix(0, ((__u64)ih->tot_len << 48) | ((__u64)ih->id << 32) | ((__u64)ih->frag_off << 16) | t->proto),
+			   ((__u64)saddr << 32) | daddr);
+		if (!(ih->frag_off & bpf_htons(0x1fff)))
+			l4 = l3 + (vihl & 15) * 4;
 	} else if (eth_proto_be == bpf_htons(LS_ETH_P_IPV6)) {
-		struct ipv6hdr ih;
-		if (bpf_probe_read_kernel(&ih, sizeof(ih), l3))
-			return -1;
+		const struct ipv6hdr *ih = LS_CAST(l3, struct ipv6hdr);
+		const __u64 *w = (const __u64 *)ih;
 		t->family = LS_AF_INET6;
-		t->proto = ih.nexthdr;
-		__builtin_memcpy(t->saddr, &ih.saddr, 16);
-		__builtin_memcpy(t->daddr, &ih.daddr, 16);
-		l4 = l3 + sizeof(ih);
+		t->proto = ih->nexthdr;
+		if (ls_filt_cidrs) {
+			__builtin_memcpy(t->saddr, (const void *)&ih->saddr, 16);
+			__builtin_memcpy(t->daddr, (const void *)&ih->daddr, 16);
+		}
+		/* version, class, flow label, payload length, next header, hop limit, addresses */
+		h = ls_mix(ls_mix(ls_mix(0, w[0]), w[1]), w[2]);
+		h = ls_mix(ls_mix(h, w[3]), w[4]);
+		l4 = l3 + sizeof(struct ipv6hdr);
 	} else {
 		return -1;
 	}
-	if (t->proto == LS_IPPROTO_TCP || t->proto == LS_IPPROTO_UDP) {
-		if (bpf_probe_read_kernel(ports, sizeof(ports), l4) == 0) {
-			t->sport = bpf_ntohs(ports[0]);
-			t->dport = bpf_ntohs(ports[1]);
-		}
+	if (l4 && t->proto == LS_IPPROTO_TCP) {
+		const struct tcphdr *th = LS_CAST(l4, struct tcphdr);
+		__u16 sport = th->source, dport = th->dest;
+		t->sport = bpf_ntohs(sport);
+		t->dport = bpf_ntohs(dport);
+		h = ls_mix(ls_mix(h, ((__u64)sport << 16) | dport), ((__u64)th->seq << 32) | th->ack_seq);
+	} else if (l4 && t->proto == LS_IPPROTO_UDP) {
+		const struct udphdr *uh = LS_CAST(l4, struct udphdr);
+		__u16 sport = uh->source, dport = uh->dest;
+		t->sport = bpf_ntohs(sport);
+		t->dport = bpf_ntohs(dport);
+		h = ls_mix(h, ((__u64)sport << 48) | ((__u64)dport << 32) | ((__u64)uh->len << 16) | uh->check);
 	}
+	*fp = h;
 	return 0;
 }
 
@@ -233,16 +335,16 @@ static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struc
 static __always_inline void ls_sock_tuple(const struct sock_common *skc, struct ls_tuple *t)
 {
 	__builtin_memset(t, 0, sizeof(*t));
-	t->family = BPF_CORE_READ(skc, skc_family);
+	t->family = skc->skc_family;
 	t->proto = LS_IPPROTO_TCP;
-	t->sport = BPF_CORE_READ(skc, skc_num);
-	t->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	t->sport = skc->skc_num;
+	t->dport = bpf_ntohs(skc->skc_dport);
 	if (t->family == LS_AF_INET) {
-		ls_v4_mapped(t->saddr, BPF_CORE_READ(skc, skc_rcv_saddr));
-		ls_v4_mapped(t->daddr, BPF_CORE_READ(skc, skc_daddr));
+		ls_v4_mapped(t->saddr, skc->skc_rcv_saddr);
+		ls_v4_mapped(t->daddr, skc->skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(t->saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(t->daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memcpy(t->saddr, (const void *)&skc->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(t->daddr, (const void *)&skc->skc_v6_daddr, 16);
 	}
 }
 

@@ -4,6 +4,9 @@
 #define LS_COMMON_H
 
 #define LS_IFNAMSIZ 16
+#define LS_MAX_IFACES 64
+/* Port filter: one bit per port, 65536 bits. */
+#define LS_PORT_WORDS (65536 / 64)
 
 /*
  * Log-linear histogram: values 0..15 get one slot each; above that every power of two
@@ -26,15 +29,19 @@ struct ls_cidr_key {
 	__u8 addr[16];
 };
 
+/* An interface name, zero-padded; the kernel side compares it as two words. */
 struct ls_ifname {
-	char name[LS_IFNAMSIZ];
+	union {
+		char name[LS_IFNAMSIZ];
+		__u64 w[2];
+	};
 };
 
 /* Indexes into the per-CPU stats array every probe has. */
 enum ls_stat {
 	LS_STAT_RB_LOST = 0,   /* ring buffer reserve failed: a sampled record was lost */
 	LS_STAT_MAP_FULL = 1,  /* an aggregation map was full: a count was lost */
-	LS_STAT_STALE = 2,     /* pktlat: a pair older than max_age was discarded */
+	LS_STAT_STALE = 2,     /* pktlat: an entry met at receive was older than max_age or another packet's */
 	LS_STAT__MAX = 4,
 };
 

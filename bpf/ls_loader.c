@@ -169,6 +169,7 @@ static void usage(const char *probe)
 		"  --align-ms EPOCH_MS  put window boundaries on this epoch time's grid\n"
 		"  --sample N           sampled records: 1 in N besides the first per window (default 64)\n"
 		"  --max-age-ms N       pktlat: pairs older than this are stale (default 1000)\n"
+		"  --rtt-every-ms N     tcpwatch: sample srtt at most once per socket per N ms (default 10; 0: every ACK)\n"
 		"  --no-drops           pktlat: do not count kfree_skb drops\n"
 		"  --duration S         stop after S seconds\n"
 		"Output: NDJSON on stdout (docs/probes.md).\n",
@@ -212,6 +213,7 @@ void ls_parse_args(int argc, char **argv, struct ls_opts *o, const char *probe)
 	o->align_ms = NAN;
 	o->sample_every = 64;
 	o->max_age_ns = 1000000000ULL;
+	o->rtt_every_ns = 10000000ULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -250,6 +252,11 @@ void ls_parse_args(int argc, char **argv, struct ls_opts *o, const char *probe)
 			o->sample_every = (__u32)strtoul(v, NULL, 10);
 		} else if (!strcmp(a, "--max-age-ms")) {
 			o->max_age_ns = (__u64)(strtod(v, NULL) * 1e6);
+		} else if (!strcmp(a, "--rtt-every-ms")) {
+			double ms = strtod(v, NULL);
+			if (ms < 0 || ms > 3600000)
+				goto bad;
+			o->rtt_every_ns = (__u64)(ms * 1e6);
 		} else if (!strcmp(a, "--duration")) {
 			o->duration_s = strtod(v, NULL);
 		} else {
@@ -263,19 +270,21 @@ bad:
 	}
 }
 
-int ls_fill_filters(const struct ls_opts *o, int ifaces_fd, int ports_fd, int cidrs_fd)
+void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u64 *port_bits)
+{
+	*n_ifaces = (__u32)o->n_ifaces;
+	for (int i = 0; i < o->n_ifaces; i++) {
+		memset(&ifaces[i], 0, sizeof(ifaces[i]));
+		strncpy(ifaces[i].name, o->ifaces[i], LS_IFNAMSIZ - 1);
+	}
+	memset(port_bits, 0, LS_PORT_WORDS * sizeof(__u64));
+	for (int i = 0; i < o->n_ports; i++)
+		port_bits[o->ports[i] >> 6] |= 1ULL << (o->ports[i] & 63);
+}
+
+int ls_fill_cidrs(const struct ls_opts *o, int cidrs_fd)
 {
 	__u8 one = 1;
-	for (int i = 0; i < o->n_ifaces; i++) {
-		struct ls_ifname k;
-		memset(&k, 0, sizeof(k));
-		strncpy(k.name, o->ifaces[i], LS_IFNAMSIZ - 1);
-		if (bpf_map_update_elem(ifaces_fd, &k, &one, BPF_ANY))
-			return -errno;
-	}
-	for (int i = 0; i < o->n_ports; i++)
-		if (bpf_map_update_elem(ports_fd, &o->ports[i], &one, BPF_ANY))
-			return -errno;
 	for (int i = 0; i < o->n_cidrs; i++)
 		if (bpf_map_update_elem(cidrs_fd, &o->cidrs[i], &one, BPF_ANY))
 			return -errno;
@@ -355,14 +364,18 @@ void ls_emit_ready(const struct ls_opts *o, struct bpf_object *obj)
 }
 
 int ls_drain_windows(int map_fd, size_t key_sz, size_t val_sz, __u32 max_entries, __u32 cutoff,
-		     ls_window_of_fn window_of, ls_emit_fn emit, void *ctx)
+		     ls_window_of_fn window_of, ls_emit_fn emit, void *ctx, bool percpu)
 {
+	int ncpu = percpu ? libbpf_num_possible_cpus() : 1;
+	size_t words = val_sz / sizeof(__u64);
 	char *keys = malloc((size_t)max_entries * key_sz);
-	char *val = malloc(val_sz);
+	__u64 *raw = ncpu > 0 ? calloc((size_t)ncpu, words * sizeof(__u64)) : NULL;
+	__u64 *val = calloc(words ? words : 1, sizeof(__u64));
 	size_t n = 0;
 	void *prev = NULL;
-	if (!keys || !val) {
+	if (!keys || !raw || !val) {
 		free(keys);
+		free(raw);
 		free(val);
 		return -ENOMEM;
 	}
@@ -375,11 +388,19 @@ int ls_drain_windows(int map_fd, size_t key_sz, size_t val_sz, __u32 max_entries
 		const void *k = keys + i * key_sz;
 		if (window_of(k) >= cutoff)
 			continue;
-		if (bpf_map_lookup_elem(map_fd, k, val) == 0)
+		if (bpf_map_lookup_elem(map_fd, k, percpu ? (void *)raw : (void *)val) == 0) {
+			if (percpu) {
+				memset(val, 0, words * sizeof(__u64));
+				for (int c = 0; c < ncpu; c++)
+					for (size_t w = 0; w < words; w++)
+						val[w] += raw[(size_t)c * words + w];
+			}
 			emit(k, val, ctx);
+		}
 		bpf_map_delete_elem(map_fd, k);
 	}
 	free(keys);
+	free(raw);
 	free(val);
 	return (int)n;
 }

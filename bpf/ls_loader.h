@@ -9,7 +9,6 @@
 #include <linux/types.h>
 #include "ls_common.h"
 
-#define LS_MAX_IFACES 64
 #define LS_MAX_PORTS 256
 #define LS_MAX_CIDRS 256
 
@@ -26,6 +25,7 @@ struct ls_opts {
 	double align_ms;      /* window grid origin, epoch ms; NaN: align to the loader start */
 	__u32 sample_every;   /* sampled records: 1 in N (0: only the first of each kind per window) */
 	__u64 max_age_ns;
+	__u64 rtt_every_ns;   /* tcpwatch: srtt at most once per socket per this long (0: every ACK) */
 	double duration_s;    /* stop by itself after this long (0: until SIGTERM/SIGINT) */
 	bool no_drops;
 };
@@ -47,7 +47,10 @@ __u64 ls_mono_ns(void);
 void ls_clock_sync(struct ls_clock *c);
 /* Window grid origin in CLOCK_MONOTONIC ns (not after now). */
 __u64 ls_window_t0(const struct ls_opts *o, const struct ls_clock *c);
-int ls_fill_filters(const struct ls_opts *o, int ifaces_fd, int ports_fd, int cidrs_fd);
+/* Writes the interface names and the port bitmap into a skeleton's read-only data (before load). */
+void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u64 *port_bits);
+/* Fills the address filter (LPM trie) after load. */
+int ls_fill_cidrs(const struct ls_opts *o, int cidrs_fd);
 
 /* NDJSON output: one record per line on stdout. */
 void ls_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -65,12 +68,13 @@ const char *ls_addr4(__u32 be_addr);
 
 /*
  * Emits and deletes every key of a window-keyed map whose window is < cutoff (all keys when
- * cutoff is UINT32_MAX). window_of returns the window of a key; emit prints one record.
+ * cutoff is UINT32_MAX). window_of returns the window of a key; emit prints one record. With
+ * percpu, the map is per-CPU and its values (made of __u64 only) are summed over the CPUs first.
  */
 typedef __u32 (*ls_window_of_fn)(const void *key);
 typedef void (*ls_emit_fn)(const void *key, const void *val, void *ctx);
 int ls_drain_windows(int map_fd, size_t key_sz, size_t val_sz, __u32 max_entries, __u32 cutoff,
-		     ls_window_of_fn window_of, ls_emit_fn emit, void *ctx);
+		     ls_window_of_fn window_of, ls_emit_fn emit, void *ctx, bool percpu);
 
 /* Sums the per-CPU stats array into out[LS_STAT__MAX]. */
 int ls_read_stats(int stats_fd, __u64 *out);

@@ -8,44 +8,66 @@
 #include "pktlat.h"
 #include "ls_common.bpf.h"
 
-const volatile __u64 max_age_ns = 1000000000ULL;
-const volatile bool count_drops = true;
+/* In-flight slots: 2^16, about 30 times more than the packets in flight on a busy veth pair. */
+#define PKTLAT_SLOT_BITS 16
 
+const volatile __u64 max_age_ns = 1000000000ULL;
+
+/*
+ * Direct-mapped by skb address: no allocation, lock or cleanup per packet. A new packet simply
+ * takes its slot; an entry nobody receives is overwritten or never matches again.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << PKTLAT_SLOT_BITS);
+	__type(key, __u32);
 	__type(value, struct pktlat_start);
 } lsc_start SEC(".maps");
 
+/* The aggregates are per CPU: no shared cache line, no atomic add per packet. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 2048);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pktlat_lat_key);
 	__type(value, struct ls_hist);
 } lsc_lat SEC(".maps");
 
+/* Counts without an interface filter, where any interface name may turn up. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pktlat_cnt_key);
 	__type(value, struct pktlat_cnt);
 } lsc_pkts SEC(".maps");
 
+/*
+ * Counts with an interface filter: slot ((window % PKTLAT_RING) * ls_n_ifaces + iface) * 2 + dir - 1,
+ * an array lookup instead of hashing a key. The loader sizes it to the filter before load.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PKTLAT_RING * LS_MAX_IFACES * 2);
+	__type(key, __u32);
+	__type(value, struct pktlat_ring_cnt);
+} lsc_pkt_ring SEC(".maps");
+
+/* The first window the loader has not emitted from lsc_pkt_ring yet; the loader moves it. */
+volatile __u32 ring_drained = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pktlat_drop_key);
 	__type(value, __u64);
 } lsc_drops SEC(".maps");
 
-static __always_inline void skb_ifname(struct sk_buff *skb, char *name)
+static __always_inline struct pktlat_start *slot_of(__u64 skb)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
-	if (!dev || bpf_probe_read_kernel_str(name, LS_IFNAMSIZ, dev->name) <= 0) {
-		name[0] = '-';
-		name[1] = 0;
-	}
+	__u32 i = ls_hash_bits(skb, PKTLAT_SLOT_BITS);
+	return bpf_map_lookup_elem(&lsc_start, &i);
 }
 
 static __always_inline __u8 flow_of(const struct ls_tuple *t)
@@ -59,13 +81,36 @@ static __always_inline __u8 flow_of(const struct ls_tuple *t)
 	return PKTLAT_FLOW_ANY;
 }
 
-static __always_inline void count_pkt(const char *ifname, __u8 dir, __u64 bytes, __u64 now)
+/*
+ * Counts one packet of the interface at filter index ifslot (any, without an interface filter).
+ * Each CPU's counts of one interface and direction are written by one program only.
+ */
+static __always_inline void count_pkt(const struct ls_ifname *ifname, int ifslot, __u8 dir, __u64 bytes, __u64 now)
 {
 	struct pktlat_cnt_key k;
 	struct pktlat_cnt *c, init = { .packets = 1, .bytes = bytes };
+	__u32 w = ls_window(now);
+
+	if (ls_filt_ifaces) {
+		__u32 idx = (((w & (PKTLAT_RING - 1)) * ls_n_ifaces + ifslot) << 1) + dir - 1;
+		struct pktlat_ring_cnt *r = bpf_map_lookup_elem(&lsc_pkt_ring, &idx);
+		if (!r)
+			return;
+		if (r->window1 != w + 1) {
+			/* a window the loader has not emitted yet is overwritten: it fell PKTLAT_RING behind */
+			if (r->window1 && r->window1 - 1 >= ring_drained && r->packets)
+				ls_stat_inc(LS_STAT_MAP_FULL);
+			r->window1 = w + 1;
+			r->packets = 0;
+			r->bytes = 0;
+		}
+		r->packets += 1;
+		r->bytes += bytes;
+		return;
+	}
 	__builtin_memset(&k, 0, sizeof(k));
-	__builtin_memcpy(k.ifname, ifname, LS_IFNAMSIZ);
-	k.window = ls_window(now);
+	__builtin_memcpy(k.ifname, ifname->name, LS_IFNAMSIZ);
+	k.window = w;
 	k.dir = dir;
 	c = bpf_map_lookup_elem(&lsc_pkts, &k);
 	if (!c) {
@@ -77,106 +122,119 @@ static __always_inline void count_pkt(const char *ifname, __u8 dir, __u64 bytes,
 			return;
 		}
 	}
-	__sync_fetch_and_add(&c->packets, 1);
-	__sync_fetch_and_add(&c->bytes, bytes);
+	c->packets += 1;
+	c->bytes += bytes;
 }
 
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 {
-	struct pktlat_start st;
+	struct ls_ifname dev;
+	struct pktlat_start *st;
 	struct ls_tuple t;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 key = (__u64)skb;
+	__u64 now, key, fp = 0;
+	__u8 flow = PKTLAT_FLOW_ANY;
+	int bad, ifslot;
 
-	__builtin_memset(&st, 0, sizeof(st));
-	skb_ifname(skb, st.ifname);
-	if (!ls_iface_ok((struct ls_ifname *)st.ifname))
+	ls_dev_name(skb->dev, &dev);
+	ifslot = ls_iface_find(&dev);
+	if (ls_filt_ifaces && ifslot < 0)
 		return 0;
+	bad = ls_parse_l3(skb->head + skb->network_header, skb->protocol, &t, &fp);
 	if (ls_need_tuple()) {
-		unsigned char *head = BPF_CORE_READ(skb, head);
-		__u16 nh = BPF_CORE_READ(skb, network_header);
-		if (ls_parse_l3(head + nh, BPF_CORE_READ(skb, protocol), &t) || !ls_tuple_ok(&t))
+		if (bad || !ls_tuple_ok(&t))
 			return 0;
-		st.flow = flow_of(&t);
+		flow = flow_of(&t);
 	}
-	count_pkt(st.ifname, PKTLAT_TX, BPF_CORE_READ(skb, len), now);
-	st.ts = now;
-	bpf_map_update_elem(&lsc_start, &key, &st, BPF_ANY);
+	now = bpf_ktime_get_ns();
+	count_pkt(&dev, ifslot, PKTLAT_TX, skb->len, now);
+
+	key = LS_PTR_ID(skb);
+	st = slot_of(key);
+	if (!st)
+		return 0;
+	/* free the slot first and fill it in last, so a receive never takes half of two entries */
+	WRITE_ONCE(st->skb, 0);
+	barrier();
+	st->ts = now;
+	st->fp = fp;
+	__builtin_memcpy(st->ifname, dev.name, LS_IFNAMSIZ);
+	st->flow = flow;
+	barrier();
+	WRITE_ONCE(st->skb, key);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 {
-	struct ls_ifname rx = {};
+	struct ls_ifname rx;
 	struct pktlat_start *st;
+	struct pktlat_lat_key lk;
 	struct ls_tuple t;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 key = (__u64)skb;
 	unsigned char *head, *data;
-	__u16 mac;
+	__u64 now, fp = 0, ts, sfp, key = LS_PTR_ID(skb);
+	bool paired, counted;
+	int bad, ifslot;
 
-	skb_ifname(skb, rx.name);
-	st = bpf_map_lookup_elem(&lsc_start, &key);
-	if (st) {
-		__u64 delta = now - st->ts;
-		if (now > st->ts && delta <= max_age_ns) {
-			struct pktlat_lat_key lk;
-			__builtin_memset(&lk, 0, sizeof(lk));
-			__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);
+	st = slot_of(key);
+	paired = st && READ_ONCE(st->skb) == key;
+	ls_dev_name(skb->dev, &rx);
+	ifslot = ls_iface_find(&rx);
+	counted = !ls_filt_ifaces || ifslot >= 0;
+	if (!paired && !counted)
+		return 0;
+
+	head = skb->head;
+	data = skb->data;
+	bad = ls_parse_l3(data, skb->protocol, &t, &fp);
+	now = bpf_ktime_get_ns();
+
+	if (st && paired) {
+		ts = st->ts;
+		sfp = st->fp;
+		__builtin_memset(&lk, 0, sizeof(lk));
+		__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);
+		lk.flow = st->flow;
+		barrier();
+		/* still the same entry after reading it, and the same packet: pair, and free the slot */
+		if (READ_ONCE(st->skb) == key && sfp == fp && now >= ts && now - ts <= max_age_ns) {
+			WRITE_ONCE(st->skb, 0);
 			__builtin_memcpy(lk.peer, rx.name, LS_IFNAMSIZ);
 			lk.window = ls_window(now);
-			lk.flow = st->flow;
-			ls_hist_add(&lsc_lat, &lk, delta);
+			ls_hist_add(&lsc_lat, &lk, now - ts);
 		} else {
 			ls_stat_inc(LS_STAT_STALE);
 		}
-		bpf_map_delete_elem(&lsc_start, &key);
 	}
 
-	if (!ls_iface_ok(&rx))
+	if (!counted)
 		return 0;
-	head = BPF_CORE_READ(skb, head);
-	data = BPF_CORE_READ(skb, data);
-	if (ls_need_tuple()) {
-		if (ls_parse_l3(data, BPF_CORE_READ(skb, protocol), &t) || !ls_tuple_ok(&t))
-			return 0;
-	}
+	if (ls_need_tuple() && (bad || !ls_tuple_ok(&t)))
+		return 0;
 	/* count the link-layer header too, as the device counters do */
-	mac = BPF_CORE_READ(skb, mac_header);
-	count_pkt(rx.name, PKTLAT_RX, BPF_CORE_READ(skb, len) + (__u32)(data - (head + mac)), now);
+	count_pkt(&rx, ifslot, PKTLAT_RX, skb->len + (__u32)(data - (head + skb->mac_header)), now);
 	return 0;
 }
 
-SEC("tp_btf/consume_skb")
-int BPF_PROG(lsc_skb_consume, struct sk_buff *skb)
-{
-	__u64 key = (__u64)skb;
-	bpf_map_delete_elem(&lsc_start, &key);
-	return 0;
-}
-
+/* Not loaded with --no-drops. */
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(lsc_skb_drop, struct sk_buff *skb, void *location, enum skb_drop_reason reason)
 {
 	struct pktlat_drop_key dk;
+	struct ls_ifname dev;
 	struct ls_tuple t;
-	__u64 key = (__u64)skb;
+	__u64 fp;
 
-	bpf_map_delete_elem(&lsc_start, &key);
-	if (!count_drops)
-		return 0;
-	__builtin_memset(&dk, 0, sizeof(dk));
-	skb_ifname(skb, dk.ifname);
-	if (!ls_iface_ok((struct ls_ifname *)dk.ifname))
+	ls_dev_name(skb->dev, &dev);
+	if (!ls_iface_ok(&dev))
 		return 0;
 	if (ls_need_tuple()) {
-		unsigned char *head = BPF_CORE_READ(skb, head);
-		__u16 nh = BPF_CORE_READ(skb, network_header);
-		if (ls_parse_l3(head + nh, BPF_CORE_READ(skb, protocol), &t) || !ls_tuple_ok(&t))
+		if (ls_parse_l3(skb->head + skb->network_header, skb->protocol, &t, &fp) || !ls_tuple_ok(&t))
 			return 0;
 	}
+	__builtin_memset(&dk, 0, sizeof(dk));
+	__builtin_memcpy(dk.ifname, dev.name, LS_IFNAMSIZ);
 	dk.window = ls_window(bpf_ktime_get_ns());
 	dk.reason = reason;
 	ls_count_add(&lsc_drops, &dk, 1);

@@ -21,6 +21,7 @@
 struct drain_ctx {
 	__u64 t0;
 	__u64 win;
+	const struct ls_opts *o;
 };
 
 static const char **reason_names;
@@ -119,14 +120,57 @@ static void emit_drop(const void *key, const void *val, void *c)
 	       ls_jstr(k->ifname), ls_jstr(reason_name(k->reason)), *(const unsigned long long *)val);
 }
 
+/* Emits the count ring's windows from ring_drained up to cutoff (summed over CPUs) and moves ring_drained. */
+static void drain_ring(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
+{
+	int fd = bpf_map__fd(skel->maps.lsc_pkt_ring), ncpu = libbpf_num_possible_cpus();
+	__u32 now_w = (__u32)((ls_mono_ns() - ctx->t0) / ctx->win), first = skel->bss->ring_drained;
+	struct pktlat_ring_cnt *vals;
+	if (ctx->o->n_ifaces == 0 || ncpu <= 0)
+		return;
+	if (cutoff > now_w + 1)
+		cutoff = now_w + 1;
+	/* older windows have been overwritten (and counted as lost by the kernel) */
+	if (cutoff >= PKTLAT_RING && first < cutoff - (PKTLAT_RING - 1))
+		first = cutoff - (PKTLAT_RING - 1);
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return;
+	for (__u32 w = first; w < cutoff; w++) {
+		for (int i = 0; i < ctx->o->n_ifaces; i++) {
+			for (__u8 dir = PKTLAT_TX; dir <= PKTLAT_RX; dir++) {
+				__u32 idx = (((w % PKTLAT_RING) * ctx->o->n_ifaces + i) << 1) + dir - 1;
+				struct pktlat_cnt_key k = { .window = w, .dir = dir };
+				struct pktlat_cnt sum = {};
+				if (bpf_map_lookup_elem(fd, &idx, vals))
+					continue;
+				for (int c = 0; c < ncpu; c++) {
+					if (vals[c].window1 != w + 1)
+						continue;
+					sum.packets += vals[c].packets;
+					sum.bytes += vals[c].bytes;
+				}
+				if (!sum.packets)
+					continue;
+				strncpy(k.ifname, ctx->o->ifaces[i], LS_IFNAMSIZ - 1);
+				emit_cnt(&k, &sum, ctx);
+			}
+		}
+	}
+	free(vals);
+	if (cutoff > skel->bss->ring_drained)
+		skel->bss->ring_drained = cutoff;
+}
+
 static void drain(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
 {
+	drain_ring(skel, ctx, cutoff);
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_lat), sizeof(struct pktlat_lat_key), sizeof(struct ls_hist),
-			 bpf_map__max_entries(skel->maps.lsc_lat), cutoff, lat_window, emit_lat, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_lat), cutoff, lat_window, emit_lat, ctx, true);
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_pkts), sizeof(struct pktlat_cnt_key), sizeof(struct pktlat_cnt),
-			 bpf_map__max_entries(skel->maps.lsc_pkts), cutoff, cnt_window, emit_cnt, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_pkts), cutoff, cnt_window, emit_cnt, ctx, true);
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_drops), sizeof(struct pktlat_drop_key), sizeof(__u64),
-			 bpf_map__max_entries(skel->maps.lsc_drops), cutoff, drop_window, emit_drop, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_drops), cutoff, drop_window, emit_drop, ctx, true);
 }
 
 int main(int argc, char **argv)
@@ -154,15 +198,17 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ifaces = o.n_ifaces > 0;
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
+	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
 	skel->rodata->max_age_ns = o.max_age_ns;
-	skel->rodata->count_drops = !o.no_drops;
+	bpf_program__set_autoload(skel->progs.lsc_skb_drop, !o.no_drops);
+	bpf_map__set_max_entries(skel->maps.lsc_pkt_ring, PKTLAT_RING * (o.n_ifaces ? o.n_ifaces : 1) * 2);
+	skel->bss->ring_drained = (__u32)((ls_mono_ns() - t0) / o.window_ns);
 
 	if ((err = pktlat_bpf__load(skel))) {
 		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
 		goto cleanup;
 	}
-	if ((err = ls_fill_filters(&o, bpf_map__fd(skel->maps.lsc_f_ifaces), bpf_map__fd(skel->maps.lsc_f_ports),
-				   bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
+	if ((err = ls_fill_cidrs(&o, bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
 		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
 		goto cleanup;
 	}
@@ -177,6 +223,7 @@ int main(int argc, char **argv)
 
 	ctx.t0 = t0;
 	ctx.win = o.window_ns;
+	ctx.o = &o;
 	start = ls_mono_ns();
 	for (k = (start - t0) / o.window_ns + 1; !ls_exiting; k++) {
 		__u64 now;
@@ -199,10 +246,10 @@ int main(int argc, char **argv)
 	ls_report_lost(PROBE, stats, last, ls_mono_ns());
 	{
 		int fds[] = { bpf_program__fd(skel->progs.lsc_pkt_queue), bpf_program__fd(skel->progs.lsc_pkt_recv),
-			      bpf_program__fd(skel->progs.lsc_skb_consume), bpf_program__fd(skel->progs.lsc_skb_drop) };
-		const char *names[] = { "lsc_pkt_queue", "lsc_pkt_recv", "lsc_skb_consume", "lsc_skb_drop" };
+			      bpf_program__fd(skel->progs.lsc_skb_drop) };
+		const char *names[] = { "lsc_pkt_queue", "lsc_pkt_recv", "lsc_skb_drop" };
 		char ps[1024];
-		ls_prog_stats_json(ps, sizeof(ps), fds, names, 4);
+		ls_prog_stats_json(ps, sizeof(ps), fds, names, 3);
 		ls_out("{\"t\":\"end\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
 		       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu},\"stale\":%llu,\"progs\":%s}",
 		       (unsigned long long)ls_mono_ns(), ls_cpu_seconds(), ls_lines + 1,

@@ -10,9 +10,14 @@ enum pktlat_dir { PKTLAT_TX = 1, PKTLAT_RX = 2 };
 /* Flow direction relative to the run's ports: towards a filtered port or away from it. */
 enum pktlat_flow { PKTLAT_FLOW_ANY = 0, PKTLAT_FLOW_TO = 1, PKTLAT_FLOW_FROM = 2 };
 
-/* In flight: an skb seen at net_dev_queue, keyed by its address. */
+/*
+ * In flight: an skb seen at net_dev_queue, in the slot its address hashes to. A receive pairs with
+ * it only when address, packet fingerprint and age all agree (a reused address does not).
+ */
 struct pktlat_start {
+	__u64 skb; /* the skb's address (as LS_PTR_ID gives it); 0: free */
 	__u64 ts;
+	__u64 fp;  /* ls_parse_l3 fingerprint (0 for non-IP) */
 	char ifname[LS_IFNAMSIZ];
 	__u8 flow;
 	__u8 pad[7];
@@ -34,6 +39,19 @@ struct pktlat_cnt_key {
 };
 
 struct pktlat_cnt {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/*
+ * Windows kept by the count ring: with an interface filter, packets are counted per CPU in an
+ * array of PKTLAT_RING windows x filter interface x direction instead of a hash map.
+ */
+#define PKTLAT_RING 8
+
+struct pktlat_ring_cnt {
+	__u32 window1; /* window + 1 these counts are for; 0: none yet */
+	__u32 pad;
 	__u64 packets;
 	__u64 bytes;
 };

@@ -16,10 +16,16 @@
 /* Ephemeral port range (net.ipv4.ip_local_port_range), to tell the service port without a port filter. */
 const volatile __u16 eph_lo = 32768;
 const volatile __u16 eph_hi = 60999;
+/* srtt is sampled: at most once per socket per rtt_every_ns (0: on every ACK). */
+const volatile __u64 rtt_every_ns = 10000000ULL;
 
+#define TCPW_RTT_SLOT_BITS 14
+
+/* Per CPU, written by lsc_tcp_probe only: no atomic add per ACK. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tcpwatch_key);
 	__type(value, struct ls_hist);
 } lsc_rtt SEC(".maps");
@@ -30,6 +36,17 @@ struct {
 	__type(key, struct tcpwatch_key);
 	__type(value, struct tcpwatch_stats);
 } lsc_tcp SEC(".maps");
+
+/*
+ * When each socket's srtt was last sampled, direct-mapped by socket address: one array slot per
+ * ACK, no hash lookup. Two sockets sharing a slot only cost an extra sample now and then.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << TCPW_RTT_SLOT_BITS);
+	__type(key, __u32);
+	__type(value, struct tcpwatch_rtt_slot);
+} lsc_rtt_last SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -85,21 +102,58 @@ static __always_inline __u8 known_side(const struct sock *sk)
 	return c ? c->side : 0;
 }
 
+/* True when this ACK's srtt is to be sampled: none of the socket's for rtt_every_ns. */
+static __always_inline bool rtt_due(const struct sock *sk, __u64 now)
+{
+	__u64 id = LS_PTR_ID(sk);
+	__u32 i = ls_hash_bits(id, TCPW_RTT_SLOT_BITS);
+	struct tcpwatch_rtt_slot *r;
+
+	if (!rtt_every_ns)
+		return true;
+	r = bpf_map_lookup_elem(&lsc_rtt_last, &i);
+	if (!r)
+		return true;
+	if (r->sk == id && now - r->ts < rtt_every_ns)
+		return false;
+	r->sk = id;
+	r->ts = now;
+	return true;
+}
+
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 {
+	const struct sock_common *skc = &sk->__sk_common;
 	struct tcpwatch_key k = {};
+	struct tcp_sock *tp;
 	struct ls_tuple t;
+	__u64 now;
 	__u32 srtt;
 
-	ls_sock_tuple(&sk->__sk_common, &t);
-	if ((t.family != LS_AF_INET && t.family != LS_AF_INET6) || !ls_tuple_ok(&t))
+	/* every ACK of every socket comes here: the port filter, read straight from the socket, first */
+	if (!ls_ports_ok(skc->skc_num, bpf_ntohs(skc->skc_dport)))
 		return 0;
-	srtt = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	if (skc->skc_family != LS_AF_INET && skc->skc_family != LS_AF_INET6)
+		return 0;
+	if (ls_filt_cidrs) {
+		ls_sock_tuple(skc, &t);
+		if (!ls_tuple_ok(&t))
+			return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if (!rtt_due(sk, now))
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
+	if (!ls_filt_cidrs)
+		ls_sock_tuple(skc, &t);
 	key_of(&k, &t, known_side(sk));
-	k.window = ls_window(bpf_ktime_get_ns());
+	k.window = ls_window(now);
 	ls_hist_add(&lsc_rtt, &k, srtt);
 	return 0;
 }
@@ -156,7 +210,7 @@ int BPF_PROG(lsc_tcp_state, const struct sock *sk, const int oldstate, const int
 	struct ls_tuple t;
 	__u64 key = (__u64)sk, now;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != LS_IPPROTO_TCP)
+	if (sk->sk_protocol != LS_IPPROTO_TCP)
 		return 0;
 	if (newstate != LS_TCP_SYN_SENT && newstate != LS_TCP_SYN_RECV && newstate != LS_TCP_ESTABLISHED &&
 	    newstate != LS_TCP_CLOSE)

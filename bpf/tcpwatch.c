@@ -102,9 +102,9 @@ static int on_event(void *ctx, void *data, size_t len)
 static void drain(struct tcpwatch_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
 {
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_rtt), sizeof(struct tcpwatch_key), sizeof(struct ls_hist),
-			 bpf_map__max_entries(skel->maps.lsc_rtt), cutoff, key_window, emit_rtt, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_rtt), cutoff, key_window, emit_rtt, ctx, true);
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_tcp), sizeof(struct tcpwatch_key), sizeof(struct tcpwatch_stats),
-			 bpf_map__max_entries(skel->maps.lsc_tcp), cutoff, key_window, emit_stats, ctx);
+			 bpf_map__max_entries(skel->maps.lsc_tcp), cutoff, key_window, emit_stats, ctx, false);
 }
 
 /* Connections still open when we stop: one "conn" record each, state "open". */
@@ -176,15 +176,16 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ifaces = false; /* sockets have no interface; ifaces do not apply */
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
+	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
 	skel->rodata->eph_lo = eph_lo;
 	skel->rodata->eph_hi = eph_hi;
+	skel->rodata->rtt_every_ns = o.rtt_every_ns;
 
 	if ((err = tcpwatch_bpf__load(skel))) {
 		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
 		goto cleanup;
 	}
-	if ((err = ls_fill_filters(&o, bpf_map__fd(skel->maps.lsc_f_ifaces), bpf_map__fd(skel->maps.lsc_f_ports),
-				   bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
+	if ((err = ls_fill_cidrs(&o, bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
 		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
 		goto cleanup;
 	}

@@ -39,6 +39,12 @@ struct tcpwatch_conn {
 	__u8 raddr[16];
 };
 
+/* The last srtt sample of the socket in one slot of lsc_rtt_last. */
+struct tcpwatch_rtt_slot {
+	__u64 sk; /* socket address (as LS_PTR_ID gives it); 0: none */
+	__u64 ts;
+};
+
 /* A finished connection (ring buffer). */
 struct tcpwatch_event {
 	__u64 start;

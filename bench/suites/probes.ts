@@ -1,6 +1,6 @@
 // Probe overhead: the same load (loadscope's autocannon engine against nginx) with all probes on and
 // with none, interleaved; throughput ratio from paired runs and the probes' own CPU.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
 import { nginxBinary, startNginx } from '../lib/nginx.ts';
@@ -9,13 +9,23 @@ import { engineChild } from '../lib/tools.ts';
 import type { BenchContext, Suite } from '../lib/types.ts';
 import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
 
+type ProgStats = Record<string, { run_cnt: number; run_ns: number }>;
 interface ProbeHandle {
   status: { enabled: boolean; reason?: string; probes: string[] };
-  stop(): Promise<{ cpuSeconds?: number; lostEvents?: number; linesParsed?: number } & Record<string, unknown>>;
+  stop(): Promise<{ cpuSeconds?: number; lostEvents?: number; linesParsed?: number; loaders?: Record<string, { progs?: ProgStats }> } & Record<string, unknown>>;
 }
 type StartProbes = (o: { sink: Sink; filter: { ports?: number[]; ifaces?: string[] }; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
 
 const CONNECTIONS = 16;
+
+/** BPF programs report their run time only with kernel.bpf_stats_enabled=1 (which costs a little itself). */
+function bpfStatsEnabled(): boolean {
+  try {
+    return readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
 
 const suite: Suite = {
   name: 'probes',
@@ -32,7 +42,8 @@ const suite: Suite = {
     const nginx = await startNginx();
     try {
       const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: durationS * 1000 });
-      const pairs: { off?: LoadMeasurement; on?: LoadMeasurement; probeCpu?: number; records?: number; benchCpuOff?: number; benchCpuOn?: number; loaderCpu?: number }[] = [];
+      const bpfStats = bpfStatsEnabled();
+      const pairs: { off?: LoadMeasurement; on?: LoadMeasurement; probeCpu?: number; records?: number; benchCpuOff?: number; benchCpuOn?: number; loaderCpu?: number; progs?: ProgStats }[] = [];
       for (let r = 0; r < reps; r++) {
         const pair: (typeof pairs)[number] = {};
         for (const on of r % 2 ? [true, false] : [false, true]) {
@@ -58,6 +69,7 @@ const suite: Suite = {
             const report = await handle.stop();
             const cpu = process.cpuUsage(cpu0);
             pair.loaderCpu = report.cpuSeconds ?? 0;
+            pair.progs = Object.assign({}, ...Object.values(report.loaders ?? {}).map((l) => l.progs ?? {})) as ProgStats;
             pair.benchCpuOn = (cpu.user + cpu.system) / 1e6;
             pair.records = records;
           }
@@ -69,6 +81,10 @@ const suite: Suite = {
         }
         pairs.push(pair);
         ctx.log(`rep ${r + 1}/${reps}: none ${Math.round(pair.off?.rps ?? NaN)} req/s, all probes ${Math.round(pair.on?.rps ?? NaN)} req/s, probes CPU ${pair.probeCpu?.toFixed(2)} s, ${pair.records} records`);
+        if (bpfStats && pair.progs) {
+          const per = Object.entries(pair.progs).filter(([, p]) => p.run_cnt > 0);
+          ctx.log(`  in-kernel: ${per.map(([n, p]) => `${n} ${Math.round(p.run_ns / p.run_cnt)} ns × ${p.run_cnt}`).join(', ')}`);
+        }
       }
       const ok = pairs.filter((p) => p.on?.ok && p.off?.ok);
       if (ok.length === 0) return ctx.skip('probe overhead', 'no repetition where both runs succeeded');
@@ -76,6 +92,10 @@ const suite: Suite = {
       ctx.line({ name: 'throughput with all probes ÷ none', compared: how, unit: '×', spread: spread(ok.map((p) => p.on!.rps / p.off!.rps)), goal: { op: '>=', value: 0.95 } });
       ctx.line({ name: 'probes CPU per 100k requests', compared: `${how}; loader processes' CPU (their end reports) plus the bench process's extra CPU with probes on (reader, mapper) over its CPU in the paired run without, per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (p.probeCpu! / p.on!.servedTotal) * 1e5)) });
       ctx.line({ name: 'probes CPU share', compared: `${how}; probes CPU seconds per second of run`, unit: 'cores', spread: spread(ok.map((p) => p.probeCpu! / p.on!.wallS)) });
+      if (bpfStats) {
+        const kernelS = (p: (typeof pairs)[number]) => Object.values(p.progs ?? {}).reduce((a, x) => a + x.run_ns, 0) / 1e9;
+        ctx.line({ name: 'probes in-kernel CPU per 100k requests', compared: `${how}; run time of the probes' BPF programs (kernel.bpf_stats_enabled=1, which adds a little itself) per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (kernelS(p) / p.on!.servedTotal) * 1e5)) });
+      }
     } finally {
       await nginx.stop();
     }
