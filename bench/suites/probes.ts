@@ -37,8 +37,10 @@ const suite: Suite = {
     if (!nginxBinary()) return ctx.skip('probe overhead', 'nginx not installed');
     const mod = (await import(index)) as { startProbes?: StartProbes };
     if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/probes/index.ts does not export startProbes');
-    const durationS = ctx.quick ? 3 : 6;
-    const reps = ctx.quick ? 2 : 4;
+    // many short pairs rather than a few long ones: on a shared machine one slow run moves a mean of
+    // two a lot, a median of eight pairs little
+    const durationS = ctx.quick ? 3 : 4;
+    const reps = ctx.quick ? 3 : 8;
     const nginx = await startNginx();
     try {
       const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: durationS * 1000 });
