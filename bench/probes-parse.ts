@@ -1,11 +1,23 @@
 // Micro-measurement of the probe NDJSON reader: lines/s on one core for the common record types.
-// Run: npx tsx bench/probes-parse.ts   (not a test; the figure depends on the machine and its load,
-// so it prints a calibration loop and plain JSON.parse on the same lines for reference)
+// Run: npx tsx bench/probes-parse.ts   (LINES=200000 for a quicker look; not a test: the figure
+// depends on the machine and its load, so it prints a calibration loop and plain JSON.parse on the
+// same lines for reference)
+//
+// Per record type, each on the same 1M lines, CPU time of this thread (process.cpuUsage):
+//   split+parse   64 KiB Buffer chunks as the loader's stdout gives them, decoded as the stream's
+//                 setEncoding('utf8') does (StringDecoder), LineSplitter, parseProbeLine
+//   parse only    parseProbeLine over lines already split
+//   mapper only   ProbeRecordMapper.handle of the first 100k parsed records into a sink that drops them
+// Three measured rounds; the summary gives the median and, in brackets, the lowest round.
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { ProbeRecordMapper } from '../src/probes/mapper.ts';
 import { LineSplitter, parseProbeLine } from '../src/probes/ndjson.ts';
+import type { ProbeRecord } from '../src/probes/types.ts';
+import type { Sink } from '../src/model/types.ts';
 
 const recorded = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'probes', 'fixtures', 'recorded.ndjson'), 'utf8')
   .split('\n')
@@ -19,38 +31,77 @@ function stream(templates: string[], lines: number): string {
   return out.join('\n') + '\n';
 }
 
-function measureParseOnly(name: string, text: string): void {
-  const lines = text.split('\n').filter(Boolean);
-  let parsed = 0;
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (const line of lines) if (parseProbeLine(line)) parsed++;
-  const s = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1e6;
-  console.log(`${(name + ' [parse only]').padEnd(48)} ${String(parsed).padStart(8)} lines  ${(parsed / s / 1e6).toFixed(2)} M lines/s wall  ${(parsed / cpu / 1e6).toFixed(2)} M lines/CPU-s`);
+/** One record mix, held every way the measurements need it (built per set: 1M lines of each at once would not fit). */
+interface Lines {
+  buf: Buffer;
+  lines: string[];
 }
 
-/** The ceiling on this machine: touch each line once (indexOf + charCodeAt), no parsing. */
-function measureTouch(name: string, text: string): void {
-  const lines = text.split('\n').filter(Boolean);
-  let x = 0;
-  const c0 = process.cpuUsage();
-  for (const line of lines) x += line.indexOf('"t"') + line.charCodeAt(line.length >> 1);
-  const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1e6;
-  console.log(`${(name + ' [read each line once, ceiling]').padEnd(48)} ${String(lines.length).padStart(8)} lines  ${''.padStart(18)}  ${(lines.length / cpu / 1e6).toFixed(2)} M lines/CPU-s${x < 0 ? '!' : ''}`);
+function prepare(text: string): Lines {
+  return { buf: Buffer.from(text, 'utf8'), lines: text.split('\n').filter(Boolean) };
 }
 
-function measureJsonParse(name: string, text: string): void {
-  const lines = text.split('\n').filter(Boolean);
-  let parsed = 0;
+function cpuSeconds(fn: () => void): number {
   const c0 = process.cpuUsage();
-  for (const line of lines) if (JSON.parse(line)) parsed++;
+  fn();
   const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1e6;
-  console.log(`${(name + ' [plain JSON.parse, reference]').padEnd(48)} ${String(parsed).padStart(8)} lines  ${''.padStart(18)}  ${(parsed / cpu / 1e6).toFixed(2)} M lines/CPU-s`);
+  return (c.user + c.system) / 1e6;
 }
+
+/** A measurement: how many lines it handled and the CPU seconds that took. */
+type Measure = (l: Lines) => { lines: number; cpu: number };
+
+const timed =
+  (fn: (l: Lines) => number): Measure =>
+  (l) => {
+    let lines = 0;
+    const cpu = cpuSeconds(() => (lines = fn(l)));
+    return { lines, cpu };
+  };
+
+const CHUNK = 64 * 1024;
+const dropSink: Sink = { sample: () => undefined, event: () => undefined };
+const clock = parseProbeLine(pick('clock')[0]) as Extract<ProbeRecord, { t: 'clock' }>;
+
+const MEASURES: Record<string, Measure> = {
+  'split+parse': timed((l) => {
+    let parsed = 0;
+    const decoder = new StringDecoder('utf8');
+    const split = new LineSplitter((line) => {
+      if (parseProbeLine(line) === undefined) throw new Error(`a line was rejected: ${line}`);
+      parsed++;
+    });
+    for (let i = 0; i < l.buf.length; i += CHUNK) split.push(decoder.write(l.buf.subarray(i, i + CHUNK)));
+    split.end();
+    return parsed;
+  }),
+  'parse only': timed((l) => {
+    let parsed = 0;
+    for (const line of l.lines) if (parseProbeLine(line)) parsed++;
+    return parsed;
+  }),
+  // the first 100k records, parsed outside the timing (a hist record costs the mapper ~100 µs)
+  'mapper only': (l) => {
+    const mapper = new ProbeRecordMapper(dropSink, 'bench');
+    mapper.handle(clock);
+    const records = l.lines.slice(0, 100_000).map((line) => parseProbeLine(line)!);
+    return { lines: records.length, cpu: cpuSeconds(() => records.forEach((r) => mapper.handle(r))) };
+  },
+};
+
+/** References on the same lines: plain JSON.parse, and touching each line once (no parsing: the ceiling). */
+const REFERENCES: Record<string, Measure> = {
+  'plain JSON.parse, reference': timed((l) => {
+    let parsed = 0;
+    for (const line of l.lines) if (JSON.parse(line)) parsed++;
+    return parsed;
+  }),
+  'read each line once, ceiling': timed((l) => {
+    let x = 0;
+    for (const line of l.lines) x += line.indexOf('"t"') + line.charCodeAt(line.length >> 1);
+    return x < 0 ? 0 : l.lines.length;
+  }),
+};
 
 /** How fast this core is right now: CPU ns per iteration of a trivial loop (a free modern x86 core: ~0.5-1). */
 function calibrate(): number {
@@ -62,25 +113,12 @@ function calibrate(): number {
   return ((c.user + c.system) * 1000) / 1e8;
 }
 
-function measure(name: string, text: string, chunk = 64 * 1024): void {
-  let parsed = 0;
-  let bad = 0;
-  const split = new LineSplitter((line) => (parseProbeLine(line) ? parsed++ : bad++));
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let i = 0; i < text.length; i += chunk) split.push(text.slice(i, i + chunk));
-  split.end();
-  const s = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1e6;
-  const mb = Buffer.byteLength(text) / 1e6;
-  console.log(
-    `${(name + ' [split+parse]').padEnd(48)} ${String(parsed).padStart(8)} lines  ${(parsed / s / 1e6).toFixed(2)} M lines/s wall  ${(parsed / cpu / 1e6).toFixed(2)} M lines/CPU-s  ${(mb / s).toFixed(0)} MB/s${bad ? `  (${bad} rejected!)` : ''}`,
-  );
-}
+const label = (name: string, what: string) => `${name} [${what}]`.padEnd(52);
+const rate = (x: number) => `${(x / 1e6).toFixed(2)} M lines/CPU-s`;
 
-const N = 1_000_000;
-const sets: [string, string[]][] = [
+const N = Number(process.env.LINES ?? 1_000_000);
+const ROUNDS = 3;
+const mixes: [string, string[]][] = [
   ['count (pkt_count, drops, tcp_*)', pick('count')],
   ['conn (TCP lifecycle)', pick('conn')],
   ['route_sample', pick('route_sample')],
@@ -88,17 +126,34 @@ const sets: [string, string[]][] = [
   ['hist (20-40 slots)', pick('hist')],
   ['mix (as a loaded run emits)', [...pick('count'), ...pick('count'), ...pick('conn'), ...pick('conn'), ...pick('route_sample'), ...pick('route'), ...pick('hist')]],
 ];
-console.log(`calibration: ${calibrate().toFixed(2)} CPU-ns per trivial loop iteration (a free modern x86 core: ~0.5-1)`);
-console.log(`load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} CPUs (other work on the machine slows the wall figure)`);
-for (let round = 0; round < 2; round++) {
-  console.log(round === 0 ? '# warm-up' : '# measured');
-  for (const [name, templates] of sets) {
-    const text = stream(templates, round === 0 ? N / 5 : N);
-    measure(name, text);
-    measureParseOnly(name, text);
-    if (round === 1) {
-      measureJsonParse(name, text);
-      measureTouch(name, text);
+
+/** One pass over every mix and measure; the lines of one mix are built just before it is measured. */
+function pass(lines: number, measures: Record<string, Measure>, onResult: (key: string, linesPerCpuS: number, n: number) => void): void {
+  for (const [name, templates] of mixes) {
+    const l = prepare(stream(templates, lines));
+    for (const [what, measure] of Object.entries(measures)) {
+      const { lines: n, cpu } = measure(l);
+      onResult(label(name, what), n / cpu, n);
     }
   }
 }
+
+console.log(`calibration: ${calibrate().toFixed(2)} CPU-ns per trivial loop iteration (a free modern x86 core: ~0.5-1)`);
+console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} CPUs (CPU time, not wall time, is measured)`);
+console.log('# warm-up');
+pass(N / 5, MEASURES, (key, r, n) => console.log(`${key} ${String(n).padStart(8)} lines  ${rate(r)}`));
+const results = new Map<string, { rates: number[]; lines: number }>();
+for (let round = 1; round <= ROUNDS; round++) {
+  console.log(`# round ${round} of ${ROUNDS}`);
+  pass(N, MEASURES, (key, r, n) => {
+    results.set(key, { rates: [...(results.get(key)?.rates ?? []), r], lines: n });
+    console.log(`${key} ${rate(r)}`);
+  });
+}
+console.log(`# measured: median of ${ROUNDS} rounds (lowest round in brackets)`);
+for (const [key, { rates, lines }] of results) {
+  const sorted = [...rates].sort((a, b) => a - b);
+  console.log(`${key} ${String(lines).padStart(8)} lines  ${rate(sorted[sorted.length >> 1])}  (min ${(sorted[0] / 1e6).toFixed(2)})`);
+}
+console.log(`# references (one round), calibration now ${calibrate().toFixed(2)} CPU-ns`);
+pass(N, REFERENCES, (key, r, n) => console.log(`${key} ${String(n).padStart(8)} lines  ${rate(r)}`));
