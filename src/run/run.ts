@@ -137,6 +137,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       thresholds: spec.thresholds as Record<string, string[]>,
       script: spec.script === undefined ? undefined : resolve(dirname(resolve(scenario.file)), spec.script),
       workDir: runDir,
+      ledger,
     };
     summary = await engine.run(loadPlan, signal);
     journal.event({ kind: 'engine.summary', time: now(), source: 'load', attrs: { ...summary } });

@@ -15,6 +15,7 @@ import { LoadscopeError } from '../../src/model/errors.ts';
 import { readJournal } from '../../src/model/journal.ts';
 import type { RunResult } from '../../src/model/result.ts';
 import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
+import { sweepStale } from '../../src/run/janitor.ts';
 import { runScenario } from '../../src/run/run.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { startServer } from '../helpers/with-server.ts';
@@ -257,11 +258,12 @@ test('no k6 binary: an ENVIRONMENT error whose hint says how to get k6', async (
   t.regex(bad!.message, /does not run as k6/);
 });
 
-test('a loadscope killed outright takes its k6 process with it', async (t) => {
+test('a loadscope killed outright takes its k6 process with it, and the next run removes its stream directory', async (t) => {
   const server = await startServer((_req, res) => res.end('ok'));
   t.teardown(() => server.close());
   const dir = tmp(t, 'orphan');
-  const driver = spawn(process.execPath, ['--import', 'tsx', DRIVER, dir, server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ledgers = tmp(t, 'ledgers');
+  const driver = spawn(process.execPath, ['--import', 'tsx', DRIVER, dir, server.url, ledgers], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => void driver.kill('SIGKILL'));
   await new Promise<void>((res, rej) => {
     createInterface({ input: driver.stdout! }).on('line', (l) => l === 'started' && res());
@@ -276,4 +278,10 @@ test('a loadscope killed outright takes its k6 process with it', async (t) => {
     left = processesMentioning(join(dir, 'k6-summary.json'));
   }
   t.deepEqual(left, [], 'k6 died with its parent (PR_SET_PDEATHSIG via setpriv)');
+  // the dead run's FIFO directory is still there; the janitor of the next run removes it from the ledger
+  const streams = () => readdirSync(dir).filter((f) => f.startsWith('.k6-stream-'));
+  t.is(streams().length, 1);
+  const removed = sweepStale(ledgers);
+  t.true(removed.some((r) => r.includes('.k6-stream-') && r.includes('dead run k6-driver')), removed.join('; '));
+  t.deepEqual(streams(), []);
 });

@@ -157,6 +157,7 @@ export class K6Engine implements LoadEngine, ReportsInFlight {
     lag.unref();
     const clockOffset = now() - Date.now();
     const fifoDir = mkdtempSync(join(plan.workDir, '.k6-stream-'));
+    plan.ledger?.add({ kind: 'file', path: fifoDir });
 
     const schedule = gen ? new StageSchedule(plan.stages, plan.sink, gen) : undefined;
     const userStages = new Map<string, number>();
@@ -247,6 +248,7 @@ export class K6Engine implements LoadEngine, ReportsInFlight {
       schedule?.finish(true);
       for (const inst of this.instances) if (inst.child.exitCode === null && inst.child.signalCode === null) inst.child.kill('SIGKILL');
       rmSync(fifoDir, { recursive: true, force: true });
+      plan.ledger?.remove((r) => r.kind === 'file' && r.path === fifoDir);
     }
   }
 
