@@ -3,8 +3,8 @@
 // runs from a plain-JavaScript bundle (esbuild, rebuilt when a source is newer): starting tsx in a
 // worker costs more than the worker saves.
 import { buildSync } from 'esbuild';
-import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
@@ -40,9 +40,26 @@ function workerBundle(): string | null {
   return bundle;
 }
 
+/** Idle cores right now: /proc/stat sampled twice, `ms` apart (undefined where there is no /proc/stat). */
+export function idleCores(ms = 100): number | undefined {
+  const read = () => {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+  };
+  try {
+    const a = read();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    const b = read();
+    const total = b.total - a.total;
+    return total > 0 ? ((b.idle - a.idle) / total) * availableParallelism() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether a journal of `bytes` is read by two threads: `threads` 1 or 2 forces it; 'auto' takes a
- * second thread for a long journal when a core is free (1-minute load average + 1 ≤ cores). On a
+ * second thread for a long journal when most of a core is idle right now (sampled over 100 ms). On a
  * busy machine the second reader only adds its own scan of the file and its start-up.
  */
 export function useWorker(bytes: number, threads: 1 | 2 | 'auto'): boolean {
@@ -50,7 +67,7 @@ export function useWorker(bytes: number, threads: 1 | 2 | 'auto'): boolean {
   if (threads === 'auto') {
     const env = process.env.LOADSCOPE_THREADS;
     if (env === '1') return false;
-    if (env !== '2' && (bytes < PARALLEL_MIN_BYTES || loadavg()[0] + 1 > availableParallelism())) return false;
+    if (env !== '2' && (bytes < PARALLEL_MIN_BYTES || availableParallelism() < 2 || (idleCores() ?? 0) < 0.8)) return false;
   }
   return workerBundle() !== null;
 }
