@@ -83,7 +83,7 @@ import(${JSON.stringify(url)}).then((m) => m.run(workerData), (e) => {
   Atomics.store(workerData.flag, 0, 1);
   Atomics.notify(workerData.flag, 0);
 });`;
-  const worker = new Worker(boot, { eval: true, workerData: { path, port: port2, flag }, transferList: [port2] });
+  const worker = new Worker(boot, { eval: true, workerData: { path, port: port2, flag }, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   worker.unref();
   return {
     wait() {
