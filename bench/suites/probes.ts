@@ -6,6 +6,9 @@ import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
 import { nginxBinary, startNginx } from '../lib/nginx.ts';
 import { spread } from '../lib/stats.ts';
 import { engineChild } from '../lib/tools.ts';
+import { killGroup, spawnTracked, waitExit } from '../lib/proc.ts';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, Suite } from '../lib/types.ts';
 import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
 
@@ -98,10 +101,59 @@ const suite: Suite = {
         const kernelS = (p: (typeof pairs)[number]) => Object.values(p.progs ?? {}).reduce((a, x) => a + x.run_ns, 0) / 1e9;
         ctx.line({ name: 'probes in-kernel CPU per 100k requests', compared: `${how}; run time of the probes' BPF programs (kernel.bpf_stats_enabled=1, which adds a little itself) per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (kernelS(p) / p.on!.servedTotal) * 1e5)) });
       }
+      await toggled(ctx, nginx, mod.startProbes, ctx.quick ? 6 : 12, ctx.quick ? 2000 : 3000);
     } finally {
       await nginx.stop();
     }
   },
 };
+
+/**
+ * The same comparison inside one continuous load: phases of `phaseMs` alternate none / all probes
+ * (attached before a phase's window opens, detached after it closes), and each "on" phase is divided
+ * by the mean of the "off" phases beside it. One engine process and one connection pool throughout,
+ * so run-to-run differences (start-up, scheduling, where the pool lands) drop out.
+ */
+async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, phases: number, phaseMs: number): Promise<void> {
+  const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: phases * (phaseMs + 1500) + 5000 });
+  const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
+  const exited = waitExit(child, phases * (phaseMs + 1500) + 60_000);
+  const rates: { on: boolean; rps: number }[] = [];
+  try {
+    await sleep(1500);
+    for (let k = 0; k < phases && child.exitCode === null; k++) {
+      const on = k % 2 === 1;
+      const ac = new AbortController();
+      const handle = on ? await startProbes({ sink: { sample() {}, event() {} }, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'auto', signal: ac.signal }) : undefined;
+      if (handle && !handle.status.enabled) {
+        await handle.stop();
+        return ctx.skip('probe overhead, one continuous load', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
+      }
+      const s0 = await nginx.served();
+      const t0 = performance.now();
+      await sleep(phaseMs);
+      const s1 = await nginx.served();
+      rates.push({ on, rps: (s1 - s0) / ((performance.now() - t0) / 1000) });
+      await handle?.stop();
+    }
+  } finally {
+    killGroup(child, 'SIGKILL');
+    await exited;
+  }
+  const ratios: number[] = [];
+  for (let k = 1; k < rates.length; k += 2) {
+    const off = [rates[k - 1], rates[k + 1]].filter((x) => x !== undefined).map((x) => x.rps);
+    ratios.push(rates[k].rps / (off.reduce((a, b) => a + b, 0) / off.length));
+  }
+  if (!ratios.length) return ctx.skip('probe overhead, one continuous load', 'the load ended before a phase with probes');
+  ctx.log(`continuous load: ${rates.map((r) => `${r.on ? 'on' : 'off'} ${Math.round(r.rps)}`).join(', ')} req/s`);
+  ctx.line({
+    name: 'throughput with all probes ÷ none, one continuous load',
+    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (filter: nginx port, lo; attach and detach outside the phases); each "on" phase over the mean of the "off" phases beside it`,
+    unit: '×',
+    spread: spread(ratios),
+    goal: { op: '>=', value: 0.95 },
+  });
+}
 
 export default suite;
