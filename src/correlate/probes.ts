@@ -163,15 +163,6 @@ export class ProbeAccumulator {
     }
   }
 
-  /** What probe.conn records gave: connections open at the end and the duration and connect-time summaries. */
-  connectionLifetimes(): Pick<ProbesSummary['connections'], 'openAtEnd' | 'durationMs' | 'connectMs'> {
-    return {
-      openAtEnd: this.openConns,
-      ...(this.dur.totalCount ? { durationMs: rounded(summarize(this.dur, 1000)) } : {}),
-      ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
-    };
-  }
-
   finish(): ProbesSummary {
     const total = (m: string) => this.totals.get(m) ?? 0;
     const packets = [...this.counts.map].map(([k, { first, v }]) => ({ iface: first.tags.iface, dir: first.tags.dir, packets: v.n, bytes: this.bytes.map.get(k)?.v.n ?? 0 }));
@@ -215,7 +206,9 @@ export class ProbeAccumulator {
         opened: total('probe.tcp_conn_opened'),
         closed: total('probe.tcp_conn_closed'),
         failed: total('probe.tcp_conn_failed'),
-        ...this.connectionLifetimes(),
+        openAtEnd: this.openConns,
+        ...(this.dur.totalCount ? { durationMs: rounded(summarize(this.dur, 1000)) } : {}),
+        ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
       },
       drops: { total: total('probe.drops'), byReason: drops.sort(byCount((x) => x.count)) },
       loadBalancer: [...this.lb.values()].map((x) => ({ service: x.service, backend: x.backend, connections: x.n })).sort(byCount((x) => x.connections)),

@@ -362,16 +362,12 @@ export function buildResultFromJournal(path: string, opts: { threads?: 1 | 2 | '
   );
   if (!header) throw new LoadscopeError('JOURNAL', `${path}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
   if (worker) {
-    const answer = worker.wait() ?? readProbesHere(path);
+    // a worker that never answered (it died): its part is read here after all
+    const answer: WorkerAnswer = worker.wait() ?? readProbes(path);
     if ('error' in answer) throw new LoadscopeError('JOURNAL', answer.error.message, { hint: answer.error.hint ?? 'set LOADSCOPE_THREADS=1 to read the journal in one thread' });
     b.useProbes(answer.probes, answer.net);
   }
   return { result: b.finish(), header, stats, threads: worker ? 2 : 1 };
-}
-
-/** The worker's part read in this thread (the worker never answered). */
-function readProbesHere(path: string): WorkerAnswer {
-  return readProbes(path);
 }
 
 const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {
