@@ -43,8 +43,6 @@ export class ResultBuilder {
   private readonly analyzer = new Analyzer();
   private fromWorker: Pick<ProbesSummary, 'packetLatency' | 'rtt'> | undefined;
   private probesElsewhere = false;
-  /** Records taken, by fast path or not. */
-  records = 0;
 
   private seen(time: number): void {
     if (time > this.lastTime) this.lastTime = time;
@@ -81,9 +79,8 @@ export class ResultBuilder {
     return true;
   }
 
-  /** A record a fast path took: counts, and its time when it may be the latest yet (exact time costs a string). */
+  /** A record a fast path took: its time counts when it may be the latest yet (exact time costs a string). */
   private took(l: RawLine): void {
-    this.records++;
     if (l.timeFloor + 1 <= Math.min(this.lastTime, this.analyzer.latest)) return;
     this.seen(l.time);
     this.analyzer.addTime(l.time);
@@ -92,12 +89,10 @@ export class ResultBuilder {
   add(r: JournalRecord): void {
     if (this.probesElsewhere && r.type === 'sample' && WORKER_METRICS.has(r.metric)) {
       // the worker reads this one (a line the fast paths could not take, parsed here too): only its time counts
-      this.records++;
       this.seen(r.time);
       this.analyzer.addTime(r.time);
       return;
     }
-    this.records++;
     const hist = r.type === 'sample' && r.hist && HIST_METRICS.has(r.metric) ? decodeSparse(r.hist) : undefined;
     this.analyzer.add(r, hist);
     this.probes.add(r, hist);
