@@ -28,11 +28,11 @@ export function slotOf(v: number): number {
 }
 
 /**
- * Converts a flat [slot, count, ...] list into an HDR histogram, each slot recorded at its
- * midpoint: the error is at most half a slot (6.25% of the value) on top of HDR's 0.1%.
+ * Converts a flat [slot, count, ...] list into an HDR histogram (`into`, or a new one), each slot
+ * recorded at its midpoint: the error is at most half a slot (6.25% of the value) on top of HDR's 0.1%.
  */
-export function loglinToHistogram(b: readonly number[]): Histogram {
-  const h = createHistogram();
+export function loglinToHistogram(b: readonly number[], into?: Histogram): Histogram {
+  const h = into ?? createHistogram();
   for (let i = 0; i + 1 < b.length; i += 2) {
     const count = b[i + 1];
     if (count <= 0) continue;
@@ -43,6 +43,10 @@ export function loglinToHistogram(b: readonly number[]): Histogram {
   return h;
 }
 
+/** One histogram reused for every line: allocating its counts array was a third of the cost. */
+const scratch = createHistogram();
+
 export function loglinToEncoded(b: readonly number[]): string {
-  return encode(loglinToHistogram(b));
+  scratch.reset();
+  return encode(loglinToHistogram(b, scratch));
 }

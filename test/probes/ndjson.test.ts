@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProbes } from '../../src/correlate/probes.ts';
-import { decode } from '../../src/model/histogram.ts';
-import { loglinToHistogram, LOGLIN_SLOTS, slotOf, slotRange } from '../../src/probes/loghist.ts';
+import { decode, encode } from '../../src/model/histogram.ts';
+import { loglinToEncoded, loglinToHistogram, LOGLIN_SLOTS, slotOf, slotRange } from '../../src/probes/loghist.ts';
 import { monoToEpochMs, ProbeRecordMapper } from '../../src/probes/mapper.ts';
 import { LineSplitter, parseProbeLine } from '../../src/probes/ndjson.ts';
 import type { ProbeRecord } from '../../src/probes/types.ts';
@@ -160,4 +160,14 @@ test('summarizeProbes of a run without probes is empty, not an error', (t) => {
   t.deepEqual(s.packets, []);
   t.is(s.lostEvents.total, 0);
   t.is(s.connections.opened, 0);
+});
+
+test('loglinToEncoded with its reused histogram encodes exactly what a fresh histogram does', (t) => {
+  let seed = 11;
+  const r = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 300; i++) {
+    const b: number[] = [];
+    for (let k = 0, n = 1 + Math.floor(r() * 40); k < n; k++) b.push(Math.floor(r() * LOGLIN_SLOTS), 1 + Math.floor(r() * 1000));
+    t.is(loglinToEncoded(b), encode(loglinToHistogram(b)), `input ${i}`);
+  }
 });
