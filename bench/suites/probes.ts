@@ -20,6 +20,8 @@ interface ProbeHandle {
 type StartProbes = (o: { sink: Sink; filter: { ports?: number[]; ifaces?: string[] }; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
 
 const CONNECTIONS = 16;
+/** Pause after each attach or detach before a run or a continuous-load phase is measured. */
+const SETTLE_MS = 700;
 
 /** BPF programs report their run time only with kernel.bpf_stats_enabled=1 (which costs a little itself). */
 function bpfStatsEnabled(): boolean {
@@ -53,6 +55,7 @@ const suite: Suite = {
         const pair: (typeof pairs)[number] = {};
         for (const on of r % 2 ? [true, false] : [false, true]) {
           if (!on) {
+            await sleep(SETTLE_MS); // after the previous run's detach, as the continuous load does
             const c0 = process.cpuUsage();
             pair.off = await measureLoad(nginx, tool, { durationMs: durationS * 1000 });
             const c = process.cpuUsage(c0);
@@ -69,6 +72,7 @@ const suite: Suite = {
             return ctx.skip('probe overhead', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
           }
           try {
+            await sleep(SETTLE_MS); // measured from SETTLE_MS after the attach, as the continuous load does
             pair.on = await measureLoad(nginx, tool, { durationMs: durationS * 1000 });
           } finally {
             const report = await handle.stop();
@@ -93,7 +97,7 @@ const suite: Suite = {
       }
       const ok = pairs.filter((p) => p.on?.ok && p.off?.ok);
       if (ok.length === 0) return ctx.skip('probe overhead', 'no repetition where both runs succeeded');
-      const how = `loadscope autocannon engine, ${CONNECTIONS} connections, ${durationS} s against nginx on loopback, all probes (filter: nginx port, lo) vs none, paired and interleaved`;
+      const how = `loadscope autocannon engine, ${CONNECTIONS} connections, ${durationS} s against nginx on loopback, all probes (filter: nginx port, lo) vs none, paired and interleaved, each run started ${SETTLE_MS} ms after the previous attach or detach`;
       ctx.line({ name: 'throughput with all probes ÷ none', compared: how, unit: '×', spread: spread(ok.map((p) => p.on!.rps / p.off!.rps)), goal: { op: '>=', value: 0.95 } });
       ctx.line({ name: 'probes CPU per 100k requests', compared: `${how}; loader processes' CPU (their end reports) plus the bench process's extra CPU with probes on (reader, mapper) over its CPU in the paired run without, per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (p.probeCpu! / p.on!.servedTotal) * 1e5)) });
       ctx.line({ name: 'probes CPU share', compared: `${how}; probes CPU seconds per second of run`, unit: 'cores', spread: spread(ok.map((p) => p.probeCpu! / p.on!.wallS)) });
@@ -101,7 +105,9 @@ const suite: Suite = {
         const kernelS = (p: (typeof pairs)[number]) => Object.values(p.progs ?? {}).reduce((a, x) => a + x.run_ns, 0) / 1e9;
         ctx.line({ name: 'probes in-kernel CPU per 100k requests', compared: `${how}; run time of the probes' BPF programs (kernel.bpf_stats_enabled=1, which adds a little itself) per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (kernelS(p) / p.on!.servedTotal) * 1e5)) });
       }
-      await toggled(ctx, nginx, mod.startProbes, ctx.quick ? 6 : 12, ctx.quick ? 2000 : 3000);
+      // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
+      // machine's drift more closely than a few long ones, and the median of many ratios moves little
+      await toggled(ctx, nginx, mod.startProbes, ctx.quick ? 16 : 32, 1000);
     } finally {
       await nginx.stop();
     }
@@ -115,9 +121,9 @@ const suite: Suite = {
  * so run-to-run differences (start-up, scheduling, where the pool lands) drop out.
  */
 async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, phases: number, phaseMs: number): Promise<void> {
-  const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: phases * (phaseMs + 1500) + 5000 });
+  const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: phases * (phaseMs + SETTLE_MS + 1500) + 5000 });
   const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
-  const exited = waitExit(child, phases * (phaseMs + 1500) + 60_000);
+  const exited = waitExit(child, phases * (phaseMs + SETTLE_MS + 1500) + 60_000);
   const rates: { on: boolean; rps: number }[] = [];
   try {
     await sleep(1500);
@@ -129,6 +135,10 @@ async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof start
         await handle.stop();
         return ctx.skip('probe overhead, one continuous load', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
       }
+      // Attaching and detaching disturb the machine for a moment (tracepoint code patching, JIT
+      // memory, the loaders' start and exit); a run attaches once, before its load. So every phase,
+      // "on" and "off" alike, starts SETTLE_MS after its transition, and measures steady state.
+      await sleep(SETTLE_MS);
       const s0 = await nginx.served();
       const t0 = performance.now();
       await sleep(phaseMs);
@@ -147,9 +157,12 @@ async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof start
   }
   if (!ratios.length) return ctx.skip('probe overhead, one continuous load', 'the load ended before a phase with probes');
   ctx.log(`continuous load: ${rates.map((r) => `${r.on ? 'on' : 'off'} ${Math.round(r.rps)}`).join(', ')} req/s`);
+  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+  const sd = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, ratios.length - 1));
+  ctx.log(`continuous load: mean ratio ${mean.toFixed(3)} ± ${((1.96 * sd) / Math.sqrt(ratios.length)).toFixed(3)} (95% interval of the mean, n=${ratios.length})`);
   ctx.line({
     name: 'throughput with all probes ÷ none, one continuous load',
-    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (filter: nginx port, lo; attach and detach outside the phases); each "on" phase over the mean of the "off" phases beside it`,
+    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (filter: nginx port, lo; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
     unit: '×',
     spread: spread(ratios),
     goal: { op: '>=', value: 0.95 },

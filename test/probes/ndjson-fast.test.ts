@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { LineSplitter, parseProbeLine, parseProbeLineFast, parseProbeLineJson } from '../../src/probes/ndjson.ts';
+import { LineSplitter, parseProbeLine, parseProbeLineFast, parseProbeLineJson, skeletonReadCount } from '../../src/probes/ndjson.ts';
 import type { ProbeRecord } from '../../src/probes/types.ts';
 
 const LINES = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'recorded.ndjson'), 'utf8').split('\n').filter(Boolean);
@@ -184,4 +184,103 @@ test('tags objects are shared and frozen; records never share mutable state', (t
   t.not(h1.b, h2.b);
   h1.b.push(1);
   t.deepEqual(h2.b, (JSON.parse(HIST) as { b: number[] }).b);
+});
+
+// The skeleton path: a line whose text, but for its varying integers, repeats is read from a
+// pattern learned from the layout path. The lines above mostly go by once; these repeat.
+
+/** Integers the skeleton keeps as text (they name rather than measure); every other one may vary. */
+const FIXED_KEYS = new Set(['d', 'table', 'err', 'proto', 'oif_index', 'flow_oif', 'flow_iif']);
+/** Integers as JSON writes them, near and past the edges of exact doubles. */
+const INTS = ['0', '-0', '7', '-11', '2147483648', '123456789012', '999999999999999', '1000000000000000', '9007199254740993', '18446744073709551615', '-123456789012345678901234567890'];
+/** Not integers as JSON writes them, in an integer's place. */
+const NOT_INTS = ['01', '-01', '00', '-', '--1', '+1', '1.5', '1e3', '1E3', '1.', '.5', ' 1', '1 ', '', 'null', '"1"', '0x10'];
+const SLOT_LISTS = ['[]', '[0]', '[-0]', '[1,-2]', '[7,9007199254740993,18446744073709551615,-123456789012345678901234567890,1]', `[${Array.from({ length: 3000 }, (_, i) => i % 97).join(',')}]`];
+const NOT_SLOT_LISTS = ['[01]', '[1,]', '[,1]', '[1,,2]', '[ 1]', '[1 ]', '[1.5]', '[1e2]', '[-]', '[1', '1]', '[[1]]', '[1,-]', '[-01]'];
+
+/** line with its varying integers (and slot list) replaced: pick(key, n) gives the new text for the integer at key, n counting them. */
+function withInts(line: string, pick: (key: string, n: number) => string | undefined, list?: string): string {
+  let n = 0;
+  const out = line.replace(/"(\w+)":(-?\d+)/g, (m, key: string) => {
+    const v = FIXED_KEYS.has(key) ? undefined : pick(key, n++);
+    return v === undefined ? m : `"${key}":${v}`;
+  });
+  return list === undefined ? out : out.replace(/"b":\[[^\]]*\]/, `"b":${list}`);
+}
+
+test('a stream that repeats as loaders print it reads as the reference, mostly by skeleton', (t) => {
+  const lines: string[] = [];
+  let k = 0;
+  for (let round = 0; round < 40; round++) {
+    for (const line of FAST_LINES) {
+      k++;
+      // mostly integers, now and then something JSON.parse must judge
+      const odd = k % 11 === 0;
+      lines.push(
+        withInts(
+          line,
+          (key, n) => (key === 'w' || key === 'ts' ? String(1_139_900_704_785 + round) : odd && n === 1 ? NOT_INTS[k % NOT_INTS.length] : INTS[(k + n) % INTS.length]),
+          k % 7 === 0 ? NOT_SLOT_LISTS[k % NOT_SLOT_LISTS.length] : SLOT_LISTS[k % SLOT_LISTS.length],
+        ),
+      );
+    }
+  }
+  const before = skeletonReadCount();
+  t.deepEqual(disagreements(lines), []);
+  const bySkeleton = skeletonReadCount() - before;
+  t.true(bySkeleton > lines.length / 2, `only ${bySkeleton} of ${lines.length} lines read by skeleton`);
+  t.true(lines.filter((l) => parseProbeLineJson(l) === undefined).length > 50, 'enough lines for JSON.parse to refuse');
+});
+
+test('once skeletons are known, odd variants of each line read as the reference', (t) => {
+  for (let i = 0; i < 3; i++) for (const line of FAST_LINES) parseProbeLine(line);
+  let seed = 0xbead;
+  const rand = (n: number): number => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    return ((seed >>> 0) % 1_000_003) % n;
+  };
+  const palette = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '-', '+', '.', '0', '1', '9', 'e', 'E', 'n', 't', 'é', '\u0000', '\t', '\ud83d', 'x'];
+  const wrong: string[] = [];
+  let bySkeleton = 0;
+  let variants = 0;
+  FAST_LINES.forEach((line, i) => {
+    const variantsOf: string[] = [];
+    // each integer in turn replaced by an integer or by something else
+    const count = withInts(line, () => undefined).match(/"\w+":-?\d+/g)?.length ?? 0;
+    for (let at = 0; at < count; at++) for (const v of [...INTS, ...NOT_INTS]) variantsOf.push(withInts(line, (_, n) => (n === at ? v : undefined)));
+    for (const list of [...SLOT_LISTS, ...NOT_SLOT_LISTS]) if (line.includes('"b":[')) variantsOf.push(withInts(line, () => undefined, list));
+    // and random edits
+    for (let e = 0; e < 300; e++) {
+      const at = rand(line.length + 1);
+      const ch = palette[rand(palette.length)];
+      const op = rand(3);
+      variantsOf.push(op === 0 ? line.slice(0, at) + line.slice(at + 1) : op === 1 ? line.slice(0, at) + ch + line.slice(at) : line.slice(0, at) + ch + line.slice(at + 1));
+    }
+    for (const v of variantsOf) {
+      // after its predecessor, the line's skeleton is the one tried first
+      parseProbeLine(FAST_LINES[(i + FAST_LINES.length - 1) % FAST_LINES.length]);
+      const before = skeletonReadCount();
+      if (!sameValue(parseProbeLine(v), parseProbeLineJson(v))) wrong.push(v);
+      bySkeleton += skeletonReadCount() - before;
+      variants++;
+    }
+  });
+  t.deepEqual(wrong, []);
+  t.true(bySkeleton > 1000, `only ${bySkeleton} variants read by skeleton`);
+  t.true(variants - bySkeleton > 1000, 'most odd variants are left to the other paths');
+});
+
+test('many distinct skeletons, lines longer than the byte buffer and non-ASCII text still read as the reference', (t) => {
+  const lines: string[] = [];
+  // more skeletons than are kept: they start over
+  for (let i = 0; i < 2500; i++) {
+    const line = COUNT.replace('"iface":"lspxtA"', `"iface":"if${i}"`);
+    for (let r = 0; r < 3; r++) lines.push(line.replace(/"v":\d+/, `"v":${i * 3 + r}`));
+  }
+  // a slot list past the byte buffer, and non-ASCII text before the integers of lines read from bytes
+  const huge = HIST.replace(/"b":\[[^\]]*\]/, `"b":[${Array.from({ length: 40_000 }, (_, i) => i).join(',')}]`);
+  const accents = [CONN.replace('"laddr":"127.0.0.1"', '"laddr":"é"'), HIST.replace('"iface":"lspxtA"', '"iface":"😀"'), SAMPLE.replace('"oif":"lspxtA"', '"oif":"ü"')];
+  for (let r = 0; r < 4; r++) lines.push(huge, ...accents.map((l) => withInts(l, (key) => (['lport', 'n', 'sport'].includes(key) ? String(r) : undefined))));
+  t.deepEqual(disagreements(lines), []);
+  t.true(lines.every((l) => parseProbeLine(l) !== undefined));
 });
