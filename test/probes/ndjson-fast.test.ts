@@ -32,6 +32,18 @@ function sameValue(a: unknown, b: unknown): boolean {
   return ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
+/** A small seeded generator: rand(n) gives 0..n-1, the same sequence for the same seed. */
+function seeded(start: number): (n: number) => number {
+  let seed = start;
+  return (n) => {
+    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    return ((seed >>> 0) % 1_000_003) % n;
+  };
+}
+
+/** Characters the mutation tests insert: JSON syntax, number parts, escapes, non-ASCII, a lone surrogate. */
+const PALETTE = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '-', '+', '.', '0', '1', '9', 'e', 'E', 'n', 't', 'é', '\u0000', '\t', '\ud83d', 'x'];
+
 test('every recorded high-volume line takes the fast path and reads exactly as JSON.parse', (t) => {
   t.is(FAST_LINES.length, 18);
   for (const line of FAST_LINES) {
@@ -107,12 +119,7 @@ test('every prefix of every recorded line, and random mutations, read as the ref
   const prefixes = LINES.flatMap((l) => Array.from({ length: l.length }, (_, i) => l.slice(0, i)));
   t.deepEqual(disagreements(prefixes), []);
 
-  let seed = 0x5eed;
-  const rand = (n: number): number => {
-    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
-    return ((seed >>> 0) % 1_000_003) % n;
-  };
-  const palette = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '-', '+', '.', '0', '1', '9', 'e', 'E', 'n', 't', 'é', '\u0000', '\t', '\ud83d', 'x'];
+  const rand = seeded(0x5eed);
   const mutants: string[] = [];
   for (const line of FAST_LINES) {
     for (let k = 0; k < 400; k++) {
@@ -120,7 +127,7 @@ test('every prefix of every recorded line, and random mutations, read as the ref
       for (let edits = 1 + rand(2); edits > 0; edits--) {
         const at = rand(m.length + 1);
         const op = rand(3);
-        const ch = palette[rand(palette.length)];
+        const ch = PALETTE[rand(PALETTE.length)];
         m = op === 0 ? m.slice(0, at) + m.slice(at + 1) : op === 1 ? m.slice(0, at) + ch + m.slice(at) : m.slice(0, at) + ch + m.slice(at + 1);
       }
       mutants.push(m);
@@ -234,12 +241,7 @@ test('a stream that repeats as loaders print it reads as the reference, mostly b
 
 test('once skeletons are known, odd variants of each line read as the reference', (t) => {
   for (let i = 0; i < 3; i++) for (const line of FAST_LINES) parseProbeLine(line);
-  let seed = 0xbead;
-  const rand = (n: number): number => {
-    seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
-    return ((seed >>> 0) % 1_000_003) % n;
-  };
-  const palette = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '-', '+', '.', '0', '1', '9', 'e', 'E', 'n', 't', 'é', '\u0000', '\t', '\ud83d', 'x'];
+  const rand = seeded(0xbead);
   const wrong: string[] = [];
   let bySkeleton = 0;
   let variants = 0;
@@ -252,7 +254,7 @@ test('once skeletons are known, odd variants of each line read as the reference'
     // and random edits
     for (let e = 0; e < 300; e++) {
       const at = rand(line.length + 1);
-      const ch = palette[rand(palette.length)];
+      const ch = PALETTE[rand(PALETTE.length)];
       const op = rand(3);
       variantsOf.push(op === 0 ? line.slice(0, at) + line.slice(at + 1) : op === 1 ? line.slice(0, at) + ch + line.slice(at) : line.slice(0, at) + ch + line.slice(at + 1));
     }
