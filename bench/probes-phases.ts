@@ -1,0 +1,121 @@
+// Probe overhead by arm, inside one continuous load: a closer look than the bench's probes suite.
+// Run (root): npx tsx bench/probes-phases.ts ARMS [CYCLES] [PHASE_MS] [SETTLE_MS]
+//   ARMS       comma-separated: all | probe:pktlat | probe:tcpwatch+fibroute | none (nothing attached:
+//              the control, shows the noise) — e.g. all,probe:pktlat,none
+//   CYCLES     how often each arm comes (default 8); PHASE_MS (default 1000); SETTLE_MS (default 700)
+//   PIN=1      pins the engine to CPU 0 and nginx to CPU 1 (taskset), against scheduler placement
+// One loadscope autocannon engine (16 connections) against nginx on loopback throughout. Phases go
+// off, arm1, off, arm2, off, … ; each phase is measured from SETTLE_MS after its attach or detach.
+// Per arm: the median ratio of its phases' throughput over the mean of the "off" phases beside them,
+// and the same for CPU per request (schedstat run time of the engine, nginx, the loaders, this
+// process and ksoftirqd over requests served), which a saturated machine turns into throughput.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startProbes } from '../src/probes/index.ts';
+import type { ProbeName } from '../src/probes/types.ts';
+import { startNginx } from './lib/nginx.ts';
+import { descendants, killGroup, spawnTracked, waitExit } from './lib/proc.ts';
+import { spread } from './lib/stats.ts';
+import { engineChild } from './lib/tools.ts';
+
+const [armsArg, cyclesArg = '8', phaseArg = '1000', settleArg = '700'] = process.argv.slice(2);
+if (!armsArg) {
+  console.error('usage: npx tsx bench/probes-phases.ts ARMS [CYCLES] [PHASE_MS] [SETTLE_MS]   (ARMS e.g. all,probe:pktlat,none)');
+  process.exit(2);
+}
+const arms = armsArg.split(',');
+const [cycles, phaseMs, settleMs] = [cyclesArg, phaseArg, settleArg].map(Number);
+const root = new URL('..', import.meta.url).pathname;
+
+const nginx = await startNginx();
+const seq = ['off'];
+for (let c = 0; c < cycles; c++) for (const a of arms) seq.push(a, 'off');
+const durationMs = seq.length * (phaseMs + settleMs + 500) + 5000;
+const tool = engineChild(root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: 16, durationMs });
+const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
+const exited = waitExit(child, durationMs + 60_000);
+
+const ksoftirqd = readdirSync('/proc')
+  .filter((d) => /^\d+$/.test(d))
+  .filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('ksoftirqd');
+    } catch {
+      return false;
+    }
+  })
+  .map(Number);
+
+/** Run time (ns) of every task the load or the probes run in. */
+function runtimeNs(): number {
+  const pids = new Set([child.pid!, ...descendants(child.pid!), nginx.pid, ...descendants(nginx.pid), process.pid, ...descendants(process.pid), ...ksoftirqd]);
+  let ns = 0;
+  for (const p of pids) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the task ended
+      }
+    }
+  }
+  return ns;
+}
+
+async function attach(arm: string): Promise<() => Promise<unknown>> {
+  if (arm === 'off' || arm === 'none') return async () => undefined;
+  const probes = arm === 'all' ? undefined : (arm.replace(/^probe:/, '').split('+') as ProbeName[]);
+  const h = await startProbes({ sink: { sample() {}, event() {} }, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'required', ...(probes ? { probes } : {}) });
+  return () => h.stop();
+}
+
+const phases: { arm: string; rps: number; cpuPerReq: number }[] = [];
+try {
+  await sleep(1000);
+  if (process.env.PIN) {
+    for (const p of [child.pid!, ...descendants(child.pid!)]) execFileSync('taskset', ['-a', '-cp', '0', String(p)], { stdio: 'ignore' });
+    for (const p of [nginx.pid, ...descendants(nginx.pid)]) execFileSync('taskset', ['-a', '-cp', '1', String(p)], { stdio: 'ignore' });
+  }
+  await sleep(500);
+  for (const arm of seq) {
+    if (child.exitCode !== null) break;
+    const detach = await attach(arm);
+    await sleep(settleMs);
+    const s0 = await nginx.served();
+    const r0 = runtimeNs();
+    const t0 = performance.now();
+    await sleep(phaseMs);
+    const s1 = await nginx.served();
+    const r1 = runtimeNs();
+    phases.push({ arm, rps: (s1 - s0) / ((performance.now() - t0) / 1000), cpuPerReq: (r1 - r0) / (s1 - s0) });
+    await detach();
+  }
+} finally {
+  killGroup(child, 'SIGKILL');
+  await exited;
+  await nginx.stop();
+}
+
+console.log(phases.map((p) => `${p.arm} ${Math.round(p.rps)}`).join(', '), 'req/s');
+const ratios = new Map<string, { rps: number[]; cpu: number[] }>();
+for (let k = 1; k + 1 < phases.length; k += 2) {
+  const [before, on, after] = [phases[k - 1], phases[k], phases[k + 1]];
+  const r = ratios.get(on.arm) ?? { rps: [], cpu: [] };
+  r.rps.push(on.rps / ((before.rps + after.rps) / 2));
+  r.cpu.push((before.cpuPerReq + after.cpuPerReq) / 2 / on.cpuPerReq);
+  ratios.set(on.arm, r);
+}
+for (const [arm, r] of ratios) {
+  const t = spread(r.rps);
+  const c = spread(r.cpu);
+  console.log(`${arm.padEnd(24)} throughput ÷ off: median ${t.median.toFixed(3)} (${t.min.toFixed(3)}–${t.max.toFixed(3)}, n=${t.n}); CPU per request, off ÷ on: median ${c.median.toFixed(3)}`);
+}
+process.exit(0);
