@@ -1,7 +1,9 @@
 // Probe overhead by arm, inside one continuous load: a closer look than the bench's probes suite.
 // Run (root): npx tsx bench/probes-phases.ts ARMS [CYCLES] [PHASE_MS] [SETTLE_MS]
 //   ARMS       comma-separated: all | probe:pktlat | probe:tcpwatch+fibroute | none (nothing attached:
-//              the control, shows the noise) — e.g. all,probe:pktlat,none
+//              the control, shows the noise) — e.g. all,probe:pktlat,none. ARM@DIR runs the loaders
+//              built in DIR (make -C bpf OUTPUT=DIR), to compare two builds side by side, e.g.
+//              probe:pktlat,probe:pktlat@/tmp/variant
 //   CYCLES     how often each arm comes (default 8); PHASE_MS (default 1000); SETTLE_MS (default 700)
 //   PIN=1      pins the engine to CPU 0 and nginx to CPU 1 (taskset), against scheduler placement
 // One loadscope autocannon engine (16 connections) against nginx on loopback throughout. Phases go
@@ -9,6 +11,8 @@
 // Per arm: the median ratio of its phases' throughput over the mean of the "off" phases beside them,
 // and the same for CPU per request (schedstat run time of the engine, nginx, the loaders, this
 // process and ksoftirqd over requests served), which a saturated machine turns into throughput.
+// Then per arm the median user and system time per request of the engine and of nginx (from
+// /proc/PID/task/*/stat, which the kernel splits by tick samples: a rough split of an exact sum).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -48,10 +52,8 @@ const ksoftirqd = readdirSync('/proc')
   })
   .map(Number);
 
-/** Run time (ns) of every task the load or the probes run in. */
-function runtimeNs(): number {
-  const pids = new Set([child.pid!, ...descendants(child.pid!), nginx.pid, ...descendants(nginx.pid), process.pid, ...descendants(process.pid), ...ksoftirqd]);
-  let ns = 0;
+/** Calls read with the text of /proc/PID/task/TID/FILE for every task of these processes. */
+function eachTask(pids: Iterable<number>, file: string, read: (text: string) => void): void {
   for (const p of pids) {
     let tasks: string[] = [];
     try {
@@ -61,23 +63,53 @@ function runtimeNs(): number {
     }
     for (const t of tasks) {
       try {
-        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+        read(readFileSync(`/proc/${p}/task/${t}/${file}`, 'utf8'));
       } catch {
         // the task ended
       }
     }
   }
+}
+
+/** Run time (ns) of every task the load or the probes run in. */
+function runtimeNs(): number {
+  const pids = new Set([child.pid!, ...descendants(child.pid!), nginx.pid, ...descendants(nginx.pid), process.pid, ...descendants(process.pid), ...ksoftirqd]);
+  let ns = 0;
+  eachTask(pids, 'schedstat', (text) => (ns += Number(text.split(' ')[0])));
   return ns;
 }
 
 async function attach(arm: string): Promise<() => Promise<unknown>> {
   if (arm === 'off' || arm === 'none') return async () => undefined;
-  const probes = arm === 'all' ? undefined : (arm.replace(/^probe:/, '').split('+') as ProbeName[]);
-  const h = await startProbes({ sink: { sample() {}, event() {} }, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'required', ...(probes ? { probes } : {}) });
+  const [which, loaderDir] = arm.split('@');
+  const probes = which === 'all' ? undefined : (which.replace(/^probe:/, '').split('+') as ProbeName[]);
+  const h = await startProbes({
+    sink: { sample() {}, event() {} },
+    filter: { ports: [nginx.port], ifaces: ['lo'] },
+    mode: 'required',
+    ...(probes ? { probes } : {}),
+    ...(loaderDir ? { loaderDir } : {}),
+  });
   return () => h.stop();
 }
 
-const phases: { arm: string; rps: number; cpuPerReq: number }[] = [];
+/** User and system time (clock ticks) of the tasks of these processes. */
+function ticks(pids: number[]): [number, number] {
+  let user = 0;
+  let sys = 0;
+  eachTask(pids, 'stat', (text) => {
+    // the fields after the command: state is [0], utime [11], stime [12]
+    const f = text.split(') ')[1].split(' ');
+    user += Number(f[11]);
+    sys += Number(f[12]);
+  });
+  return [user, sys];
+}
+const TICK_NS = 1e9 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+/** Engine and nginx: [user, sys] ticks each. */
+const split = () => [[child.pid!, ...descendants(child.pid!)], [nginx.pid, ...descendants(nginx.pid)]].map(ticks);
+
+const phases: { arm: string; rps: number; cpuPerReq: number; userSys: number[] }[] = [];
 try {
   await sleep(1000);
   if (process.env.PIN) {
@@ -91,11 +123,18 @@ try {
     await sleep(settleMs);
     const s0 = await nginx.served();
     const r0 = runtimeNs();
+    const u0 = split().flat();
     const t0 = performance.now();
     await sleep(phaseMs);
     const s1 = await nginx.served();
     const r1 = runtimeNs();
-    phases.push({ arm, rps: (s1 - s0) / ((performance.now() - t0) / 1000), cpuPerReq: (r1 - r0) / (s1 - s0) });
+    const u1 = split().flat();
+    phases.push({
+      arm,
+      rps: (s1 - s0) / ((performance.now() - t0) / 1000),
+      cpuPerReq: (r1 - r0) / (s1 - s0),
+      userSys: u1.map((v, i) => ((v - u0[i]) * TICK_NS) / (s1 - s0)),
+    });
     await detach();
   }
 } finally {
@@ -117,5 +156,12 @@ for (const [arm, r] of ratios) {
   const t = spread(r.rps);
   const c = spread(r.cpu);
   console.log(`${arm.padEnd(24)} throughput ÷ off: median ${t.median.toFixed(3)} (${t.min.toFixed(3)}–${t.max.toFixed(3)}, n=${t.n}); CPU per request, off ÷ on: median ${c.median.toFixed(3)}`);
+}
+console.log('ns per request (median of phases): engine user / sys, nginx user / sys, all tasks');
+for (const arm of new Set(phases.map((p) => p.arm))) {
+  const of = phases.filter((p) => p.arm === arm);
+  const med = (f: (p: (typeof phases)[number]) => number) => spread(of.map(f)).median.toFixed(0);
+  const [eu, es, nu, ns] = [0, 1, 2, 3].map((i) => med((p) => p.userSys[i]));
+  console.log(`  ${arm.padEnd(24)} engine ${eu} / ${es}, nginx ${nu} / ${ns}, all ${med((p) => p.cpuPerReq)}`);
 }
 process.exit(0);

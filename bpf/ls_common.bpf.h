@@ -268,64 +268,64 @@ static __always_inline __u32 ls_hash_bits(__u64 v, int bits)
 /* The kernel's read-only cast: typed, fault-safe loads from kernel memory without a helper call. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define LS_CAST(ptr, type) ((const type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+/* The same as untyped memory (type id 0): loads of any size at any offset, e.g. a header as words. */
+#define LS_WORDS(ptr) ((const __u64 *)bpf_rdonly_cast((ptr), 0))
 
 /*
- * Reads the IP header at l3 and the TCP/UDP ports behind it (the addresses only with an address
- * filter). Returns 0 when it is IPv4/IPv6. *fp gets a fingerprint of the packet made of fields
- * inside it only (IP length, id, addresses; TCP ports, seq and ack; the UDP header): the same
- * packet gives the same value on the way out and on the way in, another packet practically never.
+ * Reads the IP header at l3 and the TCP/UDP ports behind it. Returns 0 when it is IPv4/IPv6. The
+ * addresses in *t are only filled in with an address filter (nothing else reads them). The headers
+ * are read as 64-bit words: this runs twice per packet.
+ * *fp gets a fingerprint of the packet made of fields inside it only (IP length, id, addresses; TCP
+ * ports, seq and ack; the UDP header): the same packet gives the same value on the way out and on
+ * the way in, another packet practically never.
  */
 static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struct ls_tuple *t, __u64 *fp)
 {
-	const void *l4 = NULL;
+	const __u64 *w = LS_WORDS(l3);
+	__u32 l4off = 0; /* 0: no transport header to read */
+	__u8 proto;
 	__u64 h;
 
+	/* the addresses are written only with an address filter; zeroed, no path leaves them undefined */
 	__builtin_memset(t, 0, sizeof(*t));
 	if (eth_proto_be == bpf_htons(LS_ETH_P_IP)) {
-		const struct iphdr *ih = LS_CAST(l3, struct iphdr);
-		__u8 vihl = *(const __u8 *)ih;
-		__u32 saddr = ih->saddr, daddr = ih->daddr;
+		__u64 w0 = w[0], w1 = w[1];
+		__u32 vihl = w0 & 0xff, saddr = w1 >> 32, daddr = w[2] & 0xffffffff;
 		if ((vihl >> 4) != 4 || (vihl & 15) < 5)
 			return -1;
 		t->family = LS_AF_INET;
-		t->proto = ih->protocol;
+		proto = (w1 >> 8) & 0xff;
 		if (ls_filt_cidrs) {
 			ls_v4_mapped(t->saddr, saddr);
 			ls_v4_mapped(t->daddr, daddr);
 		}
-		/* length, id, fragment, protocol, addresses (not TTL or checksum) */
-		h = ls_mix(ls_mix(0, ((__u64)ih->tot_len << 48) | ((__u64)ih->id << 32) | ((__u64)ih->frag_off << 16) | t->proto),
-			   ((__u64)saddr << 32) | daddr);
-		if (!(ih->frag_off & bpf_htons(0x1fff)))
-			l4 = l3 + (vihl & 15) * 4;
+		/* bytes 0-7 but the type of service (length, id, fragment), the protocol, the addresses */
+		h = ls_mix(ls_mix(0, (w0 & ~0xff00ULL) | (__u64)proto << 8), ((__u64)saddr << 32) | daddr);
+		/* not a later fragment (offset 0): the transport header follows */
+		if (!((w0 >> 48) & bpf_htons(0x1fff)))
+			l4off = (vihl & 15) * 4;
 	} else if (eth_proto_be == bpf_htons(LS_ETH_P_IPV6)) {
-		const struct ipv6hdr *ih = LS_CAST(l3, struct ipv6hdr);
-		const __u64 *w = (const __u64 *)ih;
 		t->family = LS_AF_INET6;
-		t->proto = ih->nexthdr;
+		proto = (w[0] >> 48) & 0xff; /* next header: byte 6 */
 		if (ls_filt_cidrs) {
-			__builtin_memcpy(t->saddr, (const void *)&ih->saddr, 16);
-			__builtin_memcpy(t->daddr, (const void *)&ih->daddr, 16);
+			__builtin_memcpy(t->saddr, (const __u8 *)w + 8, 16);
+			__builtin_memcpy(t->daddr, (const __u8 *)w + 24, 16);
 		}
 		/* version, class, flow label, payload length, next header, hop limit, addresses */
 		h = ls_mix(ls_mix(ls_mix(0, w[0]), w[1]), w[2]);
 		h = ls_mix(ls_mix(h, w[3]), w[4]);
-		l4 = l3 + sizeof(struct ipv6hdr);
+		l4off = 40;
 	} else {
 		return -1;
 	}
-	if (l4 && t->proto == LS_IPPROTO_TCP) {
-		const struct tcphdr *th = LS_CAST(l4, struct tcphdr);
-		__u16 sport = th->source, dport = th->dest;
-		t->sport = bpf_ntohs(sport);
-		t->dport = bpf_ntohs(dport);
-		h = ls_mix(ls_mix(h, ((__u64)sport << 16) | dport), ((__u64)th->seq << 32) | th->ack_seq);
-	} else if (l4 && t->proto == LS_IPPROTO_UDP) {
-		const struct udphdr *uh = LS_CAST(l4, struct udphdr);
-		__u16 sport = uh->source, dport = uh->dest;
-		t->sport = bpf_ntohs(sport);
-		t->dport = bpf_ntohs(dport);
-		h = ls_mix(h, ((__u64)sport << 48) | ((__u64)dport << 32) | ((__u64)uh->len << 16) | uh->check);
+	t->proto = proto;
+	if (l4off && (proto == LS_IPPROTO_TCP || proto == LS_IPPROTO_UDP)) {
+		/* TCP: ports, seq, ack; UDP: ports, length, checksum */
+		const __u64 *l4 = LS_WORDS((const __u8 *)l3 + l4off);
+		__u64 p0 = l4[0];
+		t->sport = bpf_ntohs((__u16)(p0 & 0xffff));
+		t->dport = bpf_ntohs((__u16)((p0 >> 16) & 0xffff));
+		h = ls_mix(h, proto == LS_IPPROTO_TCP ? ls_mix(p0, l4[1]) : p0);
 	}
 	*fp = h;
 	return 0;

@@ -33,6 +33,24 @@ struct {
 	__type(value, struct ls_hist);
 } lsc_lat SEC(".maps");
 
+/* See struct pktlat_lat_ring; the loader sizes it (1 entry when unused) and sets lat_ring_on. */
+const volatile bool lat_ring_on = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PKTLAT_RING * PKTLAT_LAT_RING_IFACES * PKTLAT_LAT_RING_IFACES * 3);
+	__type(key, __u32);
+	__type(value, struct pktlat_lat_ring);
+} lsc_lat_ring SEC(".maps");
+
+/* One zeroed struct pktlat_lat_ring, to start a window's histogram with (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pktlat_lat_ring);
+} lsc_lat_zero SEC(".maps");
+
 /* Counts without an interface filter, where any interface name may turn up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -126,6 +144,39 @@ static __always_inline void count_pkt(const struct ls_ifname *ifname, int ifslot
 	c->bytes += bytes;
 }
 
+/*
+ * Adds v to the ring histogram of window w, queue interface q, receive interface r and flow; false
+ * when the slot cannot be had. A slot still holding a window the loader has not emitted (it fell
+ * PKTLAT_RING behind) is counted as lost and started over.
+ */
+static __always_inline bool lat_ring_add(__u32 w, __u32 q, __u32 r, __u8 flow, __u64 v)
+{
+	__u32 idx = (((w & (PKTLAT_RING - 1)) * ls_n_ifaces + q) * ls_n_ifaces + r) * 3 + flow, zero = 0;
+	struct pktlat_lat_ring *e = bpf_map_lookup_elem(&lsc_lat_ring, &idx), *z;
+	__u64 slot;
+
+	if (!e)
+		return false;
+	if (e->window1 != w + 1) {
+		if (e->window1 && e->window1 - 1 >= ring_drained && e->h.count)
+			ls_stat_inc(LS_STAT_MAP_FULL);
+		z = bpf_map_lookup_elem(&lsc_lat_zero, &zero);
+		/* a program's update of a per-CPU array writes this CPU's copy only */
+		if (!z || bpf_map_update_elem(&lsc_lat_ring, &idx, z, BPF_ANY))
+			return false;
+		e->window1 = w + 1;
+	}
+	slot = ls_hist_slot(v);
+	barrier_var(slot);
+	if (slot >= LS_HIST_SLOTS)
+		slot = LS_HIST_SLOTS - 1;
+	barrier_var(slot);
+	e->h.slots[slot] += 1;
+	e->h.count += 1;
+	e->h.sum += v;
+	return true;
+}
+
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 {
@@ -160,6 +211,7 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	st->fp = fp;
 	__builtin_memcpy(st->ifname, dev.name, LS_IFNAMSIZ);
 	st->flow = flow;
+	st->ifslot = ifslot >= 0 ? ifslot : PKTLAT_NO_SLOT;
 	barrier();
 	WRITE_ONCE(st->skb, key);
 	return 0;
@@ -174,6 +226,7 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	struct ls_tuple t;
 	unsigned char *head, *data;
 	__u64 now, fp = 0, ts, sfp, key = LS_PTR_ID(skb);
+	__u8 qslot;
 	bool paired, counted;
 	int bad, ifslot;
 
@@ -193,6 +246,7 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	if (st && paired) {
 		ts = st->ts;
 		sfp = st->fp;
+		qslot = st->ifslot;
 		__builtin_memset(&lk, 0, sizeof(lk));
 		__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);
 		lk.flow = st->flow;
@@ -200,9 +254,12 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 		/* still the same entry after reading it, and the same packet: pair, and free the slot */
 		if (READ_ONCE(st->skb) == key && sfp == fp && now >= ts && now - ts <= max_age_ns) {
 			WRITE_ONCE(st->skb, 0);
-			__builtin_memcpy(lk.peer, rx.name, LS_IFNAMSIZ);
 			lk.window = ls_window(now);
-			ls_hist_add(&lsc_lat, &lk, now - ts);
+			if (!(lat_ring_on && ifslot >= 0 && qslot < ls_n_ifaces && lk.flow <= PKTLAT_FLOW_FROM &&
+			      lat_ring_add(lk.window, qslot, ifslot, lk.flow, now - ts))) {
+				__builtin_memcpy(lk.peer, rx.name, LS_IFNAMSIZ);
+				ls_hist_add(&lsc_lat, &lk, now - ts);
+			}
 		} else {
 			ls_stat_inc(LS_STAT_STALE);
 		}

@@ -120,19 +120,25 @@ static void emit_drop(const void *key, const void *val, void *c)
 	       ls_jstr(k->ifname), ls_jstr(reason_name(k->reason)), *(const unsigned long long *)val);
 }
 
-/* Emits the count ring's windows from ring_drained up to cutoff (summed over CPUs) and moves ring_drained. */
-static void drain_ring(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
+/* The first window of the rings still to emit, and how far (now_w + 1 at most) they may be emitted. */
+static __u32 ring_first(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 *cutoff)
+{
+	__u32 now_w = (__u32)((ls_mono_ns() - ctx->t0) / ctx->win), first = skel->bss->ring_drained;
+	if (*cutoff > now_w + 1)
+		*cutoff = now_w + 1;
+	/* older windows have been overwritten (and counted as lost by the kernel) */
+	if (*cutoff >= PKTLAT_RING && first < *cutoff - (PKTLAT_RING - 1))
+		first = *cutoff - (PKTLAT_RING - 1);
+	return first;
+}
+
+/* Emits the count ring's windows [first, cutoff), summed over CPUs. */
+static void drain_cnt_ring(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 first, __u32 cutoff)
 {
 	int fd = bpf_map__fd(skel->maps.lsc_pkt_ring), ncpu = libbpf_num_possible_cpus();
-	__u32 now_w = (__u32)((ls_mono_ns() - ctx->t0) / ctx->win), first = skel->bss->ring_drained;
 	struct pktlat_ring_cnt *vals;
 	if (ctx->o->n_ifaces == 0 || ncpu <= 0)
 		return;
-	if (cutoff > now_w + 1)
-		cutoff = now_w + 1;
-	/* older windows have been overwritten (and counted as lost by the kernel) */
-	if (cutoff >= PKTLAT_RING && first < cutoff - (PKTLAT_RING - 1))
-		first = cutoff - (PKTLAT_RING - 1);
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return;
@@ -158,13 +164,59 @@ static void drain_ring(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cut
 		}
 	}
 	free(vals);
-	if (cutoff > skel->bss->ring_drained)
-		skel->bss->ring_drained = cutoff;
+}
+
+/* Emits the latency ring's windows [first, cutoff), summed over CPUs, as emit_lat does the hash map's. */
+static void drain_lat_ring(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 first, __u32 cutoff)
+{
+	int fd = bpf_map__fd(skel->maps.lsc_lat_ring), ncpu = libbpf_num_possible_cpus(), n = ctx->o->n_ifaces;
+	struct pktlat_lat_ring *vals;
+	struct ls_hist *sum;
+	if (!skel->rodata->lat_ring_on || ncpu <= 0)
+		return;
+	vals = calloc(ncpu, sizeof(*vals));
+	sum = calloc(1, sizeof(*sum));
+	if (!vals || !sum)
+		goto out;
+	for (__u32 w = first; w < cutoff; w++) {
+		for (int q = 0; q < n; q++) {
+			for (int r = 0; r < n; r++) {
+				for (__u8 flow = PKTLAT_FLOW_ANY; flow <= PKTLAT_FLOW_FROM; flow++) {
+					__u32 idx = (((w % PKTLAT_RING) * n + q) * n + r) * 3 + flow;
+					struct pktlat_lat_key k = { .window = w, .flow = flow };
+					if (bpf_map_lookup_elem(fd, &idx, vals))
+						continue;
+					memset(sum, 0, sizeof(*sum));
+					for (int c = 0; c < ncpu; c++) {
+						if (vals[c].window1 != w + 1)
+							continue;
+						sum->count += vals[c].h.count;
+						sum->sum += vals[c].h.sum;
+						for (int i = 0; i < LS_HIST_SLOTS; i++)
+							sum->slots[i] += vals[c].h.slots[i];
+					}
+					if (!sum->count)
+						continue;
+					strncpy(k.ifname, ctx->o->ifaces[q], LS_IFNAMSIZ - 1);
+					strncpy(k.peer, ctx->o->ifaces[r], LS_IFNAMSIZ - 1);
+					emit_lat(&k, sum, ctx);
+				}
+			}
+		}
+	}
+out:
+	free(vals);
+	free(sum);
 }
 
 static void drain(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
 {
-	drain_ring(skel, ctx, cutoff);
+	__u32 upto = cutoff, first = ring_first(skel, ctx, &upto);
+
+	drain_cnt_ring(skel, ctx, first, upto);
+	drain_lat_ring(skel, ctx, first, upto);
+	if (upto > skel->bss->ring_drained)
+		skel->bss->ring_drained = upto;
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_lat), sizeof(struct pktlat_lat_key), sizeof(struct ls_hist),
 			 bpf_map__max_entries(skel->maps.lsc_lat), cutoff, lat_window, emit_lat, ctx, true);
 	ls_drain_windows(bpf_map__fd(skel->maps.lsc_pkts), sizeof(struct pktlat_cnt_key), sizeof(struct pktlat_cnt),
@@ -202,6 +254,9 @@ int main(int argc, char **argv)
 	skel->rodata->max_age_ns = o.max_age_ns;
 	bpf_program__set_autoload(skel->progs.lsc_skb_drop, !o.no_drops);
 	bpf_map__set_max_entries(skel->maps.lsc_pkt_ring, PKTLAT_RING * (o.n_ifaces ? o.n_ifaces : 1) * 2);
+	skel->rodata->lat_ring_on = o.n_ifaces > 0 && o.n_ifaces <= PKTLAT_LAT_RING_IFACES;
+	bpf_map__set_max_entries(skel->maps.lsc_lat_ring,
+				 skel->rodata->lat_ring_on ? PKTLAT_RING * o.n_ifaces * o.n_ifaces * 3 : 1);
 	skel->bss->ring_drained = (__u32)((ls_mono_ns() - t0) / o.window_ns);
 
 	if ((err = pktlat_bpf__load(skel))) {

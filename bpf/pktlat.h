@@ -20,8 +20,11 @@ struct pktlat_start {
 	__u64 fp;  /* ls_parse_l3 fingerprint (0 for non-IP) */
 	char ifname[LS_IFNAMSIZ];
 	__u8 flow;
-	__u8 pad[7];
+	__u8 ifslot; /* the queue interface's index in the interface filter; PKTLAT_NO_SLOT: none */
+	__u8 pad[6];
 };
+
+#define PKTLAT_NO_SLOT 0xff
 
 struct pktlat_lat_key {
 	char ifname[LS_IFNAMSIZ]; /* queued on */
@@ -54,6 +57,20 @@ struct pktlat_ring_cnt {
 	__u32 pad;
 	__u64 packets;
 	__u64 bytes;
+};
+
+/*
+ * Latency histograms with a small interface filter (at most PKTLAT_LAT_RING_IFACES names): per CPU,
+ * an array of PKTLAT_RING windows x queue interface x receive interface x flow, slot
+ * (((window % PKTLAT_RING) * n + queue) * n + receive) * 3 + flow, instead of a hash map keyed by
+ * names. Pairs outside it (an interface outside the filter) still go to the hash map.
+ */
+#define PKTLAT_LAT_RING_IFACES 4
+
+struct pktlat_lat_ring {
+	__u32 window1; /* window + 1 this histogram is for; 0: none yet */
+	__u32 pad;
+	struct ls_hist h;
 };
 
 struct pktlat_drop_key {

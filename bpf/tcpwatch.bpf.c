@@ -102,8 +102,12 @@ static __always_inline __u8 known_side(const struct sock *sk)
 	return c ? c->side : 0;
 }
 
-/* True when this ACK's srtt is to be sampled: none of the socket's for rtt_every_ns. */
-static __always_inline bool rtt_due(const struct sock *sk, __u64 now)
+/*
+ * True when this ACK's srtt is to be sampled: none of the socket's for rtt_every_ns. at is the time
+ * of the socket's previous event (tcp_mstamp, which the kernel refreshes right after this
+ * tracepoint), so an ACK that is not sampled costs no clock read.
+ */
+static __always_inline bool rtt_due(const struct sock *sk, __u64 at)
 {
 	__u64 id = LS_PTR_ID(sk);
 	__u32 i = ls_hash_bits(id, TCPW_RTT_SLOT_BITS);
@@ -114,10 +118,10 @@ static __always_inline bool rtt_due(const struct sock *sk, __u64 now)
 	r = bpf_map_lookup_elem(&lsc_rtt_last, &i);
 	if (!r)
 		return true;
-	if (r->sk == id && now - r->ts < rtt_every_ns)
+	if (r->sk == id && (__s64)(at - r->ts) < (__s64)rtt_every_ns)
 		return false;
 	r->sk = id;
-	r->ts = now;
+	r->ts = at;
 	return true;
 }
 
@@ -126,7 +130,7 @@ int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	struct tcpwatch_key k = {};
-	struct tcp_sock *tp;
+	const struct tcp_sock *tp;
 	struct ls_tuple t;
 	__u64 now;
 	__u32 srtt;
@@ -141,12 +145,11 @@ int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 		if (!ls_tuple_ok(&t))
 			return 0;
 	}
+	/* tcp_probe fires in tcp_rcv_established only: sk is a TCP socket */
+	tp = LS_CAST(sk, struct tcp_sock);
+	if (!rtt_due(sk, tp->tcp_mstamp * 1000))
+		return 0;
 	now = bpf_ktime_get_ns();
-	if (!rtt_due(sk, now))
-		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
 	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;

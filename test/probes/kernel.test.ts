@@ -68,6 +68,31 @@ ktest('packet counts per interface match the kernel counters within 2%', async (
   }
 });
 
+ktest('latency pairs the same way through the hash map when the interface filter is too big for the ring', async (t) => {
+  // up to 4 filter names the kernel keeps latency per window in an array; more names take the hash map
+  const P = freshPort();
+  const net = new NetPair();
+  try {
+    await net.server(net.nsB, net.addrB, P);
+    const sink = new MemorySink();
+    const h = await probes(sink, { ifaces: [net.ifA, net.ifB, 'lsnone0', 'lsnone1', 'lsnone2'] }, ['pktlat']);
+    const b0 = net.counters(net.nsB, net.ifB);
+    await net.traffic(net.nsA, 'client', net.addrB, P, 100, 20_000);
+    const b1 = net.counters(net.nsB, net.ifB);
+    const report = await h.stop();
+    const rx = sum(sink.samples('probe.pkt_count').filter((s) => s.tags.iface === net.ifB && s.tags.dir === 'rx'));
+    const ab = summarizeProbes(sink.records).packetLatency.find((l) => l.iface === net.ifA && l.peer === net.ifB);
+    t.truthy(ab, 'latency histogram for A→B');
+    t.log(`hash map path: rx ${rx} (kernel ${b1.rxPackets - b0.rxPackets}), paired ${ab!.count}, p50=${ab!.p50} ns`);
+    t.true(rx > 200, 'enough traffic to compare');
+    t.true(within(rx, b1.rxPackets - b0.rxPackets, 0.02));
+    t.true(within(ab!.count, rx, 0.02), 'every received packet was paired with its queueing');
+    t.is(report.lostEvents, 0);
+  } finally {
+    net.destroy();
+  }
+});
+
 ktest('routing decisions match `ip route get`', async (t) => {
   const P = freshPort();
   const net = new NetPair();
