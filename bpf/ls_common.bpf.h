@@ -271,46 +271,42 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* The same as untyped memory (type id 0): loads of any size at any offset, e.g. a header as words. */
 #define LS_WORDS(ptr) ((const __u64 *)bpf_rdonly_cast((ptr), 0))
 
+/* What the filters and the pairing need from a packet's headers (the addresses stay in the packet). */
+struct ls_pkt {
+	__u64 fp;    /* fingerprint, below */
+	__u16 sport; /* host order; 0 without TCP/UDP */
+	__u16 dport;
+	__u8 proto;
+	__u8 v6;
+};
+
 /*
- * Reads the IP header at l3 and the TCP/UDP ports behind it. Returns 0 when it is IPv4/IPv6. The
- * addresses in *t are only filled in with an address filter (nothing else reads them). The headers
- * are read as 64-bit words: this runs twice per packet.
- * *fp gets a fingerprint of the packet made of fields inside it only (IP length, id, addresses; TCP
- * ports, seq and ack; the UDP header): the same packet gives the same value on the way out and on
- * the way in, another packet practically never.
+ * Reads the IP header at l3 and the TCP/UDP ports behind it into *p. Returns 0 when it is
+ * IPv4/IPv6. p->fp is a fingerprint of the packet made of fields inside it only (IP length, id,
+ * addresses; TCP ports, seq and ack; the UDP header): the same packet gives the same value on the
+ * way out and on the way in, another packet practically never. The headers are read as 64-bit words
+ * and nothing is copied: this runs twice per packet, and its code is part of what each packet costs.
  */
-static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struct ls_tuple *t, __u64 *fp)
+static __always_inline int ls_peek_l3(const void *l3, __u16 eth_proto_be, struct ls_pkt *p)
 {
 	const __u64 *w = LS_WORDS(l3);
-	__u32 l4off = 0; /* 0: no transport header to read */
-	__u8 proto;
+	__u32 l4off;
 	__u64 h;
 
-	/* the addresses are written only with an address filter; zeroed, no path leaves them undefined */
-	__builtin_memset(t, 0, sizeof(*t));
 	if (eth_proto_be == bpf_htons(LS_ETH_P_IP)) {
 		__u64 w0 = w[0], w1 = w[1];
-		__u32 vihl = w0 & 0xff, saddr = w1 >> 32, daddr = w[2] & 0xffffffff;
+		__u32 vihl = w0 & 0xff;
 		if ((vihl >> 4) != 4 || (vihl & 15) < 5)
 			return -1;
-		t->family = LS_AF_INET;
-		proto = (w1 >> 8) & 0xff;
-		if (ls_filt_cidrs) {
-			ls_v4_mapped(t->saddr, saddr);
-			ls_v4_mapped(t->daddr, daddr);
-		}
+		p->v6 = 0;
+		p->proto = (w1 >> 8) & 0xff;
 		/* bytes 0-7 but the type of service (length, id, fragment), the protocol, the addresses */
-		h = ls_mix(ls_mix(0, (w0 & ~0xff00ULL) | (__u64)proto << 8), ((__u64)saddr << 32) | daddr);
-		/* not a later fragment (offset 0): the transport header follows */
-		if (!((w0 >> 48) & bpf_htons(0x1fff)))
-			l4off = (vihl & 15) * 4;
+		h = ls_mix(ls_mix(0, (w0 & ~0xff00ULL) | (__u64)p->proto << 8), (w1 & 0xffffffff00000000ULL) | (w[2] & 0xffffffff));
+		/* the transport header follows unless this is a later fragment */
+		l4off = ((w0 >> 48) & bpf_htons(0x1fff)) ? 0 : (vihl & 15) * 4;
 	} else if (eth_proto_be == bpf_htons(LS_ETH_P_IPV6)) {
-		t->family = LS_AF_INET6;
-		proto = (w[0] >> 48) & 0xff; /* next header: byte 6 */
-		if (ls_filt_cidrs) {
-			__builtin_memcpy(t->saddr, (const __u8 *)w + 8, 16);
-			__builtin_memcpy(t->daddr, (const __u8 *)w + 24, 16);
-		}
+		p->v6 = 1;
+		p->proto = (w[0] >> 48) & 0xff; /* next header: byte 6 */
 		/* version, class, flow label, payload length, next header, hop limit, addresses */
 		h = ls_mix(ls_mix(ls_mix(0, w[0]), w[1]), w[2]);
 		h = ls_mix(ls_mix(h, w[3]), w[4]);
@@ -318,17 +314,39 @@ static __always_inline int ls_parse_l3(const void *l3, __u16 eth_proto_be, struc
 	} else {
 		return -1;
 	}
-	t->proto = proto;
-	if (l4off && (proto == LS_IPPROTO_TCP || proto == LS_IPPROTO_UDP)) {
+	p->sport = 0;
+	p->dport = 0;
+	if (l4off && (p->proto == LS_IPPROTO_TCP || p->proto == LS_IPPROTO_UDP)) {
 		/* TCP: ports, seq, ack; UDP: ports, length, checksum */
 		const __u64 *l4 = LS_WORDS((const __u8 *)l3 + l4off);
 		__u64 p0 = l4[0];
-		t->sport = bpf_ntohs((__u16)(p0 & 0xffff));
-		t->dport = bpf_ntohs((__u16)((p0 >> 16) & 0xffff));
-		h = ls_mix(h, proto == LS_IPPROTO_TCP ? ls_mix(p0, l4[1]) : p0);
+		p->sport = bpf_ntohs((__u16)(p0 & 0xffff));
+		p->dport = bpf_ntohs((__u16)((p0 >> 16) & 0xffff));
+		h = ls_mix(h, p->proto == LS_IPPROTO_TCP ? ls_mix(p0, l4[1]) : p0);
 	}
-	*fp = h;
+	p->fp = h;
 	return 0;
+}
+
+/* The port and address filters on a packet ls_peek_l3 read: either side's port / address is in the set. */
+static __always_inline bool ls_pkt_ok(const struct ls_pkt *p, const void *l3)
+{
+	const __u8 *b;
+	__u8 src[16], dst[16];
+
+	if (!ls_ports_ok(p->sport, p->dport))
+		return false;
+	if (!ls_filt_cidrs)
+		return true;
+	b = (const __u8 *)LS_WORDS(l3);
+	if (p->v6) {
+		__builtin_memcpy(src, b + 8, 16);
+		__builtin_memcpy(dst, b + 24, 16);
+	} else {
+		ls_v4_mapped(src, *(const __u32 *)(b + 12));
+		ls_v4_mapped(dst, *(const __u32 *)(b + 16));
+	}
+	return ls_addr_in(src) || ls_addr_in(dst);
 }
 
 /* The socket's tuple: s = local side, d = remote side. Works for full and request sockets. */

@@ -88,13 +88,13 @@ static __always_inline struct pktlat_start *slot_of(__u64 skb)
 	return bpf_map_lookup_elem(&lsc_start, &i);
 }
 
-static __always_inline __u8 flow_of(const struct ls_tuple *t)
+static __always_inline __u8 flow_of(const struct ls_pkt *p)
 {
 	if (!ls_filt_ports)
 		return PKTLAT_FLOW_ANY;
-	if (ls_port_in(t->dport))
+	if (ls_port_in(p->dport))
 		return PKTLAT_FLOW_TO;
-	if (ls_port_in(t->sport))
+	if (ls_port_in(p->sport))
 		return PKTLAT_FLOW_FROM;
 	return PKTLAT_FLOW_ANY;
 }
@@ -182,8 +182,9 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 {
 	struct ls_ifname dev;
 	struct pktlat_start *st;
-	struct ls_tuple t;
-	__u64 now, key, fp = 0;
+	struct ls_pkt pk;
+	const void *l3;
+	__u64 now, key;
 	__u8 flow = PKTLAT_FLOW_ANY;
 	int bad, ifslot;
 
@@ -191,12 +192,15 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	ifslot = ls_iface_find(&dev);
 	if (ls_filt_ifaces && ifslot < 0)
 		return 0;
-	bad = ls_parse_l3(skb->head + skb->network_header, skb->protocol, &t, &fp);
+	l3 = skb->head + skb->network_header;
+	bad = ls_peek_l3(l3, skb->protocol, &pk);
 	if (ls_need_tuple()) {
-		if (bad || !ls_tuple_ok(&t))
+		if (bad || !ls_pkt_ok(&pk, l3))
 			return 0;
-		flow = flow_of(&t);
+		flow = flow_of(&pk);
 	}
+	if (bad)
+		pk.fp = 0; /* not IP (only without a port or address filter): paired by address and age */
 	now = bpf_ktime_get_ns();
 	count_pkt(&dev, ifslot, PKTLAT_TX, skb->len, now);
 
@@ -208,7 +212,7 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	WRITE_ONCE(st->skb, 0);
 	barrier();
 	st->ts = now;
-	st->fp = fp;
+	st->fp = pk.fp;
 	__builtin_memcpy(st->ifname, dev.name, LS_IFNAMSIZ);
 	st->flow = flow;
 	st->ifslot = ifslot >= 0 ? ifslot : PKTLAT_NO_SLOT;
@@ -223,12 +227,12 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	struct ls_ifname rx;
 	struct pktlat_start *st;
 	struct pktlat_lat_key lk;
-	struct ls_tuple t;
+	struct ls_pkt pk;
 	unsigned char *head, *data;
-	__u64 now, fp = 0, ts, sfp, key = LS_PTR_ID(skb);
-	__u8 qslot;
-	bool paired, counted;
-	int bad, ifslot;
+	__u64 now, ts, sfp, key = LS_PTR_ID(skb);
+	__u8 qslot, flow;
+	bool paired, counted, bad, ring;
+	int ifslot;
 
 	st = slot_of(key);
 	paired = st && READ_ONCE(st->skb) == key;
@@ -240,24 +244,33 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 
 	head = skb->head;
 	data = skb->data;
-	bad = ls_parse_l3(data, skb->protocol, &t, &fp);
+	bad = ls_peek_l3(data, skb->protocol, &pk);
+	if (bad)
+		pk.fp = 0;
 	now = bpf_ktime_get_ns();
 
 	if (st && paired) {
 		ts = st->ts;
 		sfp = st->fp;
 		qslot = st->ifslot;
-		__builtin_memset(&lk, 0, sizeof(lk));
-		__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);
-		lk.flow = st->flow;
+		flow = st->flow;
+		/* the ring when both interfaces are in a small filter, else the hash map keyed by name */
+		ring = lat_ring_on && ifslot >= 0 && qslot < ls_n_ifaces && flow <= PKTLAT_FLOW_FROM;
+		if (!ring) {
+			__builtin_memset(&lk, 0, sizeof(lk));
+			__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);
+		}
 		barrier();
 		/* still the same entry after reading it, and the same packet: pair, and free the slot */
-		if (READ_ONCE(st->skb) == key && sfp == fp && now >= ts && now - ts <= max_age_ns) {
+		if (READ_ONCE(st->skb) == key && sfp == pk.fp && now >= ts && now - ts <= max_age_ns) {
 			WRITE_ONCE(st->skb, 0);
-			lk.window = ls_window(now);
-			if (!(lat_ring_on && ifslot >= 0 && qslot < ls_n_ifaces && lk.flow <= PKTLAT_FLOW_FROM &&
-			      lat_ring_add(lk.window, qslot, ifslot, lk.flow, now - ts))) {
+			if (ring) {
+				if (!lat_ring_add(ls_window(now), qslot, ifslot, flow, now - ts))
+					ls_stat_inc(LS_STAT_MAP_FULL);
+			} else {
 				__builtin_memcpy(lk.peer, rx.name, LS_IFNAMSIZ);
+				lk.window = ls_window(now);
+				lk.flow = flow;
 				ls_hist_add(&lsc_lat, &lk, now - ts);
 			}
 		} else {
@@ -267,7 +280,7 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 
 	if (!counted)
 		return 0;
-	if (ls_need_tuple() && (bad || !ls_tuple_ok(&t)))
+	if (ls_need_tuple() && (bad || !ls_pkt_ok(&pk, data)))
 		return 0;
 	/* count the link-layer header too, as the device counters do */
 	count_pkt(&rx, ifslot, PKTLAT_RX, skb->len + (__u32)(data - (head + skb->mac_header)), now);
@@ -280,14 +293,15 @@ int BPF_PROG(lsc_skb_drop, struct sk_buff *skb, void *location, enum skb_drop_re
 {
 	struct pktlat_drop_key dk;
 	struct ls_ifname dev;
-	struct ls_tuple t;
-	__u64 fp;
+	struct ls_pkt pk;
+	const void *l3;
 
 	ls_dev_name(skb->dev, &dev);
 	if (!ls_iface_ok(&dev))
 		return 0;
 	if (ls_need_tuple()) {
-		if (ls_parse_l3(skb->head + skb->network_header, skb->protocol, &t, &fp) || !ls_tuple_ok(&t))
+		l3 = skb->head + skb->network_header;
+		if (ls_peek_l3(l3, skb->protocol, &pk) || !ls_pkt_ok(&pk, l3))
 			return 0;
 	}
 	__builtin_memset(&dk, 0, sizeof(dk));

@@ -17,7 +17,7 @@ enum pktlat_flow { PKTLAT_FLOW_ANY = 0, PKTLAT_FLOW_TO = 1, PKTLAT_FLOW_FROM = 2
 struct pktlat_start {
 	__u64 skb; /* the skb's address (as LS_PTR_ID gives it); 0: free */
 	__u64 ts;
-	__u64 fp;  /* ls_parse_l3 fingerprint (0 for non-IP) */
+	__u64 fp;  /* ls_peek_l3 fingerprint (0 for non-IP) */
 	char ifname[LS_IFNAMSIZ];
 	__u8 flow;
 	__u8 ifslot; /* the queue interface's index in the interface filter; PKTLAT_NO_SLOT: none */

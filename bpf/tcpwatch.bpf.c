@@ -103,9 +103,9 @@ static __always_inline __u8 known_side(const struct sock *sk)
 }
 
 /*
- * True when this ACK's srtt is to be sampled: none of the socket's for rtt_every_ns. at is the time
- * of the socket's previous event (tcp_mstamp, which the kernel refreshes right after this
- * tracepoint), so an ACK that is not sampled costs no clock read.
+ * True when this ACK's srtt is to be sampled: none of the socket's for rtt_every_ns. at is the
+ * socket's own clock (tcp_mstamp, which TCP refreshes as it handles the socket's packets: the time of
+ * this ACK or of the socket's previous event), so an ACK that is not sampled costs no clock read.
  */
 static __always_inline bool rtt_due(const struct sock *sk, __u64 at)
 {
