@@ -71,8 +71,8 @@ int BPF_PROG(lsc_fib_lookup, u32 tb_id, const struct flowi4 *flp, const struct f
 	t.sport = sport;
 	t.dport = dport;
 	if (ls_filt_cidrs) {
-		ls_v4_mapped(t.saddr, k.src);
-		ls_v4_mapped(t.daddr, k.dst);
+		ls_v4_mapped(t.sw, k.src);
+		ls_v4_mapped(t.dw, k.dst);
 		if (!ls_tuple_ok(&t))
 			return 0;
 	}

@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
 	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
+	ls_cidr_rodata(&o, &skel->rodata->ls_n_icidrs, skel->rodata->ls_icidrs);
 	skel->rodata->sample_every = o.sample_every;
 
 	if ((err = fibroute_bpf__load(skel))) {

@@ -30,6 +30,9 @@ const volatile bool ls_filt_cidrs = false;
 const volatile __u32 ls_n_ifaces = 0;
 const volatile struct ls_ifname ls_ifaces[LS_MAX_IFACES] = {};
 const volatile __u64 ls_port_bits[LS_PORT_WORDS] = {};
+/* The address filter inline (ls_n_icidrs prefixes), or 0 with ls_filt_cidrs: the trie below. */
+const volatile __u32 ls_n_icidrs = 0;
+const volatile struct ls_cidr_words ls_icidrs[LS_INLINE_CIDRS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -56,12 +59,18 @@ struct {
 
 /* What the filters look at in a packet or socket. Addresses are v4-mapped for IPv4. */
 struct ls_tuple {
-	__u8 family;
-	__u8 proto;
+	union {
+		__u8 saddr[16];
+		__u64 sw[2];
+	};
+	union {
+		__u8 daddr[16];
+		__u64 dw[2];
+	};
 	__u16 sport; /* host order */
 	__u16 dport; /* host order */
-	__u8 saddr[16];
-	__u8 daddr[16];
+	__u8 family;
+	__u8 proto;
 };
 
 static __always_inline void ls_stat_inc(__u32 idx)
@@ -216,12 +225,27 @@ static __always_inline bool ls_ports_ok(__u16 sport, __u16 dport)
 	return !ls_filt_ports || ls_port_in(sport) || ls_port_in(dport);
 }
 
-static __always_inline bool ls_addr_in(const __u8 *addr)
+/* Whether a v4-mapped address, as two words in memory order, is in the address filter. */
+static __always_inline bool ls_addr_in(__u64 a0, __u64 a1)
 {
 	struct ls_cidr_key k = { .prefixlen = 128 };
-	__builtin_memcpy(k.addr, addr, 16);
+
+	if (ls_n_icidrs) {
+		for (__u32 i = 0; i < LS_INLINE_CIDRS; i++) {
+			if (i >= ls_n_icidrs)
+				break;
+			if ((a0 & ls_icidrs[i].mask[0]) == ls_icidrs[i].net[0] && (a1 & ls_icidrs[i].mask[1]) == ls_icidrs[i].net[1])
+				return true;
+		}
+		return false;
+	}
+	__builtin_memcpy(k.addr, &a0, 8);
+	__builtin_memcpy(k.addr + 8, &a1, 8);
 	return bpf_map_lookup_elem(&lsc_f_cidrs, &k) != NULL;
 }
+
+/* The second word of ::ffff:a.b.c.d, from the address as it lies in memory (a raw 32-bit load). */
+#define LS_V4_MAPPED_W1(raw32) (0xffff0000ULL | ((__u64)(raw32) << 32))
 
 static __always_inline bool ls_need_tuple(void)
 {
@@ -233,17 +257,16 @@ static __always_inline bool ls_tuple_ok(const struct ls_tuple *t)
 {
 	if (!ls_ports_ok(t->sport, t->dport))
 		return false;
-	if (ls_filt_cidrs && !(ls_addr_in(t->saddr) || ls_addr_in(t->daddr)))
+	if (ls_filt_cidrs && !(ls_addr_in(t->sw[0], t->sw[1]) || ls_addr_in(t->dw[0], t->dw[1])))
 		return false;
 	return true;
 }
 
-static __always_inline void ls_v4_mapped(__u8 *dst, __u32 be_addr)
+/* ::ffff:a.b.c.d into two words, from the address as it lies in memory (network order). */
+static __always_inline void ls_v4_mapped(__u64 *w, __u32 be_addr)
 {
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, &be_addr, 4);
+	w[0] = 0;
+	w[1] = LS_V4_MAPPED_W1(be_addr);
 }
 
 #define LS_GOLDEN 0x9E3779B97F4A7C15ULL
@@ -331,22 +354,17 @@ static __always_inline int ls_peek_l3(const void *l3, __u16 eth_proto_be, struct
 /* The port and address filters on a packet ls_peek_l3 read: either side's port / address is in the set. */
 static __always_inline bool ls_pkt_ok(const struct ls_pkt *p, const void *l3)
 {
-	const __u8 *b;
-	__u8 src[16], dst[16];
+	const __u64 *w;
 
 	if (!ls_ports_ok(p->sport, p->dport))
 		return false;
 	if (!ls_filt_cidrs)
 		return true;
-	b = (const __u8 *)LS_WORDS(l3);
-	if (p->v6) {
-		__builtin_memcpy(src, b + 8, 16);
-		__builtin_memcpy(dst, b + 24, 16);
-	} else {
-		ls_v4_mapped(src, *(const __u32 *)(b + 12));
-		ls_v4_mapped(dst, *(const __u32 *)(b + 16));
-	}
-	return ls_addr_in(src) || ls_addr_in(dst);
+	w = LS_WORDS(l3);
+	/* IPv6: source in bytes 8-23, destination in 24-39; IPv4: source in 12-15, destination in 16-19 */
+	if (p->v6)
+		return ls_addr_in(w[1], w[2]) || ls_addr_in(w[3], w[4]);
+	return ls_addr_in(0, LS_V4_MAPPED_W1(w[1] >> 32)) || ls_addr_in(0, LS_V4_MAPPED_W1(w[2] & 0xffffffff));
 }
 
 /* The socket's tuple: s = local side, d = remote side. Works for full and request sockets. */
@@ -358,8 +376,8 @@ static __always_inline void ls_sock_tuple(const struct sock_common *skc, struct 
 	t->sport = skc->skc_num;
 	t->dport = bpf_ntohs(skc->skc_dport);
 	if (t->family == LS_AF_INET) {
-		ls_v4_mapped(t->saddr, skc->skc_rcv_saddr);
-		ls_v4_mapped(t->daddr, skc->skc_daddr);
+		ls_v4_mapped(t->sw, skc->skc_rcv_saddr);
+		ls_v4_mapped(t->dw, skc->skc_daddr);
 	} else {
 		__builtin_memcpy(t->saddr, (const void *)&skc->skc_v6_rcv_saddr, 16);
 		__builtin_memcpy(t->daddr, (const void *)&skc->skc_v6_daddr, 16);

@@ -29,6 +29,17 @@ struct ls_cidr_key {
 	__u8 addr[16];
 };
 
+/*
+ * Address filters of at most LS_INLINE_CIDRS prefixes are compared in the program, word by word: a
+ * trie lookup is a helper call and a walk, twice per packet. Larger filters use the LPM trie.
+ * A prefix is kept v4-mapped, as two 64-bit words in memory order: (address & mask) == net.
+ */
+#define LS_INLINE_CIDRS 8
+struct ls_cidr_words {
+	__u64 net[2];
+	__u64 mask[2];
+};
+
 /* An interface name, zero-padded; the kernel side compares it as two words. */
 struct ls_ifname {
 	union {

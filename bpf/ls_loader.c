@@ -282,6 +282,24 @@ void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname
 		port_bits[o->ports[i] >> 6] |= 1ULL << (o->ports[i] & 63);
 }
 
+void ls_cidr_rodata(const struct ls_opts *o, __u32 *n, struct ls_cidr_words *w)
+{
+	*n = 0;
+	if (o->n_cidrs > LS_INLINE_CIDRS)
+		return; /* the trie */
+	for (int i = 0; i < o->n_cidrs; i++) {
+		__u8 net[16], mask[16];
+		int bits = (int)o->cidrs[i].prefixlen;
+		for (int b = 0; b < 16; b++, bits -= 8) {
+			mask[b] = bits >= 8 ? 0xff : bits > 0 ? (__u8)(0xff << (8 - bits)) : 0;
+			net[b] = o->cidrs[i].addr[b] & mask[b];
+		}
+		memcpy(w[i].net, net, 16);
+		memcpy(w[i].mask, mask, 16);
+	}
+	*n = (__u32)o->n_cidrs;
+}
+
 int ls_fill_cidrs(const struct ls_opts *o, int cidrs_fd)
 {
 	__u8 one = 1;

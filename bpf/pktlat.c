@@ -251,6 +251,7 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
 	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
+	ls_cidr_rodata(&o, &skel->rodata->ls_n_icidrs, skel->rodata->ls_icidrs);
 	skel->rodata->max_age_ns = o.max_age_ns;
 	bpf_program__set_autoload(skel->progs.lsc_skb_drop, !o.no_drops);
 	bpf_map__set_max_entries(skel->maps.lsc_pkt_ring, PKTLAT_RING * (o.n_ifaces ? o.n_ifaces : 1) * 2);

@@ -140,21 +140,21 @@ int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 		return 0;
 	if (skc->skc_family != LS_AF_INET && skc->skc_family != LS_AF_INET6)
 		return 0;
-	if (ls_filt_cidrs) {
-		ls_sock_tuple(skc, &t);
-		if (!ls_tuple_ok(&t))
-			return 0;
-	}
-	/* tcp_probe fires in tcp_rcv_established only: sk is a TCP socket */
+	/*
+	 * tcp_probe fires in tcp_rcv_established only: sk is a TCP socket. The rate check comes before
+	 * the address filter, so most ACKs build no tuple: a socket outside the filter that shares a
+	 * slot with one inside only makes the one inside due sooner (an extra sample, never a lost one).
+	 */
 	tp = LS_CAST(sk, struct tcp_sock);
 	if (!rtt_due(sk, tp->tcp_mstamp * 1000))
+		return 0;
+	ls_sock_tuple(skc, &t);
+	if (ls_filt_cidrs && !ls_tuple_ok(&t))
 		return 0;
 	now = bpf_ktime_get_ns();
 	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
-	if (!ls_filt_cidrs)
-		ls_sock_tuple(skc, &t);
 	key_of(&k, &t, known_side(sk));
 	k.window = ls_window(now);
 	ls_hist_add(&lsc_rtt, &k, srtt);

@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 	skel->rodata->ls_filt_ports = o.n_ports > 0;
 	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
 	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
+	ls_cidr_rodata(&o, &skel->rodata->ls_n_icidrs, skel->rodata->ls_icidrs);
 	skel->rodata->eph_lo = eph_lo;
 	skel->rodata->eph_hi = eph_hi;
 	skel->rodata->rtt_every_ns = o.rtt_every_ns;
