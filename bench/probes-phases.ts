@@ -15,9 +15,10 @@
 // /proc/PID/task/*/stat, which the kernel splits by tick samples: a rough split of an exact sum).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProbes } from '../src/probes/index.ts';
+import { startProbes, URL_TARGET_FILTER } from '../src/probes/index.ts';
 import type { ProbeName } from '../src/probes/types.ts';
 import { startNginx } from './lib/nginx.ts';
 import { descendants, killGroup, spawnTracked, waitExit } from './lib/proc.ts';
@@ -85,7 +86,7 @@ async function attach(arm: string): Promise<() => Promise<unknown>> {
   const probes = which === 'all' ? undefined : (which.replace(/^probe:/, '').split('+') as ProbeName[]);
   const h = await startProbes({
     sink: { sample() {}, event() {} },
-    filter: { ports: [nginx.port], ifaces: ['lo'] },
+    filter: { ports: [nginx.port], ifaces: [...URL_TARGET_FILTER.ifaces], cidrs: [...URL_TARGET_FILTER.cidrs] }, // as a run against a URL
     mode: 'required',
     ...(probes ? { probes } : {}),
     ...(loaderDir ? { loaderDir } : {}),
@@ -109,7 +110,13 @@ const TICK_NS = 1e9 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'u
 /** Engine and nginx: [user, sys] ticks each. */
 const split = () => [[child.pid!, ...descendants(child.pid!)], [nginx.pid, ...descendants(nginx.pid)]].map(ticks);
 
-const phases: { arm: string; rps: number; cpuPerReq: number; userSys: number[] }[] = [];
+/** Steal time of all CPUs (ns): the host running something else on our vCPUs. */
+function stealNs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  return Number(f[8]) * TICK_NS;
+}
+
+const phases: { arm: string; rps: number; cpuPerReq: number; userSys: number[]; steal: number }[] = [];
 try {
   await sleep(1000);
   if (process.env.PIN) {
@@ -124,6 +131,7 @@ try {
     const s0 = await nginx.served();
     const r0 = runtimeNs();
     const u0 = split().flat();
+    const st0 = stealNs();
     const t0 = performance.now();
     await sleep(phaseMs);
     const s1 = await nginx.served();
@@ -132,6 +140,7 @@ try {
     phases.push({
       arm,
       rps: (s1 - s0) / ((performance.now() - t0) / 1000),
+      steal: (stealNs() - st0) / ((performance.now() - t0) * 1e6 * availableParallelism()),
       cpuPerReq: (r1 - r0) / (s1 - s0),
       userSys: u1.map((v, i) => ((v - u0[i]) * TICK_NS) / (s1 - s0)),
     });
@@ -144,6 +153,7 @@ try {
 }
 
 console.log(phases.map((p) => `${p.arm} ${Math.round(p.rps)}`).join(', '), 'req/s');
+console.log(`steal (share of both CPUs, per phase): median ${spread(phases.map((p) => p.steal)).median.toFixed(3)}, max ${Math.max(...phases.map((p) => p.steal)).toFixed(3)}`);
 const ratios = new Map<string, { rps: number[]; cpu: number[] }>();
 for (let k = 1; k + 1 < phases.length; k += 2) {
   const [before, on, after] = [phases[k - 1], phases[k], phases[k + 1]];

@@ -1,12 +1,13 @@
-// Probe overhead: the same load (loadscope's autocannon engine against nginx) with all probes on and
-// with none, interleaved; throughput ratio from paired runs and the probes' own CPU.
-import { existsSync, readFileSync } from 'node:fs';
+// Probe overhead: the same load with all probes on and with none, interleaved. Three ways: paired runs of
+// the autocannon engine against nginx, one continuous load against nginx whose phases alternate, and
+// paired `loadscope run`s of a saturating scenario through the local cluster (what a user's run pays).
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
 import { nginxBinary, startNginx } from '../lib/nginx.ts';
 import { spread } from '../lib/stats.ts';
 import { engineChild } from '../lib/tools.ts';
-import { killGroup, spawnTracked, waitExit } from '../lib/proc.ts';
+import { collect, killGroup, spawnTracked, waitExit } from '../lib/proc.ts';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, Suite } from '../lib/types.ts';
@@ -17,7 +18,9 @@ interface ProbeHandle {
   status: { enabled: boolean; reason?: string; probes: string[] };
   stop(): Promise<{ cpuSeconds?: number; lostEvents?: number; linesParsed?: number; loaders?: Record<string, { progs?: ProgStats }> } & Record<string, unknown>>;
 }
-type StartProbes = (o: { sink: Sink; filter: { ports?: number[]; ifaces?: string[] }; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
+type Filter = { ports?: number[]; ifaces?: string[]; cidrs?: string[] };
+type StartProbes = (o: { sink: Sink; filter: Filter; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
+type UrlTargetFilter = { ifaces: readonly string[]; cidrs: readonly string[] };
 
 const CONNECTIONS = 16;
 /** Pause after each attach or detach before a run or a continuous-load phase is measured. */
@@ -40,8 +43,12 @@ const suite: Suite = {
     const index = join(ctx.root, 'src/probes/index.ts');
     if (!existsSync(index)) return ctx.skip('probe overhead', 'probes not built yet (src/probes/index.ts missing)');
     if (!nginxBinary()) return ctx.skip('probe overhead', 'nginx not installed');
-    const mod = (await import(index)) as { startProbes?: StartProbes };
+    const mod = (await import(index)) as { startProbes?: StartProbes; URL_TARGET_FILTER?: UrlTargetFilter };
     if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/probes/index.ts does not export startProbes');
+    // the filter `loadscope run` gives the probes for a URL target: the port, lo and 127.0.0.0/8
+    const extra = mod.URL_TARGET_FILTER ?? { ifaces: ['lo'], cidrs: [] };
+    const filterFor = (port: number): Filter => ({ ports: [port], ifaces: [...extra.ifaces], cidrs: [...extra.cidrs] });
+    const filterText = `filter: nginx port, ${[...extra.ifaces, ...extra.cidrs].join(', ')}, as a run against a URL`;
     // many short pairs rather than a few long ones: on a shared machine one slow run moves a mean of
     // two a lot, a median of eight pairs little
     const durationS = ctx.quick ? 3 : 4;
@@ -66,7 +73,7 @@ const suite: Suite = {
           const sink: Sink = { sample: (_s: Sample) => void records++, event: (_e: RunEvent) => void records++ };
           const ac = new AbortController();
           const cpu0 = process.cpuUsage();
-          const handle = await mod.startProbes({ sink, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'auto', signal: ac.signal });
+          const handle = await mod.startProbes({ sink, filter: filterFor(nginx.port), mode: 'auto', signal: ac.signal });
           if (!handle.status.enabled) {
             await handle.stop();
             return ctx.skip('probe overhead', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
@@ -97,7 +104,7 @@ const suite: Suite = {
       }
       const ok = pairs.filter((p) => p.on?.ok && p.off?.ok);
       if (ok.length === 0) return ctx.skip('probe overhead', 'no repetition where both runs succeeded');
-      const how = `loadscope autocannon engine, ${CONNECTIONS} connections, ${durationS} s against nginx on loopback, all probes (filter: nginx port, lo) vs none, paired and interleaved, each run started ${SETTLE_MS} ms after the previous attach or detach`;
+      const how = `loadscope autocannon engine, ${CONNECTIONS} connections, ${durationS} s against nginx on loopback, all probes (${filterText}) vs none, paired and interleaved, each run started ${SETTLE_MS} ms after the previous attach or detach`;
       ctx.line({ name: 'throughput with all probes ÷ none', compared: how, unit: '×', spread: spread(ok.map((p) => p.on!.rps / p.off!.rps)), goal: { op: '>=', value: 0.95 } });
       ctx.line({ name: 'probes CPU per 100k requests', compared: `${how}; loader processes' CPU (their end reports) plus the bench process's extra CPU with probes on (reader, mapper) over its CPU in the paired run without, per 100k requests served in the run`, unit: 'CPU-s', spread: spread(ok.map((p) => (p.probeCpu! / p.on!.servedTotal) * 1e5)) });
       ctx.line({ name: 'probes CPU share', compared: `${how}; probes CPU seconds per second of run`, unit: 'cores', spread: spread(ok.map((p) => p.probeCpu! / p.on!.wallS)) });
@@ -107,10 +114,11 @@ const suite: Suite = {
       }
       // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
       // machine's drift more closely than a few long ones, and the median of many ratios moves little
-      await toggled(ctx, nginx, mod.startProbes, ctx.quick ? 16 : 32, 1000);
+      await toggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 32, 1000);
     } finally {
       await nginx.stop();
     }
+    await scenarioPairs(ctx, ctx.quick ? 2 : 6);
   },
 };
 
@@ -120,7 +128,7 @@ const suite: Suite = {
  * by the mean of the "off" phases beside it. One engine process and one connection pool throughout,
  * so run-to-run differences (start-up, scheduling, where the pool lands) drop out.
  */
-async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, phases: number, phaseMs: number): Promise<void> {
+async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, filter: Filter, filterText: string, phases: number, phaseMs: number): Promise<void> {
   const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: phases * (phaseMs + SETTLE_MS + 1500) + 5000 });
   const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
   const exited = waitExit(child, phases * (phaseMs + SETTLE_MS + 1500) + 60_000);
@@ -130,7 +138,7 @@ async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof start
     for (let k = 0; k < phases && child.exitCode === null; k++) {
       const on = k % 2 === 1;
       const ac = new AbortController();
-      const handle = on ? await startProbes({ sink: { sample() {}, event() {} }, filter: { ports: [nginx.port], ifaces: ['lo'] }, mode: 'auto', signal: ac.signal }) : undefined;
+      const handle = on ? await startProbes({ sink: { sample() {}, event() {} }, filter, mode: 'auto', signal: ac.signal }) : undefined;
       if (handle && !handle.status.enabled) {
         await handle.stop();
         return ctx.skip('probe overhead, one continuous load', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
@@ -162,7 +170,58 @@ async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof start
   ctx.log(`continuous load: mean ratio ${mean.toFixed(3)} ± ${((1.96 * sd) / Math.sqrt(ratios.length)).toFixed(3)} (95% interval of the mean, n=${ratios.length})`);
   ctx.line({
     name: 'throughput with all probes ÷ none, one continuous load',
-    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (filter: nginx port, lo; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
+    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (${filterText}; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
+    unit: '×',
+    spread: spread(ratios),
+    goal: { op: '>=', value: 0.95 },
+  });
+}
+
+/**
+ * What a user's run pays: `loadscope run` of bench/scenarios/probes-cluster.yaml (the local cluster, a
+ * saturating closed-model load through frontend and backend pods) with `probes: required` and with
+ * `probes: off`, paired and interleaved; the ratio of the steady stage's throughput. Everything the
+ * probes cost is in it: the programs on every hop (veth, bridge, both namespaces), the loaders, and
+ * the harness reading their output in the process that also generates the load.
+ */
+async function scenarioPairs(ctx: BenchContext, reps: number): Promise<void> {
+  const name = 'throughput with all probes ÷ none, local-cluster scenario';
+  const src = join(ctx.root, 'bench', 'scenarios', 'probes-cluster.yaml');
+  if (process.getuid?.() !== 0) return ctx.skip(name, 'the local cluster needs root');
+  const text = readFileSync(src, 'utf8');
+  if (!/^probes: required$/m.test(text)) return ctx.skip(name, `${src} must say "probes: required" on a line of its own (the other arm replaces it with "probes: off")`);
+  const files = { on: join(ctx.tmp, 'probes-cluster-on.yaml'), off: join(ctx.tmp, 'probes-cluster-off.yaml') };
+  writeFileSync(files.on, text);
+  writeFileSync(files.off, text.replace(/^probes: required$/m, 'probes: off'));
+  const ratios: number[] = [];
+  const loaderCpu: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const rps: Partial<Record<'on' | 'off', number>> = {};
+    for (const arm of r % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+      const out = join(ctx.tmp, `probes-cluster-${arm}-${r}`);
+      const child = spawnTracked(process.execPath, [join(ctx.root, 'bin', 'loadscope.js'), 'run', files[arm], '--out', out], { cwd: ctx.root });
+      const io = collect(child);
+      const code = await waitExit(child, 180_000);
+      if (code !== 0) return ctx.skip(name, `loadscope run (probes ${arm}) exited ${code}: ${io.stderr().trim().split('\n').slice(-3).join(' ')}`);
+      const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as {
+        stages: { name: string; rps: number; errors: number }[];
+        probes?: { status?: { enabled?: boolean; reason?: string }; loaders?: { cpuSeconds?: number }[] };
+      };
+      rmSync(out, { recursive: true, force: true });
+      const steady = res.stages.find((x) => x.name === 'steady');
+      if (!steady || steady.errors > 0) return ctx.skip(name, `the steady stage of the run with probes ${arm} ${steady ? `had ${steady.errors} errors` : 'is missing'}`);
+      if (arm === 'on') {
+        if (!res.probes?.status?.enabled) return ctx.skip(name, `probes off: ${res.probes?.status?.reason ?? 'unknown reason'}`);
+        loaderCpu.push((res.probes.loaders ?? []).reduce((a, l) => a + (l.cpuSeconds ?? 0), 0));
+      }
+      rps[arm] = steady.rps;
+    }
+    ratios.push(rps.on! / rps.off!);
+    ctx.log(`scenario pair ${r + 1}/${reps}: none ${Math.round(rps.off!)} req/s, all probes ${Math.round(rps.on!)} req/s, loaders ${loaderCpu.at(-1)!.toFixed(2)} CPU-s`);
+  }
+  ctx.line({
+    name,
+    compared: `\`loadscope run bench/scenarios/probes-cluster.yaml\` (local cluster: harness → frontend pod → backend pod over veth and bridge; closed model, 16 connections; steady stage of 8 s after 2 s warm-up) with probes required vs off, paired and interleaved; the run's own filter (its ports, bridge and veths, its two /24s)`,
     unit: '×',
     spread: spread(ratios),
     goal: { op: '>=', value: 0.95 },

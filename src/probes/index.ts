@@ -19,6 +19,12 @@ export function defaultLoaderDir(): string {
   return process.env.LOADSCOPE_BPF_DIR ? resolve(process.env.LOADSCOPE_BPF_DIR) : join(ROOT, 'bpf', '.output');
 }
 
+/**
+ * What a run filters on besides its ports when its target is a URL (not a cluster it started): the
+ * loopback interface and 127.0.0.0/8. The bench measures the probes' cost with this same filter.
+ */
+export const URL_TARGET_FILTER: Readonly<{ ifaces: readonly string[]; cidrs: readonly string[] }> = { ifaces: ['lo'], cidrs: ['127.0.0.0/8'] };
+
 /** A probe filter for the run's own ports, optionally narrowed to interfaces and address ranges. */
 export function probeTrafficFilterForPorts(ports: number[], extra: { ifaces?: string[]; cidrs?: string[] } = {}): ProbeFilter {
   const uniq = <T>(xs: T[] | undefined): T[] => [...new Set(xs ?? [])];

@@ -16,7 +16,7 @@ import { LoadscopeError } from '../model/errors.ts';
 import { Journal } from '../model/journal.ts';
 import type { RunResult } from '../model/result.ts';
 import type { JournalRecord, PlannedStage, RunHeader } from '../model/types.ts';
-import { startProbes } from '../probes/index.ts';
+import { startProbes, URL_TARGET_FILTER } from '../probes/index.ts';
 import type { ProbeHandle } from '../probes/types.ts';
 import { renderReport } from '../report/render.ts';
 import type { Scenario } from '../scenario/load.ts';
@@ -84,8 +84,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   try {
     let baseUrl: string;
     let ports: number[];
-    let ifaces = ['lo'];
-    let cidrs = ['127.0.0.0/8'];
+    let ifaces = [...URL_TARGET_FILTER.ifaces];
+    let cidrs = [...URL_TARGET_FILTER.cidrs];
     if ('url' in spec.target) {
       baseUrl = spec.target.url;
       ports = [Number(new URL(baseUrl).port || 80)];
