@@ -333,9 +333,6 @@ export class Analyzer {
         this.routingEvents++;
         if (inWindows(this.idx(e.time))) bump(this.routingUpdates, this.idx(e.time), 1);
         break;
-      case 'probe.lb':
-        this.counter('new connections (eBPF load-balancer decisions)', str(a.service), `${str(a.backend)}:${str(a.bport)}`, false, e.time, 1);
-        break;
     }
   }
 

@@ -23,7 +23,6 @@ export interface ProbesSummary {
   connections: { opened: number; closed: number; failed: number; openAtEnd: number; durationMs?: HistogramSummary; connectMs?: HistogramSummary };
   drops: { total: number; byReason: { reason: string; iface: string; count: number }[] };
   /** Load-balancer decisions (hook for the local cluster's eBPF LB; empty until it exists). */
-  loadBalancer: { service: string; backend: string; connections: number }[];
   lostEvents: { total: number; byProbe: Record<string, number> };
   loaders: { probe: string; cpuSeconds: number; lines: number; lost: number }[];
 }
@@ -89,7 +88,6 @@ export class ProbeAccumulator {
   private readonly dur = createHistogram();
   private readonly conn = createHistogram();
   private openConns = 0;
-  private readonly lb = new Map<string, { service: string; backend: string; n: number }>();
   private readonly lost: Record<string, number> = {};
   private readonly ends: RunEvent[] = [];
 
@@ -145,13 +143,6 @@ export class ProbeAccumulator {
         // a record without a duration (or a garbled one) counts as a connection, not as a duration of NaN
         const d = Number(a.durationMs);
         this.addConn(String(a.state), Number.isFinite(d) ? d : undefined, typeof a.connectMs === 'number' && Number.isFinite(a.connectMs) ? a.connectMs : undefined);
-        break;
-      }
-      case 'probe.lb': {
-        const key = `${a.service}\u0000${a.backend}:${a.bport}`;
-        const x = this.lb.get(key);
-        if (x) x.n++;
-        else this.lb.set(key, { service: String(a.service), backend: `${a.backend}:${a.bport}`, n: 1 });
         break;
       }
       case 'probe.lost':
@@ -211,7 +202,6 @@ export class ProbeAccumulator {
         ...(this.conn.totalCount ? { connectMs: rounded(summarize(this.conn, 1000)) } : {}),
       },
       drops: { total: total('probe.drops'), byReason: drops.sort(byCount((x) => x.count)) },
-      loadBalancer: [...this.lb.values()].map((x) => ({ service: x.service, backend: x.backend, connections: x.n })).sort(byCount((x) => x.connections)),
       lostEvents: { total: Object.values(lostByProbe).reduce((a, b) => a + b, 0), byProbe: lostByProbe },
       loaders,
     };

@@ -81,11 +81,6 @@ export class ProbeRecordMapper {
         });
         return;
       }
-      case 'lb': {
-        const { t: _t, probe: _p, ts, ...attrs } = r;
-        this.sink.event({ kind: 'probe.lb', time: this.time(ts), source: this.source, attrs });
-        return;
-      }
       case 'lost': {
         const time = this.time(r.ts);
         this.sink.event({ kind: 'probe.lost', time, source: this.source, attrs: { probe: r.probe, what: r.what, n: r.n, total: r.total } });

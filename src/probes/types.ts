@@ -188,25 +188,6 @@ export interface ConnRecord {
   from: string;
 }
 
-/**
- * Hook for the local cluster's eBPF load balancer (a later issue): which backend a new connection
- * was sent to. Producers print it with the struct in bpf/lb_decision.h; nothing emits it yet.
- */
-export interface LbRecord {
-  t: 'lb';
-  probe: string;
-  ts: number;
-  service: string;
-  vip: string;
-  vport: number;
-  client: string;
-  cport: number;
-  backend: string;
-  bport: number;
-  backend_id: number;
-  proto: number;
-}
-
 /** Records lost since the previous lost record (ring buffer or aggregation map full). */
 export interface LostRecord {
   t: 'lost';
@@ -238,7 +219,6 @@ export type ProbeRecord =
   | RouteRecord
   | RouteSampleRecord
   | ConnRecord
-  | LbRecord
   | LostRecord
   | EndRecord;
 
