@@ -49,9 +49,9 @@ void ls_clock_sync(struct ls_clock *c);
 __u64 ls_window_t0(const struct ls_opts *o, const struct ls_clock *c);
 /* Writes the interface names and the port bitmap into a skeleton's read-only data (before load). */
 void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u64 *port_bits);
-/* Fills the address filter (LPM trie) after load. */
 /* The address filter as rodata words when it is small enough (LS_INLINE_CIDRS), else n = 0. */
 void ls_cidr_rodata(const struct ls_opts *o, __u32 *n, struct ls_cidr_words *w);
+/* Fills the address filter (LPM trie) after load. */
 int ls_fill_cidrs(const struct ls_opts *o, int cidrs_fd);
 
 /* NDJSON output: one record per line on stdout. */

@@ -22,7 +22,6 @@ export interface ProbesSummary {
   retransmits: { segments: number; synack: number; failed: number; byDestination: { peer: string; port: number; side: string; segments: number; synack: number }[] };
   connections: { opened: number; closed: number; failed: number; openAtEnd: number; durationMs?: HistogramSummary; connectMs?: HistogramSummary };
   drops: { total: number; byReason: { reason: string; iface: string; count: number }[] };
-  /** Load-balancer decisions (hook for the local cluster's eBPF LB; empty until it exists). */
   lostEvents: { total: number; byProbe: Record<string, number> };
   loaders: { probe: string; cpuSeconds: number; lines: number; lost: number }[];
 }
