@@ -6,7 +6,8 @@
 //              probe:pktlat,probe:pktlat@/tmp/variant
 //   CYCLES     how often each arm comes (default 8); PHASE_MS (default 1000); SETTLE_MS (default 700)
 //   PIN=1      pins the engine to CPU 0 and nginx to CPU 1 (taskset), against scheduler placement
-// One loadscope autocannon engine (16 connections) against nginx on loopback throughout. Phases go
+// One loadscope autocannon engine (16 connections) against nginx on loopback throughout; the probes get
+// the filter a run gives a URL target (nginx port, lo, 127.0.0.0/8); steal time is printed. Phases go
 // off, arm1, off, arm2, off, … ; each phase is measured from SETTLE_MS after its attach or detach.
 // Per arm: the median ratio of its phases' throughput over the mean of the "off" phases beside them,
 // and the same for CPU per request (schedstat run time of the engine, nginx, the loaders, this
