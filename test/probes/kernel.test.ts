@@ -242,6 +242,47 @@ ktest('the address filter is respected, inline (up to 8 prefixes) and through th
   }
 });
 
+ktest('the address filter matches IPv6 addresses too (::1 on the loopback of a namespace of our own)', async (t) => {
+  const P = freshPort();
+  const net = new NetPair();
+  try {
+    net.ip('netns', 'exec', net.nsA, 'sysctl', '-qw', 'net.ipv6.conf.lo.disable_ipv6=0');
+    await net.server(net.nsA, '::1', P);
+    const others = ['fd00::/8', '::2/127', '2001:db8::/32', '127.0.0.0/8', '::ffff:0:0/96', '::/128', 'fe80::/10', '198.18.0.0/15'];
+    const cases = [
+      { name: 'inline, ::1/128', cidrs: ['::1/128'], match: true },
+      { name: 'inline, ::/127 (:: and ::1)', cidrs: ['fd00::/8', '::/127'], match: true },
+      { name: 'inline, none match (127.0.0.0/8 is not ::1)', cidrs: others.slice(0, 4), match: false },
+      { name: 'trie, ::1/128 among 9', cidrs: [...others, '::1/128'], match: true },
+      { name: 'trie, none match', cidrs: [...others, 'ff00::/8'], match: false },
+    ];
+    for (const c of cases) {
+      const sink = new MemorySink();
+      // `lo` matches every loopback on the machine; the fresh port and the addresses keep it to ours
+      const h = await probes(sink, { ifaces: ['lo'], ports: [P], cidrs: c.cidrs }, ['pktlat', 'tcpwatch']);
+      const l0 = net.counters(net.nsA, 'lo');
+      await net.traffic(net.nsA, 'client', '::1', P, 10, 5000);
+      const l1 = net.counters(net.nsA, 'lo');
+      await h.stop();
+      const tx = sum(sink.samples('probe.pkt_count').filter((s) => s.tags.iface === 'lo' && s.tags.dir === 'tx'));
+      const conns = sink.events('probe.conn').filter((e) => e.attrs.side === 'client').length;
+      const lat = summarizeProbes(sink.records).packetLatency.filter((l) => l.iface === 'lo').reduce((a, l) => a + l.count, 0);
+      const kernelTx = l1.txPackets - l0.txPackets;
+      t.log(`${c.name}: tx on lo probe ${tx}, kernel ${kernelTx}; paired ${lat}; client connections ${conns}`);
+      t.true(kernelTx >= 40, 'enough traffic to compare');
+      if (c.match) {
+        t.true(within(tx, kernelTx, 0.02), `${c.name}: probe ${tx} vs kernel ${kernelTx}`);
+        t.true(within(lat, kernelTx, 0.02), `${c.name}: every packet paired`);
+        t.is(conns, 10, c.name);
+      } else {
+        t.is(tx + lat + conns, 0, `${c.name}: nothing counted`);
+      }
+    }
+  } finally {
+    net.destroy();
+  }
+});
+
 ktest('clock sync puts kernel events on the run time base', async (t) => {
   const P = freshPort();
   const net = new NetPair();
