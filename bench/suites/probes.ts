@@ -114,11 +114,11 @@ const suite: Suite = {
       }
       // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
       // machine's drift more closely than a few long ones, and the median of many ratios moves little
-      await toggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 32, 1000);
+      await toggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
     } finally {
       await nginx.stop();
     }
-    await scenarioPairs(ctx, ctx.quick ? 2 : 6);
+    await scenarioPairs(ctx, ctx.quick ? 2 : 8);
   },
 };
 
