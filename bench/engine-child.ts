@@ -20,6 +20,8 @@ export interface EngineChildSpec {
   requestTimeoutMs?: number;
   /** Extra options for modes that take them (workers, pipelining). */
   options?: Record<string, unknown>;
+  /** Print each finished 1 s window as it comes, a line `{"window":{"start":epochMs,"responses":n}}`, before the result line. */
+  windows?: boolean;
 }
 
 /** The engine's own counts and latency (µs), and when the load ran (epoch ms). */
@@ -55,8 +57,10 @@ async function main(): Promise<void> {
   let loadEnd = NaN;
   const sink: Sink = {
     sample(s: Sample) {
-      if (s.metric === 'http.reqs') responses += s.value;
-      else if (s.metric === 'http.errors') errors += s.value;
+      if (s.metric === 'http.reqs') {
+        responses += s.value;
+        if (spec.windows) process.stdout.write(JSON.stringify({ window: { start: s.time, responses: s.value } }) + '\n');
+      } else if (s.metric === 'http.errors') errors += s.value;
       else if (s.metric === 'http.latency_us' && s.hist) hist.add(decode(s.hist));
     },
     event(e: RunEvent) {

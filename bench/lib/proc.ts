@@ -17,6 +17,15 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU seconds the whole machine has spent busy, all CPUs summed: user, nice, system, irq and softirq
+ * of /proc/stat (not idle, iowait or steal, the host running something else on our vCPUs).
+ */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number);
+  return (f[1] + f[2] + f[3] + f[6] + f[7]) / CLK_TCK;
+}
+
 /** The live descendants of `pid` (children of every thread, recursively). */
 export function descendants(pid: number): number[] {
   const out: number[] = [];

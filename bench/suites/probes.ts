@@ -1,17 +1,25 @@
-// Probe overhead: the same load with all probes on and with none, interleaved. Three ways: paired runs of
-// the autocannon engine against nginx, one continuous load against nginx whose phases alternate, and
-// paired `loadscope run`s of a saturating scenario through the local cluster (what a user's run pays).
+// Probe overhead: the same load with all probes on and with none, interleaved. Four ways: paired runs of
+// the autocannon engine against nginx, one continuous load against nginx whose phases alternate, one
+// continuous load through the local cluster of a saturating scenario whose phases alternate, and paired
+// `loadscope run`s of that scenario (what a user's run pays, start-up and all).
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
 import { nginxBinary, startNginx } from '../lib/nginx.ts';
 import { spread } from '../lib/stats.ts';
 import { engineChild } from '../lib/tools.ts';
-import { collect, killGroup, spawnTracked, waitExit } from '../lib/proc.ts';
+import { collect, killGroup, machineBusySeconds, spawnTracked, waitExit } from '../lib/proc.ts';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, Suite } from '../lib/types.ts';
 import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
+import { clusters } from '../../src/cluster/clusters.ts';
+import { localUnavailable } from '../../src/cluster/local/resolve.ts';
+import { now } from '../../src/model/clock.ts';
+import { Ledger } from '../../src/run/janitor.ts';
+import { loadScenario } from '../../src/scenario/load.ts';
 
 type ProgStats = Record<string, { run_cnt: number; run_ns: number }>;
 interface ProbeHandle {
@@ -114,67 +122,215 @@ const suite: Suite = {
       }
       // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
       // machine's drift more closely than a few long ones, and the median of many ratios moves little
-      await toggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
+      await nginxToggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
     } finally {
       await nginx.stop();
     }
+    await clusterToggled(ctx, mod.startProbes, ctx.quick ? 12 : 40, 2);
     await scenarioPairs(ctx, ctx.quick ? 2 : 8);
   },
 };
 
+/** One phase of a continuous load: its throughput, and the machine's busy CPU per request over it. */
+interface Phase {
+  rps: number;
+  cpuPerReq: number;
+}
+
+/** How one continuous load's phase is read: `measure` waits out the phase and returns it. */
+interface PhaseMeter {
+  measure(phaseMs: number): Promise<Phase>;
+}
+
+/** nginx's own request counter (stub_status), over exactly the phase. */
+function nginxMeter(nginx: Awaited<ReturnType<typeof startNginx>>): PhaseMeter {
+  return {
+    async measure(phaseMs) {
+      const s0 = await nginx.served();
+      const [t0, c0] = [performance.now(), machineBusySeconds()];
+      await sleep(phaseMs);
+      const s1 = await nginx.served();
+      const [t1, c1] = [performance.now(), machineBusySeconds()];
+      return { rps: (s1 - s0) / ((t1 - t0) / 1000), cpuPerReq: (c1 - c0) / (s1 - s0) };
+    },
+  };
+}
+
 /**
- * The same comparison inside one continuous load: phases of `phaseMs` alternate none / all probes
- * (attached before a phase's window opens, detached after it closes), and each "on" phase is divided
- * by the mean of the "off" phases beside it. One engine process and one connection pool throughout,
- * so run-to-run differences (start-up, scheduling, where the pool lands) drop out.
+ * The engine's own 1 s windows (engine-child `windows: true`), for a target with no counter of its
+ * own: a phase is the whole windows that start after `measure` is called and fit in phaseMs.
  */
-async function toggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, filter: Filter, filterText: string, phases: number, phaseMs: number): Promise<void> {
-  const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs: phases * (phaseMs + SETTLE_MS + 1500) + 5000 });
-  const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
-  const exited = waitExit(child, phases * (phaseMs + SETTLE_MS + 1500) + 60_000);
-  const rates: { on: boolean; rps: number }[] = [];
-  try {
-    await sleep(1500);
-    for (let k = 0; k < phases && child.exitCode === null; k++) {
-      const on = k % 2 === 1;
-      const ac = new AbortController();
-      const handle = on ? await startProbes({ sink: { sample() {}, event() {} }, filter, mode: 'auto', signal: ac.signal }) : undefined;
-      if (handle && !handle.status.enabled) {
-        await handle.stop();
-        return ctx.skip('probe overhead, one continuous load', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
-      }
+function windowMeter(child: ChildProcess): PhaseMeter {
+  const windows = new Map<number, number>();
+  let origin: number | undefined;
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!text.startsWith('{"window"')) continue;
+      const w = (JSON.parse(text) as { window: { start: number; responses: number } }).window;
+      origin ??= w.start;
+      windows.set(Math.round((w.start - origin) / 1000), w.responses);
+    }
+  });
+  return {
+    async measure(phaseMs) {
+      const deadline = now() + 5000;
+      while (origin === undefined && now() < deadline) await sleep(50);
+      if (origin === undefined) throw new Error('the engine reported no 1 s window');
+      const n = Math.max(1, Math.floor(phaseMs / 1000));
+      const first = Math.ceil((now() - origin) / 1000);
+      await sleep(origin + first * 1000 - now());
+      const c0 = machineBusySeconds();
+      await sleep(origin + (first + n) * 1000 - now());
+      const c1 = machineBusySeconds();
+      const idx = Array.from({ length: n }, (_, i) => first + i);
+      // a window is emitted within 250 ms of its end (src/load/windows.ts)
+      const wait = now() + 3000;
+      while (idx.some((i) => !windows.has(i)) && now() < wait) await sleep(50);
+      if (idx.some((i) => !windows.has(i))) throw new Error(`the engine did not report windows ${idx.join(', ')} within 3 s of their end`);
+      const served = idx.reduce((a, i) => a + windows.get(i)!, 0);
+      return { rps: served / n, cpuPerReq: (c1 - c0) / served };
+    },
+  };
+}
+
+/**
+ * The same comparison inside one continuous load (the engine `child`, started by the caller):
+ * phases alternate none / all probes (attached before a phase is measured, detached after), and each
+ * "on" phase is divided by the mean of the "off" phases beside it. One engine process and one
+ * connection pool throughout, so run-to-run differences (start-up, scheduling, where the pool lands)
+ * drop out.
+ */
+async function toggled(
+  ctx: BenchContext,
+  o: { name: string; compared: string; child: ChildProcess; meter: PhaseMeter; startProbes: StartProbes; filter: Filter; phases: number; phaseMs: number },
+): Promise<void> {
+  const { child, meter } = o;
+  const rates: (Phase & { on: boolean })[] = [];
+  await sleep(1500);
+  for (let k = 0; k < o.phases && child.exitCode === null; k++) {
+    const on = k % 2 === 1;
+    const ac = new AbortController();
+    const handle = on ? await o.startProbes({ sink: { sample() {}, event() {} }, filter: o.filter, mode: 'auto', signal: ac.signal }) : undefined;
+    try {
+      if (handle && !handle.status.enabled) return ctx.skip(o.name, `probes off: ${handle.status.reason ?? 'unknown reason'}`);
       // Attaching and detaching disturb the machine for a moment (tracepoint code patching, JIT
       // memory, the loaders' start and exit); a run attaches once, before its load. So every phase,
       // "on" and "off" alike, starts SETTLE_MS after its transition, and measures steady state.
       await sleep(SETTLE_MS);
-      const s0 = await nginx.served();
-      const t0 = performance.now();
-      await sleep(phaseMs);
-      const s1 = await nginx.served();
-      rates.push({ on, rps: (s1 - s0) / ((performance.now() - t0) / 1000) });
+      let phase: Phase;
+      try {
+        phase = await meter.measure(o.phaseMs);
+      } catch (err) {
+        return ctx.skip(o.name, `phase ${k + 1} could not be measured: ${(err as Error).message}`);
+      }
+      rates.push({ on, ...phase });
+    } finally {
       await handle?.stop();
     }
+  }
+  /** Each "on" phase's figure over the mean of the "off" phases beside it. */
+  const ratiosOf = (f: (p: Phase) => number): number[] => {
+    const out: number[] = [];
+    for (let k = 1; k < rates.length; k += 2) {
+      const off = [rates[k - 1], rates[k + 1]].filter((x) => x !== undefined).map(f);
+      out.push(f(rates[k]) / (off.reduce((a, b) => a + b, 0) / off.length));
+    }
+    return out;
+  };
+  const ratios = ratiosOf((p) => p.rps);
+  if (!ratios.length) return ctx.skip(o.name, 'the load ended before a phase with probes');
+  ctx.log(`${o.name}: ${rates.map((r) => `${r.on ? 'on' : 'off'} ${Math.round(r.rps)}`).join(', ')} req/s`);
+  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+  const sd = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, ratios.length - 1));
+  ctx.log(`${o.name}: mean ratio ${mean.toFixed(3)} ± ${((1.96 * sd) / Math.sqrt(ratios.length)).toFixed(3)} (95% interval of the mean, n=${ratios.length})`);
+  ctx.line({ name: o.name, compared: o.compared, unit: '×', spread: spread(ratios), goal: { op: '>=', value: 0.95 } });
+  // Where the load is not CPU-bound throughout (stalls leave CPUs idle), throughput shows only part
+  // of the probes' CPU; the machine's busy CPU per request shows all of it, whoever spends it.
+  ctx.line({
+    name: `${o.name}: CPU per request`,
+    compared: `the same phases; the machine's busy CPU (/proc/stat user, nice, system, irq, softirq; all CPUs) per request served, all probes ÷ none; the inverse of the throughput ratio on a machine the load saturates`,
+    unit: '×',
+    spread: spread(ratiosOf((p) => p.cpuPerReq)),
+  });
+}
+
+/** One continuous load against nginx on loopback: phases of `phaseMs` (nginx's counter). */
+async function nginxToggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, filter: Filter, filterText: string, phases: number, phaseMs: number): Promise<void> {
+  const durationMs = phases * (phaseMs + SETTLE_MS + 1500) + 5000;
+  const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs });
+  const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
+  const exited = waitExit(child, durationMs + 60_000);
+  try {
+    await toggled(ctx, {
+      name: 'throughput with all probes ÷ none, one continuous load',
+      compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${phases} phases of ${phaseMs / 1000} s alternating none / all probes (${filterText}; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
+      child,
+      meter: nginxMeter(nginx),
+      startProbes,
+      filter,
+      phases,
+      phaseMs,
+    });
   } finally {
     killGroup(child, 'SIGKILL');
     await exited;
   }
-  const ratios: number[] = [];
-  for (let k = 1; k < rates.length; k += 2) {
-    const off = [rates[k - 1], rates[k + 1]].filter((x) => x !== undefined).map((x) => x.rps);
-    ratios.push(rates[k].rps / (off.reduce((a, b) => a + b, 0) / off.length));
+}
+
+/**
+ * The scenario's load through the local cluster, in one continuous load whose phases alternate: the
+ * cluster of bench/scenarios/probes-cluster.yaml (frontend and backend pods, eBPF load balancing), the
+ * engine in its own process at the scenario's request, and the probes with the filter the cluster
+ * gives a run (its ports, bridge and veths, its two /24s). Throughput from the engine's own 1 s
+ * windows; each phase is `windowsPerPhase` whole windows after its transition and SETTLE_MS.
+ */
+async function clusterToggled(ctx: BenchContext, startProbes: StartProbes, phases: number, windowsPerPhase: number): Promise<void> {
+  const name = 'throughput with all probes ÷ none, local cluster, one continuous load';
+  const why = localUnavailable();
+  if (why) return ctx.skip(name, `the local cluster cannot run here: ${why}`);
+  const scenario = loadScenario(join(ctx.root, 'bench', 'scenarios', 'probes-cluster.yaml'));
+  const runId = `bench-probes-${randomBytes(3).toString('hex')}`;
+  const ledger = new Ledger(runId);
+  const cluster = clusters.local(scenario.spec, { runId, sink: { sample() {}, event() {} }, ledger, onStatus: (l) => ctx.log(`local cluster: ${l}`) });
+  const ac = new AbortController();
+  try {
+    let target: Awaited<ReturnType<typeof cluster.start>>;
+    try {
+      target = await cluster.start(ac.signal);
+    } catch (err) {
+      return ctx.skip(name, `the local cluster did not start: ${(err as Error).message}`);
+    }
+    const request = scenario.spec.requests[0];
+    const connections = scenario.spec.stages.at(-1)?.connections ?? CONNECTIONS;
+    const phaseMs = windowsPerPhase * 1000;
+    const durationMs = phases * (phaseMs + SETTLE_MS + 2500) + 5000;
+    const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: `${target.url}${request.path}`, connections, durationMs, windows: true });
+    const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
+    const exited = waitExit(child, durationMs + 60_000);
+    try {
+      await toggled(ctx, {
+        name,
+        compared: `bench/scenarios/probes-cluster.yaml's local cluster (harness → frontend pod → backend pod over veth and bridge, eBPF load balancing) under one loadscope autocannon engine process, ${connections} connections to ${request.path}; ${phases} phases of ${windowsPerPhase} whole 1 s windows of the engine, alternating none / all probes with the run's own filter (its ports, bridge and veths, its two /24s), each measured from ${SETTLE_MS} ms after its transition; each "on" phase over the mean of the "off" phases beside it`,
+        child,
+        meter: windowMeter(child),
+        startProbes,
+        filter: { ports: target.ports, ifaces: target.ifaces, cidrs: target.cidrs },
+        phases,
+        phaseMs,
+      });
+    } finally {
+      killGroup(child, 'SIGKILL');
+      await exited;
+    }
+  } finally {
+    await cluster.stop();
+    for (const l of ledger.close()) ctx.log(`cleanup: ${l}`);
   }
-  if (!ratios.length) return ctx.skip('probe overhead, one continuous load', 'the load ended before a phase with probes');
-  ctx.log(`continuous load: ${rates.map((r) => `${r.on ? 'on' : 'off'} ${Math.round(r.rps)}`).join(', ')} req/s`);
-  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
-  const sd = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, ratios.length - 1));
-  ctx.log(`continuous load: mean ratio ${mean.toFixed(3)} ± ${((1.96 * sd) / Math.sqrt(ratios.length)).toFixed(3)} (95% interval of the mean, n=${ratios.length})`);
-  ctx.line({
-    name: 'throughput with all probes ÷ none, one continuous load',
-    compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${rates.length} phases of ${phaseMs / 1000} s alternating none / all probes (${filterText}; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
-    unit: '×',
-    spread: spread(ratios),
-    goal: { op: '>=', value: 0.95 },
-  });
 }
 
 /**
