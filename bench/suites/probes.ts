@@ -297,11 +297,10 @@ async function clusterToggled(ctx: BenchContext, startProbes: StartProbes, phase
   const runId = `bench-probes-${randomBytes(3).toString('hex')}`;
   const ledger = new Ledger(runId);
   const cluster = clusters.local(scenario.spec, { runId, sink: { sample() {}, event() {} }, ledger, onStatus: (l) => ctx.log(`local cluster: ${l}`) });
-  const ac = new AbortController();
   try {
     let target: Awaited<ReturnType<typeof cluster.start>>;
     try {
-      target = await cluster.start(ac.signal);
+      target = await cluster.start(ctx.signal);
     } catch (err) {
       return ctx.skip(name, `the local cluster did not start: ${(err as Error).message}`);
     }
