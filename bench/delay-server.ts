@@ -4,7 +4,7 @@
 // GET /__stats returns the HDR summary (µs) of the delays since the last GET /__reset.
 // argv[2]: JSON { delayUs, jitterUs }. Prints {"port":N} once listening.
 import { createServer } from 'node:http';
-import { createHistogram, record, summarize } from '../src/model/histogram.ts';
+import { createHistogram, record, summarize } from '../src/core/histogram.ts';
 
 const opts = JSON.parse(process.argv[2] ?? '{}') as { delayUs?: number; jitterUs?: number };
 const delayUs = opts.delayUs ?? 2000;

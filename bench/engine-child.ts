@@ -4,10 +4,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { now } from '../src/model/clock.ts';
-import { createHistogram, decode, summarize } from '../src/model/histogram.ts';
+import { now } from '../src/core/clock.ts';
+import { createHistogram, decode, summarize } from '../src/core/histogram.ts';
 import type { LoadEngine, LoadPlan } from '../src/load/types.ts';
-import type { PlannedStage, RunEvent, Sample, Sink } from '../src/model/types.ts';
+import type { PlannedStage, RunEvent, Sample, Sink } from '../src/core/types.ts';
 
 /** What to run: one stage against one URL. `engine` names an entry of src/load/engines.ts or a bench-only mode. */
 export interface EngineChildSpec {

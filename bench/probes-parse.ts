@@ -14,10 +14,10 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { ProbeRecordMapper } from '../src/probes/mapper.ts';
-import { LineSplitter, parseProbeLine } from '../src/probes/ndjson.ts';
-import type { ProbeRecord } from '../src/probes/types.ts';
-import type { Sink } from '../src/model/types.ts';
+import { ProbeRecordMapper } from '../src/kernel/mapper.ts';
+import { LineSplitter, parseProbeLine } from '../src/kernel/ndjson.ts';
+import type { ProbeRecord } from '../src/kernel/types.ts';
+import type { Sink } from '../src/core/types.ts';
 
 const recorded = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'probes', 'fixtures', 'recorded.ndjson'), 'utf8')
   .split('\n')

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createHistogram, encode } from '../src/model/histogram.ts';
-import type { JournalRecord, PlannedStage, RunEvent, Sample } from '../src/model/types.ts';
+import { createHistogram, encode } from '../src/core/histogram.ts';
+import type { JournalRecord, PlannedStage, RunEvent, Sample } from '../src/core/types.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -373,8 +373,8 @@ export interface ReportScaleFigures {
  * through the result builder, render, write results.json and report.html; print figures as JSON.
  */
 async function child(dir: string): Promise<void> {
-  const { buildResultFromJournal } = await import('../src/correlate/results.ts');
-  const { renderReport } = await import('../src/report/render.ts');
+  const { buildResultFromJournal } = await import('../src/analyze/results.ts');
+  const { renderReport } = await import('../src/render/render.ts');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const { result, header, stats, threads } = buildResultFromJournal(join(dir, 'events.ndjson'));
@@ -406,7 +406,7 @@ async function child(dir: string): Promise<void> {
 /** The render-only child: results.json (as a finished run leaves it) → report.html. */
 async function renderChild(dir: string): Promise<void> {
   const { readFileSync } = await import('node:fs');
-  const { renderReport } = await import('../src/report/render.ts');
+  const { renderReport } = await import('../src/render/render.ts');
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const result = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
@@ -419,7 +419,7 @@ async function renderChild(dir: string): Promise<void> {
 
 /** Opens the report in Chromium (puppeteer-core) and times navigation → every chart drawn. */
 async function openInBrowser(html: string): Promise<{ ms: number; charts: number }> {
-  const { launchBrowser } = await import('../src/report/browser.ts');
+  const { launchBrowser } = await import('../src/render/browser.ts');
   const browser = await launchBrowser();
   try {
     const page = await browser.newPage();

@@ -1,8 +1,8 @@
 // A synthetic run journal built with the real model types and histogram encoding, so buildResult and
 // renderReport do their real work on it: one window per second, each with http.* samples and an
 // encoded latency histogram, plus the events of a long run (stages, stress, scaling, routing).
-import { createHistogram, encode, record } from '../../src/model/histogram.ts';
-import type { JournalRecord, PlannedStage, RunEvent, RunHeader, Sample } from '../../src/model/types.ts';
+import { createHistogram, encode, record } from '../../src/core/histogram.ts';
+import type { JournalRecord, PlannedStage, RunEvent, RunHeader, Sample } from '../../src/core/types.ts';
 
 export interface SyntheticOptions {
   windows: number;

@@ -3,9 +3,9 @@
 // correlator's windows/s (buildResult over a synthetic journal). CPU time of this one thread.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildResult } from '../../src/correlate/results.ts';
-import { Journal } from '../../src/model/journal.ts';
-import type { JournalRecord, RunEvent, Sample, Sink } from '../../src/model/types.ts';
+import { buildResult } from '../../src/analyze/results.ts';
+import { Journal } from '../../src/journal/journal.ts';
+import type { JournalRecord, RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { collect, spawnTracked, waitExit } from '../lib/proc.ts';
 import { spread } from '../lib/stats.ts';
 import { syntheticJournal } from '../lib/synthetic.ts';
@@ -100,11 +100,11 @@ const suite: Suite = {
       ctx.line({ name: 'JSON.parse alone: lines per CPU-second', compared: `${core}; JSON.parse of each line and nothing else: the floor any NDJSON reader in JS starts from on this machine`, unit: 'lines/s', spread: spread(parseFloor) });
       if (probes) {
         ctx.line({ name: 'probe reader: lines per CPU-second', compared: `${core}; LineSplitter → parseProbeLine → ProbeRecordMapper → a sink that drops`, unit: 'lines/s', spread: spread(reader), goal: { op: '>=', value: 1_000_000 } });
-      } else ctx.skip('probe reader: lines per CPU-second', 'src/probes/ndjson.ts or mapper.ts missing');
+      } else ctx.skip('probe reader: lines per CPU-second', 'src/kernel/ndjson.ts or mapper.ts missing');
       ctx.line({ name: 'journal: lines per CPU-second', compared: `${core}; one count sample per line appended to the real Journal (JSON.stringify, buffer, writeSync every 4096) on local disk, fsync at close`, unit: 'lines/s', spread: spread(journal), goal: { op: '>=', value: 1_000_000 } });
       if (probes) ctx.line({ name: 'probe reader → journal: lines per CPU-second', compared: `${core}; reader and journal together, as in a run`, unit: 'lines/s', spread: spread(both), goal: { op: '>=', value: 1_000_000 } });
       if (!ctx.quick) await probesParseScript(ctx);
-      ctx.line({ name: 'correlator: windows per CPU-second', compared: `buildResult (src/correlate/results.ts) over a synthetic journal of ${nWindows} 1 s windows (200 latency values each, encoded HDR) and 100 events, one thread's CPU time`, unit: 'windows/s', spread: spread(windows) });
+      ctx.line({ name: 'correlator: windows per CPU-second', compared: `buildResult (src/analyze/results.ts) over a synthetic journal of ${nWindows} 1 s windows (200 latency values each, encoded HDR) and 100 events, one thread's CPU time`, unit: 'windows/s', spread: spread(windows) });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -157,8 +157,8 @@ function journalAll(lines: string[], path: string): void {
 }
 
 async function loadProbeModules(root: string): Promise<ProbeModules | undefined> {
-  const nd = join(root, 'src/probes/ndjson.ts');
-  const mp = join(root, 'src/probes/mapper.ts');
+  const nd = join(root, 'src/kernel/ndjson.ts');
+  const mp = join(root, 'src/kernel/mapper.ts');
   if (!existsSync(nd) || !existsSync(mp)) return undefined;
   const a = (await import(nd)) as Partial<ProbeModules>;
   const b = (await import(mp)) as Partial<ProbeModules>;

@@ -14,11 +14,11 @@ import { collect, killGroup, machineBusySeconds, spawnTracked, waitExit } from '
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext, Suite } from '../lib/types.ts';
-import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
+import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { clusters } from '../../src/cluster/clusters.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
-import { now } from '../../src/model/clock.ts';
-import { Ledger } from '../../src/run/janitor.ts';
+import { now } from '../../src/core/clock.ts';
+import { Ledger } from '../../src/core/ledger.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 
 type ProgStats = Record<string, { run_cnt: number; run_ns: number }>;
@@ -48,11 +48,11 @@ const suite: Suite = {
   description: 'probe overhead: all probes vs none, same load',
   quick: true,
   async run(ctx: BenchContext) {
-    const index = join(ctx.root, 'src/probes/index.ts');
-    if (!existsSync(index)) return ctx.skip('probe overhead', 'probes not built yet (src/probes/index.ts missing)');
+    const index = join(ctx.root, 'src/kernel/probes.ts');
+    if (!existsSync(index)) return ctx.skip('probe overhead', 'probes not built yet (src/kernel/probes.ts missing)');
     if (!nginxBinary()) return ctx.skip('probe overhead', 'nginx not installed');
     const mod = (await import(index)) as { startProbes?: StartProbes; URL_TARGET_FILTER?: UrlTargetFilter };
-    if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/probes/index.ts does not export startProbes');
+    if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/kernel/probes.ts does not export startProbes');
     // the filter `loadscope run` gives the probes for a URL target: the port, lo and 127.0.0.0/8
     const extra = mod.URL_TARGET_FILTER ?? { ifaces: ['lo'], cidrs: [] };
     const filterFor = (port: number): Filter => ({ ports: [port], ifaces: [...extra.ifaces], cidrs: [...extra.cidrs] });

@@ -21,7 +21,7 @@ const suite: Suite = {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    const built = existsSync(join(ctx.root, 'src/probes/index.ts')) && existsSync(join(ctx.root, 'bpf/.output'));
+    const built = existsSync(join(ctx.root, 'src/kernel/probes.ts')) && existsSync(join(ctx.root, 'bpf/.output'));
     try {
       const file = join(ctx.tmp, 'startup.yaml');
       writeFileSync(

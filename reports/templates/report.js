@@ -1,5 +1,5 @@
 // Draws the report's charts from the embedded data (uPlot, inlined: nothing is fetched). It decides
-// nothing about the run: every series, label, colour and marker comes finished from src/report/view.ts.
+// nothing about the run: every series, label, colour and marker comes finished from src/render/view.ts.
 // Text from the run is only ever set with textContent.
 (function () {
   'use strict';

@@ -4,29 +4,15 @@
 // the controller builds an HpaObservation from the latest rates and pod states, runs the pure `reconcile`
 // (hpa.ts), sets the target's size through Scalable.scale and journals Kubernetes-shaped events.
 
-import { now } from '../model/clock.ts';
-import type { Lifecycle, Sink } from '../model/types.ts';
-import type { PodMetricsSource, PodSnapshot, Scalable } from '../cluster/cluster.ts';
-import { defaultHpaSpec, newHpaState, reconcile } from './hpa.ts';
-import type {
-  HpaCondition,
-  HpaControllerConfig,
-  HpaEvent,
-  HpaObservation,
-  HpaSpec,
-  HpaState,
-  MetricSpec,
-  MetricStatus,
-  ObservedPod,
-  ReconcileResult,
-} from './types.ts';
+import { now } from '../core/clock.ts';
+import type { Lifecycle, Sink } from '../core/types.ts';
+import type { PodMetricsSource, PodSnapshot, Scalable } from '../core/workload.ts';
+import { DEFAULT_METRIC_RESOLUTION_MS, DEFAULT_SYNC_PERIOD_MS, REQUESTS_PER_SECOND } from '../scenario/autoscaler.ts';
+import { defaultHpaSpec } from '../scenario/hpa.ts';
+import { newHpaState, reconcile } from './hpa.ts';
+import type { HpaCondition, HpaControllerConfig, HpaEvent, HpaObservation, HpaState, MetricStatus, ObservedPod, ReconcileResult } from './types.ts';
+import type { HpaSpec, MetricSpec } from '../scenario/hpa.ts';
 
-/** The custom metric the controller can serve, per pod (Pods metric) and per service (Object metric). */
-export const REQUESTS_PER_SECOND = 'http_requests_per_second';
-
-/** Defaults of the loadscope-only timing keys (kube-controller-manager's sync period, metrics-server's resolution). */
-export const DEFAULT_SYNC_PERIOD_MS = 15_000;
-export const DEFAULT_METRIC_RESOLUTION_MS = 15_000;
 
 const SYNC_LAG_MS = 250;
 

@@ -1,108 +1,24 @@
 // The Kubernetes HorizontalPodAutoscaler v2 computation as pure functions: replica_calculator.go (per-metric
 // proposals), horizontal.go (max over metrics, bounds, stabilization, behavior policies, conditions, events)
-// and the autoscaling/v2 defaults. Time is always passed in (epoch ms); nothing here reads a clock or does I/O.
+// and the controller's defaults (the spec's own defaults and validation: scenario/hpa.ts). Time is always passed in (epoch ms); nothing here reads a clock or does I/O.
 // Metric arithmetic runs on integer milli-units exactly as upstream's Quantity.MilliValue() does.
 
-import { LoadscopeError } from '../model/errors.ts';
+import { parseMilliQuantity, cpuMillicores, ceilInteger, plainMilli, type Quantity } from '../core/quantity.ts';
+import { DEFAULT_SCALE_UP_RULES, DEFAULT_SCALE_DOWN_RULES, defaultHpaSpec, toleranceValue, type CrossVersionObjectReference, type HpaBehavior, type HpaScalingRules, type HpaSpec, type MetricSpec, type ResourceName } from '../scenario/hpa.ts';
 import type {
-  CrossVersionObjectReference,
-  HpaBehavior,
   HpaCondition,
   HpaConditionType,
   HpaControllerConfig,
   HpaEvent,
   HpaObservation,
-  HpaScalingRules,
-  HpaSpec,
   HpaState,
-  MetricSpec,
   MetricStatus,
   ObservedPod,
-  Quantity,
   ReconcileResult,
   ResolvedScalingRules,
-  ResourceName,
   TimestampedRecommendation,
   TimestampedScaleEvent,
 } from './types.ts';
-
-// ---------------------------------------------------------------------------------------------------------
-// Quantities
-
-const QUANTITY_RE = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
-const DECIMAL_SUFFIX: Record<string, number> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
-const BINARY_SUFFIX: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
-
-/** An exact quantity: sign × digits × 10^exp10 × 2^exp2. */
-interface ExactQuantity {
-  negative: boolean;
-  digits: bigint;
-  exp10: number;
-  exp2: number;
-}
-
-function parseExact(text: string): ExactQuantity {
-  const m = QUANTITY_RE.exec(text);
-  if (!m) {
-    throw new LoadscopeError('SCENARIO_INVALID', `invalid quantity ${JSON.stringify(text)}`, {
-      hint: 'write a Kubernetes quantity: a number with an optional suffix, e.g. 500m, 1, 1.5k, 128Mi, 1G, 2e3',
-    });
-  }
-  const [, sign, number, suffix = ''] = m;
-  const [whole, fraction = ''] = number.split('.');
-  let exp10 = -fraction.length;
-  let exp2 = 0;
-  if (suffix in BINARY_SUFFIX) exp2 = BINARY_SUFFIX[suffix];
-  else if (suffix in DECIMAL_SUFFIX) exp10 += DECIMAL_SUFFIX[suffix];
-  else if (suffix !== '') exp10 += Number(suffix.slice(1));
-  return { negative: sign === '-', digits: BigInt(`${whole}${fraction}` || '0'), exp10, exp2 };
-}
-
-/** Rounds quantity × 10^scale to an integer away from zero, as Quantity.ScaledValue does. */
-function scaledValue(q: ExactQuantity, scale: number): number {
-  const e = q.exp10 + scale;
-  const num = q.digits * 10n ** BigInt(Math.max(e, 0)) * 2n ** BigInt(q.exp2);
-  const den = 10n ** BigInt(Math.max(-e, 0));
-  const abs = (num + den - 1n) / den;
-  return Number(q.negative ? -abs : abs);
-}
-
-/**
- * Parses a Kubernetes quantity string ("500m", "1", "128Mi", "1G", "1.5k", "2e3") into its value in base
- * units (cores, bytes, plain numbers). Throws a LoadscopeError (SCENARIO_INVALID) naming the input for junk.
- */
-export function parseQuantity(text: string): number {
-  const q = parseExact(text);
-  const e = q.exp10;
-  const mag = e >= 0 ? Number(q.digits * 10n ** BigInt(e) * 2n ** BigInt(q.exp2)) : Number(q.digits * 2n ** BigInt(q.exp2)) / 10 ** -e;
-  return q.negative ? -mag : mag;
-}
-
-/** The quantity in integer milli-units, rounded away from zero, exactly as upstream's MilliValue(). */
-export function parseMilliQuantity(text: string): number {
-  return scaledValue(parseExact(text), 3);
-}
-
-/** A cpu quantity in millicores: numbers are millicores already, strings are parsed ("500m", "1.5"). */
-export function cpuMillicores(q: Quantity): number {
-  return typeof q === 'number' ? ceilInteger(q) : parseMilliQuantity(q);
-}
-
-/** A memory quantity in bytes, rounded up: numbers are bytes already, strings are parsed ("128Mi", "1G"). */
-export function memoryBytes(q: Quantity): number {
-  return typeof q === 'number' ? ceilInteger(q) : scaledValue(parseExact(q), 0);
-}
-
-/** Ceil that forgives float noise (0.1 × 1000 is 100, not 101). */
-function ceilInteger(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : Math.ceil(x);
-}
-
-/** A plain (custom metric) value in milli-units. */
-function plainMilli(q: Quantity): number {
-  return typeof q === 'number' ? ceilInteger(q * 1000) : parseMilliQuantity(q);
-}
 
 /** A resource amount in upstream milli-units: millicores for cpu, milli-bytes for memory. */
 function resourceMilli(resource: ResourceName, q: Quantity): number {
@@ -114,8 +30,9 @@ function fromMilli(resource: ResourceName | undefined, milli: number): number {
   return resource === 'cpu' ? milli : milli / 1000;
 }
 
+
 // ---------------------------------------------------------------------------------------------------------
-// Defaults
+// Defaults the controller applies
 
 /** Controller flags at their kube-controller-manager defaults. */
 export const DEFAULT_CONTROLLER_CONFIG: HpaControllerConfig = {
@@ -126,27 +43,6 @@ export const DEFAULT_CONTROLLER_CONFIG: HpaControllerConfig = {
   scaleUpLimitFactor: 2,
   scaleUpLimitMinimum: 4,
 };
-
-/** autoscaling/v2 default scale-up rules: no stabilization, max of 4 pods or 100% per 15 s. */
-export const DEFAULT_SCALE_UP_RULES: Readonly<HpaScalingRules> = {
-  stabilizationWindowSeconds: 0,
-  selectPolicy: 'Max',
-  policies: [
-    { type: 'Pods', value: 4, periodSeconds: 15 },
-    { type: 'Percent', value: 100, periodSeconds: 15 },
-  ],
-};
-
-/** autoscaling/v2 default scale-down rules: 100% per 15 s; the window comes from the controller (300 s). */
-export const DEFAULT_SCALE_DOWN_RULES: Readonly<HpaScalingRules> = {
-  selectPolicy: 'Max',
-  policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
-};
-
-/** The metric an HPA without metrics gets: cpu at 80% of requests. */
-export const DEFAULT_METRICS: readonly MetricSpec[] = [
-  { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
-];
 
 /** Both directions' rules with defaults filled in, as the API server and controller leave them. */
 export interface ResolvedBehavior {
@@ -183,94 +79,6 @@ export function resolveBehavior(
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function toleranceValue(q: Quantity): number {
-  return typeof q === 'number' ? q : parseQuantity(q);
-}
-
-/** The spec with minReplicas and metrics defaulted, as the API server stores it. */
-export function defaultHpaSpec(spec: HpaSpec): HpaSpec & { minReplicas: number; metrics: MetricSpec[] } {
-  return {
-    ...spec,
-    minReplicas: spec.minReplicas ?? 1,
-    metrics: spec.metrics && spec.metrics.length > 0 ? spec.metrics : DEFAULT_METRICS.map((m) => structuredClone(m)),
-  };
-}
-
-/**
- * API-server style checks of a spec (pkg/apis/autoscaling/validation), every problem at once as
- * "path: message". minReplicas 0 is accepted only with an Object metric (upstream's HPAScaleToZero rule).
- */
-export function validateHpaSpec(spec: HpaSpec): string[] {
-  const problems: string[] = [];
-  const bad = (path: string, message: string) => problems.push(`${path}: ${message}`);
-  const positiveQuantity = (path: string, q: Quantity | undefined, parse: (q: Quantity) => number) => {
-    if (q === undefined) return bad(path, 'must be set');
-    try {
-      if (!(parse(q) > 0)) bad(path, 'must be positive');
-    } catch (err) {
-      bad(path, (err as Error).message);
-    }
-  };
-  if (!spec.scaleTargetRef?.kind) bad('scaleTargetRef.kind', 'must be set');
-  if (!spec.scaleTargetRef?.name) bad('scaleTargetRef.name', 'must be set');
-  const metrics = spec.metrics ?? [];
-  const min = spec.minReplicas ?? 1;
-  const hasObject = metrics.some((m) => m.type === 'Object');
-  if (!Number.isInteger(min) || min < (hasObject ? 0 : 1)) bad('minReplicas', `must be an integer >= ${hasObject ? 0 : 1}`);
-  if (!Number.isInteger(spec.maxReplicas) || spec.maxReplicas < 1) bad('maxReplicas', 'must be an integer >= 1');
-  else if (spec.maxReplicas < min) bad('maxReplicas', 'must be greater than or equal to minReplicas');
-  metrics.forEach((m, i) => {
-    const path = `metrics[${i}]`;
-    if (m.type === 'Resource') {
-      const { name, target } = m.resource ?? {};
-      if (name !== 'cpu' && name !== 'memory') bad(`${path}.resource.name`, 'must be cpu or memory');
-      if (target?.type === 'Utilization') {
-        const u = target.averageUtilization;
-        if (u === undefined || !Number.isInteger(u) || u <= 0) bad(`${path}.resource.target.averageUtilization`, 'must be an integer > 0');
-      } else if (target?.type === 'AverageValue') {
-        positiveQuantity(`${path}.resource.target.averageValue`, target.averageValue, (q) => (name === 'memory' ? memoryBytes(q) : cpuMillicores(q)));
-      } else bad(`${path}.resource.target.type`, 'must be Utilization or AverageValue');
-    } else if (m.type === 'Pods') {
-      if (!m.pods?.metric?.name) bad(`${path}.pods.metric.name`, 'must be set');
-      if (m.pods?.target?.type !== 'AverageValue') bad(`${path}.pods.target.type`, 'must be AverageValue');
-      else positiveQuantity(`${path}.pods.target.averageValue`, m.pods.target.averageValue, plainMilli);
-    } else if (m.type === 'Object') {
-      if (!m.object?.metric?.name) bad(`${path}.object.metric.name`, 'must be set');
-      if (!m.object?.describedObject?.kind || !m.object.describedObject.name) bad(`${path}.object.describedObject`, 'kind and name must be set');
-      const target = m.object?.target;
-      if (target?.type === 'Value') positiveQuantity(`${path}.object.target.value`, target.value, plainMilli);
-      else if (target?.type === 'AverageValue') positiveQuantity(`${path}.object.target.averageValue`, target.averageValue, plainMilli);
-      else bad(`${path}.object.target.type`, 'must be Value or AverageValue');
-    } else bad(`${path}.type`, `unknown metric source type ${JSON.stringify((m as { type: unknown }).type)}`);
-  });
-  for (const dir of ['scaleUp', 'scaleDown'] as const) {
-    const rules = spec.behavior?.[dir];
-    if (!rules) continue;
-    const path = `behavior.${dir}`;
-    const w = rules.stabilizationWindowSeconds;
-    if (w !== undefined && (!Number.isInteger(w) || w < 0 || w > 3600)) bad(`${path}.stabilizationWindowSeconds`, 'must be an integer in 0..3600');
-    if (rules.selectPolicy !== undefined && !['Max', 'Min', 'Disabled'].includes(rules.selectPolicy)) {
-      bad(`${path}.selectPolicy`, 'must be Max, Min or Disabled');
-    }
-    if (rules.policies !== undefined && rules.policies.length === 0) bad(`${path}.policies`, 'must specify at least one Policy');
-    (rules.policies ?? []).forEach((p, j) => {
-      if (p.type !== 'Pods' && p.type !== 'Percent') bad(`${path}.policies[${j}].type`, 'must be Pods or Percent');
-      if (!Number.isInteger(p.value) || p.value <= 0) bad(`${path}.policies[${j}].value`, 'must be an integer > 0');
-      if (!Number.isInteger(p.periodSeconds) || p.periodSeconds <= 0 || p.periodSeconds > 1800) {
-        bad(`${path}.policies[${j}].periodSeconds`, 'must be an integer in 1..1800');
-      }
-    });
-    if (rules.tolerance !== undefined) {
-      try {
-        if (toleranceValue(rules.tolerance) < 0) bad(`${path}.tolerance`, 'must be >= 0');
-      } catch (err) {
-        bad(`${path}.tolerance`, (err as Error).message);
-      }
-    }
-  }
-  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,86 +1,7 @@
-// Types of the HPA v2 computation (hpa.ts): the spec as written in YAML, what the controller observes each
-// sync, the state it carries between syncs, and what one reconcile returns. Pure data, JSON-serialisable.
+// Types of the HPA v2 computation (hpa.ts): what the controller observes each sync, the state it carries
+// between syncs, and what one reconcile returns. Pure data, JSON-serialisable. The spec is scenario/hpa.ts.
 
-/**
- * A Kubernetes quantity: a string in Kubernetes syntax ("500m", "1", "128Mi", "1.5k") or a number. A number
- * means millicores for cpu, bytes for memory, and the plain value for Pods and Object metrics.
- */
-export type Quantity = number | string;
-
-/** Names the object a metric describes or the HPA scales (autoscaling/v2 CrossVersionObjectReference). */
-export interface CrossVersionObjectReference {
-  apiVersion?: string;
-  kind: string;
-  name: string;
-}
-
-/** The resources a Resource metric can target. */
-export type ResourceName = 'cpu' | 'memory';
-
-/** Target kinds of autoscaling/v2 MetricTarget. */
-export type MetricTargetType = 'Utilization' | 'Value' | 'AverageValue';
-
-/**
- * autoscaling/v2 MetricTarget as written in YAML: `type` names the kind; only the field of that kind is read
- * (averageUtilization is a percentage of the pods' requests, an integer > 0).
- */
-export interface MetricTarget {
-  type: MetricTargetType;
-  value?: Quantity;
-  averageValue?: Quantity;
-  averageUtilization?: number;
-}
-
-/** Names a custom metric (selectors are not supported: the observation already holds the selected series). */
-export interface MetricIdentifier {
-  name: string;
-}
-
-/** A Resource metric: cpu or memory of the target's pods, as Utilization (of requests) or AverageValue. */
-export interface ResourceMetricSpec {
-  type: 'Resource';
-  resource: { name: ResourceName; target: MetricTarget };
-}
-
-/** A Pods metric: a custom per-pod metric averaged over the pods, target AverageValue. */
-export interface PodsMetricSpec {
-  type: 'Pods';
-  pods: { metric: MetricIdentifier; target: MetricTarget };
-}
-
-/** An Object metric: one value describing another object (an Ingress, a queue), target Value or AverageValue. */
-export interface ObjectMetricSpec {
-  type: 'Object';
-  object: { describedObject: CrossVersionObjectReference; metric: MetricIdentifier; target: MetricTarget };
-}
-
-/** One entry of `spec.metrics`. */
-export type MetricSpec = ResourceMetricSpec | PodsMetricSpec | ObjectMetricSpec;
-
-/** How a scaling policy limits change: by a number of pods or by a percentage of the replicas. */
-export type HpaScalingPolicyType = 'Pods' | 'Percent';
-
-/** Which policy wins when several apply: the one allowing the largest change (Max), the smallest, or none. */
-export type ScalingPolicySelect = 'Max' | 'Min' | 'Disabled';
-
-/** At most `value` pods (or percent) of change within any `periodSeconds` long window. */
-export interface HpaScalingPolicy {
-  type: HpaScalingPolicyType;
-  value: number;
-  periodSeconds: number;
-}
-
-/**
- * autoscaling/v2 HPAScalingRules for one direction. Unset fields take the upstream defaults (see
- * DEFAULT_SCALE_UP_RULES / DEFAULT_SCALE_DOWN_RULES in hpa.ts). `tolerance` is the per-HPA tolerance of
- * Kubernetes 1.33+ (a ratio, e.g. 0.05); unset means the controller's tolerance.
- */
-export interface HpaScalingRules {
-  stabilizationWindowSeconds?: number;
-  selectPolicy?: ScalingPolicySelect;
-  policies?: HpaScalingPolicy[];
-  tolerance?: Quantity;
-}
+import type { CrossVersionObjectReference, HpaScalingPolicy, MetricIdentifier, ResourceName, ScalingPolicySelect } from '../scenario/hpa.ts';
 
 /** Scaling rules with every default filled in (what the controller actually applies). */
 export interface ResolvedScalingRules {
@@ -88,25 +9,6 @@ export interface ResolvedScalingRules {
   selectPolicy: ScalingPolicySelect;
   policies: HpaScalingPolicy[];
   tolerance?: number;
-}
-
-/** `spec.behavior`: per-direction scaling rules. Present (even empty) switches to the behavior algorithm. */
-export interface HpaBehavior {
-  scaleUp?: HpaScalingRules;
-  scaleDown?: HpaScalingRules;
-}
-
-/**
- * autoscaling/v2 HorizontalPodAutoscaler spec as a user writes it. minReplicas defaults to 1, metrics to
- * cpu Utilization 80%. Without `behavior` the legacy algorithm applies (scale-up capped at
- * max(2 × current, 4), downscale stabilization from the controller's window).
- */
-export interface HpaSpec {
-  scaleTargetRef: CrossVersionObjectReference;
-  minReplicas?: number;
-  maxReplicas: number;
-  metrics?: MetricSpec[];
-  behavior?: HpaBehavior;
 }
 
 /** Pod phases as Kubernetes reports them. */

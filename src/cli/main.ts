@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { now } from '../model/clock.ts';
-import { formatProblem, LoadscopeError, type ErrorCode } from '../model/errors.ts';
-import type { RunResult } from '../model/result.ts';
+import { now } from '../core/clock.ts';
+import { formatProblem, LoadscopeError, type ErrorCode } from '../core/errors.ts';
+import type { RunResult } from '../core/result.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ProgressTracker } from './progress.ts';
 import { writeSchemas } from './schemas.ts';
@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'report':
       return report(one(positionals, command), { pdf: Boolean(values.pdf), png: Boolean(values.png) });
     case 'cleanup': {
-      const { sweepStale } = await import('../run/janitor.ts');
+      const { sweepStale } = await import('../core/ledger.ts');
       const { sweepLocalLeftovers } = await import('../cluster/local/sweep.ts');
       const removed = [...sweepStale(), ...(await sweepLocalLeftovers())];
       for (const line of removed) console.log(`removed: ${line}`);
@@ -203,7 +203,7 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
 async function startLive(port: unknown) {
   const n = port === undefined ? 0 : Number(port);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new LoadscopeError('USAGE', `--live-port ${String(port)} is not a port number`, { hint: 'give 1..65535, or 0 for any free port' });
-  const { LiveServer } = await import('../live/server.ts');
+  const { LiveServer } = await import('../render/live/server.ts');
   const live = new LiveServer({ port: n });
   await live.start();
   return live;
@@ -218,7 +218,7 @@ async function report(dir: string, images: { pdf: boolean; png: boolean } = { pd
   printSummary(out.result);
   console.log(`\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
   if (images.pdf || images.png) {
-    const { renderImages } = await import('../report/browser.ts');
+    const { renderImages } = await import('../render/browser.ts');
     const files = await renderImages(out.files.report, images);
     if (files.pdf) console.log(`pdf:     ${files.pdf}`);
     if (files.png) console.log(`png:     ${files.png}`);

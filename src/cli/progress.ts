@@ -1,6 +1,6 @@
-import { formatDuration } from '../model/clock.ts';
-import { decode } from '../model/histogram.ts';
-import type { JournalRecord, PlannedStage } from '../model/types.ts';
+import { formatDuration } from '../core/clock.ts';
+import { decode } from '../core/histogram.ts';
+import type { JournalRecord, PlannedStage } from '../core/types.ts';
 
 /** Live figures for the progress line, fed with journal records; holds no display code. */
 export class ProgressTracker {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { runResultSchema } from '../model/result.ts';
+import { runResultSchema } from '../core/result.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 
 /** Writes the published JSON Schemas (scenario format, results.json); returns the paths. */

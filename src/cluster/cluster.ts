@@ -1,5 +1,5 @@
-import type { Ledger } from '../run/janitor.ts';
-import type { Sink } from '../model/types.ts';
+import type { Ledger } from '../core/ledger.ts';
+import type { Sink } from '../core/types.ts';
 import type { ScenarioSpec } from '../scenario/schema.ts';
 
 /** Where the load goes and what the probes should watch, once a cluster is up. */
@@ -35,8 +35,8 @@ export interface ClusterContext {
 
 /**
  * Where the services run: `loopback` (processes on 127.0.0.1) or `local` (replicas in network
- * namespaces, later) or `kubernetes` (later). start → target; counters at the end; stop removes
- * everything it created (and registers it in the ledger so a dead run's leftovers are swept).
+ * namespaces). start → target; counters at the end; stop removes everything it created (and registers
+ * it in the ledger so a dead run's leftovers are swept). Both also implement core/workload.ts.
  */
 export interface Cluster {
   readonly mode: string;
@@ -47,51 +47,4 @@ export interface Cluster {
   notices(): string[];
 }
 
-/**
- * Optional ability: clusters whose services can be scaled (the local autoscaler drives it). Like setting a
- * Deployment's spec.replicas: `scale` accepts the size and returns at once (it rejects only a size the cluster
- * cannot run); pods converge in the background, journalled as service.scaled, pod.* and routing.update events.
- * `replicas` is the accepted size, whatever is still starting or draining.
- */
-export interface Scalable {
-  replicas(service: string): number;
-  scale(service: string, replicas: number): Promise<void>;
-}
-
-export function isScalable(c: Cluster): c is Cluster & Scalable {
-  return typeof (c as Partial<Scalable>).scale === 'function';
-}
-
 export type ClusterFactory = (spec: ScenarioSpec, ctx: ClusterContext) => Cluster;
-
-/** One pod as the autoscaler sees it at one sync: state, cumulative usage counters, requests. */
-export interface PodSnapshot {
-  service: string;
-  pod: string;
-  /** 'Running' once the process is up; 'Pending' before; 'Failed' if it died. */
-  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
-  ready: boolean;
-  /** Terminating pods (draining) are excluded from metrics, as Kubernetes does with deleted pods. */
-  terminating: boolean;
-  startTime: number;
-  readyTransitionTime?: number;
-  /** Time the counters below were read (epoch ms). */
-  time: number;
-  /** Cumulative CPU seconds (cgroup cpu.stat usage_usec, or the process's own counter on loopback). */
-  cpuSeconds: number;
-  /** Current memory bytes (cgroup memory.current, or RSS on loopback). */
-  memoryBytes: number;
-  /** Cumulative requests served (the pod's own /metrics). */
-  requestsServed: number;
-  /** The pod spec's resource requests (millicores, bytes); undefined when not set. */
-  requests: { cpuMillis?: number; memoryBytes?: number };
-}
-
-/** Optional ability: clusters that report per-pod usage (the local autoscaler reads it every sync). */
-export interface PodMetricsSource {
-  podMetrics(service: string): Promise<PodSnapshot[]>;
-}
-
-export function hasPodMetrics(c: Cluster): c is Cluster & PodMetricsSource {
-  return typeof (c as Partial<PodMetricsSource>).podMetrics === 'function';
-}

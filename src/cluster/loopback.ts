@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { now } from '../model/clock.ts';
-import { LoadscopeError } from '../model/errors.ts';
+import { now } from '../core/clock.ts';
+import { LoadscopeError } from '../core/errors.ts';
 import { startService } from './process.ts';
 import { sumMetric } from './prom.ts';
-import type { Cluster, ClusterContext, ClusterTarget, PodMetricsSource, PodSnapshot, Scalable, ServiceCounters } from './cluster.ts';
+import type { Cluster, ClusterContext, ClusterTarget, ServiceCounters } from './cluster.ts';
+import type { PodMetricsSource, PodSnapshot, Scalable } from '../core/workload.ts';
 import type { BackendSpec, RunningService } from './types.ts';
 import type { ScenarioSpec } from '../scenario/schema.ts';
 
 // The no-root fallback of the local cluster: every pod is a process on a 127.0.0.1 port. The backend is a
 // Deployment-like set of replicas; the one frontend round-robins over the ready ones in userland and learns
-// the list through its control endpoint (fixtures/services/control.ts). Nothing probes a pod after start.
+// the list through its control endpoint (src/services/control.ts). Nothing probes a pod after start.
 
 const SAMPLE_EVERY_MS = 1000;
 const SCRAPE_MAX_AGE_MS = 500;
@@ -411,7 +412,7 @@ function unknownService(service: string): LoadscopeError {
   return new LoadscopeError('INTERNAL', `the loopback cluster has no service "${service}" (backend, frontend)`);
 }
 
-/** One request to the frontend's control endpoint (fixtures/services/control.ts); resolves the body of a 200. */
+/** One request to the frontend's control endpoint (src/services/control.ts); resolves the body of a 200. */
 export function control(baseUrl: string, method: 'GET' | 'PUT', token: string, body?: string, timeoutMs = QUIESCE_TIMEOUT_MS + 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${token}`, connection: 'close' };

@@ -6,14 +6,14 @@ import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
-import { LoadscopeError } from '../model/errors.ts';
+import { LoadscopeError } from '../core/errors.ts';
 import { parseProm, sumMetric } from './prom.ts';
 import type { BundledConfig, BundledServices, PromSample, RunningService, ServiceExit, ServiceSpec, StartServiceOptions } from './types.ts';
 
-// Runs the bundled services (fixtures/services/main.ts) as local child processes.
+// Runs the bundled services (src/services/main.ts) as local child processes.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../fixtures/services/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../services/main.ts', import.meta.url));
 const STDERR_LINES = 20;
 const KILL_MARGIN_MS = 2000;
 
@@ -40,7 +40,7 @@ const BUNDLE = join(SOURCES, '.build', 'main.mjs');
 let entry: string[] | undefined;
 
 /**
- * How to start the services: a plain-JavaScript bundle of fixtures/services (rebuilt here with
+ * How to start the services: a plain-JavaScript bundle of src/services (rebuilt here with
  * esbuild whenever a source is newer), so a pod starts in ~0.1 s of CPU instead of ~0.7 s of tsx
  * transpiling — on a small machine that is the latency spike every scale-up would cause.
  */

@@ -1,4 +1,4 @@
-import { LoadscopeError } from '../model/errors.ts';
+import { LoadscopeError } from '../core/errors.ts';
 import type { PromSample } from './types.ts';
 
 // Parser of the Prometheus text exposition format 0.0.4: one sample per line,

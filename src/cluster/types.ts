@@ -1,34 +1,7 @@
 // Interfaces of the cluster module: what a service under test is, how it is started, what a
-// running one offers. Implementations: process.ts (local processes); kubernetes later.
+// running one offers. Implementation: process.ts (local processes).
 
-/** Which bundled service a process runs (fixtures/services/main.ts --role). */
-export type ServiceRole = 'backend' | 'frontend';
-
-/**
- * Cost and shape of one backend route. Every field is optional; the service fills the defaults
- * (cpuMs 0, payloadBytes 64, delayMs 0, delayJitterMs 0, status 200) and rejects unknown keys.
- */
-export interface RouteConfig {
-  /** Busy loop on the event loop per request, ms. */
-  cpuMs?: number;
-  /** Response body size, bytes. */
-  payloadBytes?: number;
-  /** Timer before responding, ms (after the CPU work). */
-  delayMs?: number;
-  /** Uniform random extra delay in [0, delayJitterMs), ms. */
-  delayJitterMs?: number;
-  /** Response status code. */
-  status?: number;
-}
-
-/**
- * The backend's --config JSON. `routes` match on the exact path without query string; any other
- * path uses `default`.
- */
-export interface BackendConfig {
-  routes?: Record<string, RouteConfig>;
-  default?: RouteConfig;
-}
+import type { BackendConfig, ServiceRole } from '../core/services.ts';
 
 /** Flags shared by both roles. Host must be a loopback or 198.18.0.0/15 address (not enforced here). */
 export interface ServiceSpecBase {
@@ -61,7 +34,7 @@ export interface BackendSpec extends ServiceSpecBase {
 /**
  * A frontend: forwards every request to `backend`, or round-robin over `backends` (exactly one of the two),
  * over a keep-alive agent per backend. `backends` can be replaced at run time (PUT /_loadscope/backends,
- * fixtures/services/control.ts); it may start empty (every request answers 503 until it is set).
+ * src/services/control.ts); it may start empty (every request answers 503 until it is set).
  */
 export interface FrontendSpec extends ServiceSpecBase {
   role: 'frontend';

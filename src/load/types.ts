@@ -1,6 +1,6 @@
-import type { PlannedStage, Sink } from '../model/types.ts';
+import type { PlannedStage, Sink } from '../core/types.ts';
 import type { RequestSpec } from '../scenario/schema.ts';
-import type { Ledger } from '../run/janitor.ts';
+import type { Ledger } from '../core/ledger.ts';
 
 /** What an engine is asked to do: the target, the request mix and the stage plan, already scaled. */
 export interface LoadPlan {
@@ -20,7 +20,7 @@ export interface LoadPlan {
   /** Directory for engine artefacts (generated scripts, raw output). */
   workDir: string;
   /**
-   * The run's ledger (src/run/janitor.ts): what an engine creates that must not outlive a dead run
+   * The run's ledger (src/core/ledger.ts): what an engine creates that must not outlive a dead run
    * (k6's stream FIFOs) is listed here while it exists, so the next run removes it.
    */
   ledger?: Pick<Ledger, 'add' | 'remove'>;

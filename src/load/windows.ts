@@ -1,6 +1,6 @@
-import { now } from '../model/clock.ts';
-import { createHistogram, encode, record, type Histogram } from '../model/histogram.ts';
-import type { Sink } from '../model/types.ts';
+import { now } from '../core/clock.ts';
+import { createHistogram, encode, record, type Histogram } from '../core/histogram.ts';
+import type { Sink } from '../core/types.ts';
 
 /** Outcome of one request as an engine saw it. */
 export type Outcome = number | 'timeout' | 'conn';

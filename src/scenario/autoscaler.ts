@@ -1,8 +1,13 @@
 import { z } from 'zod';
-import { REQUESTS_PER_SECOND } from '../autoscale/controller.ts';
-import { validateHpaSpec } from '../autoscale/hpa.ts';
-import type { HpaSpec } from '../autoscale/types.ts';
-import { parseDuration } from '../model/clock.ts';
+import { parseDuration } from '../core/clock.ts';
+import { validateHpaSpec, type HpaSpec } from './hpa.ts';
+
+/** The custom metric the controller can serve, per pod (Pods metric) and per service (Object metric). */
+export const REQUESTS_PER_SECOND = 'http_requests_per_second';
+
+/** Defaults of the loadscope-only timing keys (kube-controller-manager's sync period, metrics-server's resolution). */
+export const DEFAULT_SYNC_PERIOD_MS = 15_000;
+export const DEFAULT_METRIC_RESOLUTION_MS = 15_000;
 
 // The scenario's `autoscaler:` section: an autoscaling/v2 HorizontalPodAutoscaler spec as written in a cluster
 // (paste `spec:` of `kubectl get hpa -o yaml`), plus two loadscope-only timing keys. Structure is checked here;

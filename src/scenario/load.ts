@@ -3,7 +3,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { isIP } from 'node:net';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { LoadscopeError, type Problem } from '../model/errors.ts';
+import { LoadscopeError, type Problem } from '../core/errors.ts';
 import { scenarioSchema, type ScenarioSpec } from './schema.ts';
 
 /** A validated scenario with where it came from (the report shows the text). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { cpuMillicores, memoryBytes } from '../autoscale/hpa.ts';
-import { parseDuration } from '../model/clock.ts';
+import { cpuMillicores, memoryBytes } from '../core/quantity.ts';
+import { parseDuration } from '../core/clock.ts';
 import { autoscalerSchema, checkAutoscalerRequests } from './autoscaler.ts';
 
 // The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
@@ -95,7 +95,7 @@ const frontendConfig = z.strictObject({
 
 const target = z.union([
   z.strictObject({
-    services: z.literal('bundled').meta({ description: 'Start the bundled frontend and backend (fixtures/services) for this run.' }),
+    services: z.literal('bundled').meta({ description: 'Start the bundled frontend and backend (src/services) for this run.' }),
   }),
   z.strictObject({
     url: z.url({ protocol: /^https?$/ }).meta({ description: 'An already running service. Only loopback or 198.18.0.0/15 unless --allow-remote.' }),

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { now } from '../model/clock.ts';
-import type { Sink } from '../model/types.ts';
+import { now } from '../core/clock.ts';
+import type { Sink } from '../core/types.ts';
 import type { StressPhase, Stressor } from './types.ts';
 
 // Each worker spins for `utilization` of every 100 ms period and sleeps the rest (Atomics.wait).

@@ -1,4 +1,4 @@
-import type { Lifecycle } from '../model/types.ts';
+import type { Lifecycle } from '../core/types.ts';
 
 /** One stress phase, already scaled: burn `cores` at `utilization` from `startMs` for `durationMs` after the run start. */
 export interface StressPhase {

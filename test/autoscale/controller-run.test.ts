@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LOOPBACK_NOTICE } from '../../src/cluster/loopback.ts';
-import { readJournal } from '../../src/model/journal.ts';
-import { runResultSchema } from '../../src/model/result.ts';
+import { readJournal } from '../../src/journal/journal.ts';
+import { runResultSchema } from '../../src/core/result.ts';
 import { repoRoot, runCli } from '../helpers/cli.ts';
 
 /** scenarios/quickstart.yaml with every phase shortened and the HPA's timing shrunk to match. */

@@ -1,7 +1,7 @@
 // The scenario's `autoscaler:` section: a pasted autoscaling/v2 HPA spec validates; a broken one gives every
 // problem at once, each at its file:line:col.
 import test from 'ava';
-import { LoadscopeError } from '../../src/model/errors.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
 import { hpaSpecOf } from '../../src/scenario/autoscaler.ts';
 import { loadScenario, parseScenario } from '../../src/scenario/load.ts';
 

@@ -1,15 +1,16 @@
 // The local HPA controller against the real loopback cluster: scale-up under CPU and request-rate load, scale-down
 // after, events shaped like upstream's; and its pure parts (rates, observation, kubectl-style targets).
 import test from 'ava';
-import { buildObservation, formatTarget, HpaController, RateTracker, REQUESTS_PER_SECOND } from '../../src/autoscale/controller.ts';
-import type { HpaSpec } from '../../src/autoscale/types.ts';
-import type { PodSnapshot } from '../../src/cluster/cluster.ts';
+import { buildObservation, formatTarget, HpaController, RateTracker } from '../../src/autoscale/controller.ts';
+import type { PodSnapshot } from '../../src/core/workload.ts';
 import { LoopbackCluster } from '../../src/cluster/loopback.ts';
 import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
-import { now } from '../../src/model/clock.ts';
-import type { RunEvent, Sample } from '../../src/model/types.ts';
-import { Ledger } from '../../src/run/janitor.ts';
+import { now } from '../../src/core/clock.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
+import { Ledger } from '../../src/core/ledger.ts';
 import { scenarioSchema, type ScenarioInput } from '../../src/scenario/schema.ts';
+import { REQUESTS_PER_SECOND } from '../../src/scenario/autoscaler.ts';
+import type { HpaSpec } from '../../src/scenario/hpa.ts';
 
 const UP = /^New size: \d+; reason: (cpu resource utilization \(percentage of request\)|pods metric http_requests_per_second|Service metric http_requests_per_second) above target$/;
 const DOWN = /^New size: \d+; reason: All metrics below target$/;

@@ -3,22 +3,9 @@
 // TestScalingWithRules, TestStoreScaleEvents, TestNormalizeDesiredReplicasWithBehavior. Titles name the
 // upstream function and case; inputs and expectations are upstream's. `time.Now()` is the fixed NOW.
 import test from 'ava';
-import {
-  calculateScaleDownLimitWithBehaviors,
-  calculateScaleUpLimit,
-  calculateScaleUpLimitWithScalingRules,
-  convertDesiredReplicasWithBehaviorRate,
-  convertDesiredReplicasWithRules,
-  DEFAULT_SCALE_DOWN_RULES,
-  DEFAULT_SCALE_UP_RULES,
-  getReplicasChangePerPeriod,
-  resolveBehavior,
-  resolveScalingRules,
-  stabilizeRecommendation,
-  stabilizeRecommendationWithBehaviors,
-  storeScaleEvent,
-} from '../../src/autoscale/hpa.ts';
-import type { HpaScalingPolicy, HpaScalingRules, TimestampedRecommendation, TimestampedScaleEvent } from '../../src/autoscale/types.ts';
+import { calculateScaleDownLimitWithBehaviors, calculateScaleUpLimit, calculateScaleUpLimitWithScalingRules, convertDesiredReplicasWithBehaviorRate, convertDesiredReplicasWithRules, getReplicasChangePerPeriod, resolveBehavior, resolveScalingRules, stabilizeRecommendation, stabilizeRecommendationWithBehaviors, storeScaleEvent } from '../../src/autoscale/hpa.ts';
+import type { TimestampedRecommendation, TimestampedScaleEvent } from '../../src/autoscale/types.ts';
+import { DEFAULT_SCALE_DOWN_RULES, DEFAULT_SCALE_UP_RULES, type HpaScalingPolicy, type HpaScalingRules } from '../../src/scenario/hpa.ts';
 
 const NOW = 1_700_000_000_000;
 const MINUTE = 60_000;

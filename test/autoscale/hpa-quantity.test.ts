@@ -1,9 +1,9 @@
 // Kubernetes quantity parsing (resource.Quantity semantics: MilliValue rounds away from zero) and spec
 // validation. loadscope's own tests.
 import test from 'ava';
-import { LoadscopeError } from '../../src/model/errors.ts';
-import { cpuMillicores, defaultHpaSpec, memoryBytes, parseMilliQuantity, parseQuantity, validateHpaSpec } from '../../src/autoscale/hpa.ts';
-import type { HpaSpec, MetricSpec } from '../../src/autoscale/types.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
+import { cpuMillicores, memoryBytes, parseMilliQuantity, parseQuantity } from '../../src/core/quantity.ts';
+import { defaultHpaSpec, validateHpaSpec, type HpaSpec, type MetricSpec } from '../../src/scenario/hpa.ts';
 
 test('parseQuantity reads the decimal, binary and exponent suffixes', (t) => {
   const cases: [string, number][] = [

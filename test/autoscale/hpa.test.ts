@@ -9,19 +9,8 @@
 // downscale window 5 min, and scaleUpLimitFactor 8 (set by the test file's init()).
 import test from 'ava';
 import { formatRescaleMessage, newHpaState, reconcile } from '../../src/autoscale/hpa.ts';
-import type {
-  HpaCondition,
-  HpaConditionType,
-  HpaControllerConfig,
-  HpaObservation,
-  HpaScalingRules,
-  HpaSpec,
-  HpaState,
-  MetricSpec,
-  ObservedPod,
-  PodPhase,
-  TimestampedRecommendation,
-} from '../../src/autoscale/types.ts';
+import type { HpaCondition, HpaConditionType, HpaControllerConfig, HpaObservation, HpaState, ObservedPod, PodPhase, TimestampedRecommendation } from '../../src/autoscale/types.ts';
+import type { HpaScalingRules, HpaSpec, MetricSpec } from '../../src/scenario/hpa.ts';
 
 const NOW = 1_700_000_000_000;
 const MINUTE = 60_000;

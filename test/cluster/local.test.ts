@@ -14,11 +14,11 @@ import { LocalCluster } from '../../src/cluster/local/cluster.ts';
 import { names } from '../../src/cluster/local/net.ts';
 import { localUnavailable, resolveClusterMode } from '../../src/cluster/local/resolve.ts';
 import { sweepLocalLeftovers } from '../../src/cluster/local/sweep.ts';
-import { now } from '../../src/model/clock.ts';
-import { LoadscopeError } from '../../src/model/errors.ts';
-import { runResultSchema } from '../../src/model/result.ts';
-import type { JournalRecord, RunEvent, Sample } from '../../src/model/types.ts';
-import { Ledger, sweepStale } from '../../src/run/janitor.ts';
+import { now } from '../../src/core/clock.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
+import { runResultSchema } from '../../src/core/result.ts';
+import type { JournalRecord, RunEvent, Sample } from '../../src/core/types.ts';
+import { Ledger, sweepStale } from '../../src/core/ledger.ts';
 import { runScenario } from '../../src/run/run.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { scenarioSchema } from '../../src/scenario/schema.ts';
@@ -349,7 +349,7 @@ kernel('stop leaves no namespace, link, cgroup, process or BPF link', async (t) 
 kernel('a SIGKILLed run leaves nothing once the next run has swept', async (t) => {
   const code = `
     import { LocalCluster } from ${JSON.stringify(src('cluster/local/cluster.ts'))};
-    import { Ledger } from ${JSON.stringify(src('run/janitor.ts'))};
+    import { Ledger } from ${JSON.stringify(src('core/ledger.ts'))};
     import { scenarioSchema } from ${JSON.stringify(src('scenario/schema.ts'))};
     const spec = scenarioSchema.parse({ name: 'doomed', stages: [{ duration: '1s', connections: 1 }], services: { backend: { replicas: 2 } } });
     const runId = 'doomed-' + process.pid;

@@ -6,13 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { control, LoopbackCluster, LOOPBACK_NOTICE } from '../../src/cluster/loopback.ts';
 import { sumMetric } from '../../src/cluster/prom.ts';
 import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
-import { now } from '../../src/model/clock.ts';
-import type { RunEvent, Sample } from '../../src/model/types.ts';
-import { Ledger } from '../../src/run/janitor.ts';
+import { now } from '../../src/core/clock.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
+import { Ledger } from '../../src/core/ledger.ts';
 import { scenarioSchema, type ScenarioInput } from '../../src/scenario/schema.ts';
 import { request, serviceFor } from '../helpers/with-server.ts';
-import { parseArgs, UsageError } from '../../fixtures/services/args.ts';
-import { isLoopbackPeer, parseBackendList } from '../../fixtures/services/control.ts';
+import { parseArgs, UsageError } from '../../src/services/args.ts';
+import { isLoopbackPeer, parseBackendList } from '../../src/services/control.ts';
 
 /** Sends `n` GETs with `concurrency` keep-alive sockets; counts replies by x-served-by and failures. */
 async function spread(url: string, n: number, concurrency = 4) {

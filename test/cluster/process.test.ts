@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serviceEntry, serviceCommandLine, startBundledServices, startService } from '../../src/cluster/process.ts';
-import { LoadscopeError } from '../../src/model/errors.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
 import { bundleFor, limitStarts, pidsWithEnv, processAlive, request, serverFor, serviceFor } from '../helpers/with-server.ts';
 
 const runId = () => `t-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -31,7 +31,7 @@ test('a bad flag rejects with SERVICE_START carrying stderr', async (t) => {
   t.is(err?.code, 'SERVICE_START');
   t.regex(err?.message ?? '', /backend "bad" did not start: exit code 2 before it was ready/);
   t.regex(err?.message ?? '', /unknown flag --bogus/);
-  t.regex(err?.hint ?? '', /run it by hand to see why: .*fixtures\/services\/(\.build\/main\.mjs|main\.ts) --role backend --name bad .*--bogus/);
+  t.regex(err?.hint ?? '', /run it by hand to see why: .*src\/services\/(\.build\/main\.mjs|main\.ts) --role backend --name bad .*--bogus/);
   t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', id), []);
 });
 
@@ -116,10 +116,10 @@ test('serviceCommandLine puts the prefix first and the flags after main.ts', (t)
     ['ip', 'netns', 'exec', 'ns1'],
   );
   t.deepEqual(argv.slice(0, 5), ['ip', 'netns', 'exec', 'ns1', process.execPath]);
-  // the esbuild bundle of fixtures/services (or main.ts through tsx when it cannot be built)
+  // the esbuild bundle of src/services (or main.ts through tsx when it cannot be built)
   const entry = serviceEntry();
   t.deepEqual(argv.slice(5, 5 + entry.length), entry);
-  t.regex(entry.at(-1)!, /fixtures\/services\/(\.build\/main\.mjs|main\.ts)$/);
+  t.regex(entry.at(-1)!, /src\/services\/(\.build\/main\.mjs|main\.ts)$/);
   t.deepEqual(argv.slice(5 + entry.length), [
     '--role', 'frontend', '--name', 'fe', '--host', '127.0.0.1', '--port', '9',
     '--backend', 'http://127.0.0.1:1', '--max-sockets', '8', '--upstream-timeout-ms', '500',

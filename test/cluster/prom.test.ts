@@ -1,7 +1,7 @@
 import test from 'ava';
 import http from 'node:http';
 import { parseProm, parsePromValue, sumMetric } from '../../src/cluster/prom.ts';
-import { LoadscopeError } from '../../src/model/errors.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
 import { request, serviceFor } from '../helpers/with-server.ts';
 
 /** GET with the path sent as is (a URL string would percent-encode the quote). */

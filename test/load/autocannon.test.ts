@@ -4,9 +4,9 @@ import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
 import { arrivalTime, expectedArrivals } from '../../src/load/autocannon/arrivals.ts';
 import { weightedSequence } from '../../src/load/mix.ts';
 import type { EngineSummary } from '../../src/load/types.ts';
-import { now } from '../../src/model/clock.ts';
-import { mergeEncoded } from '../../src/model/histogram.ts';
-import type { PlannedStage, RunEvent, Sample } from '../../src/model/types.ts';
+import { now } from '../../src/core/clock.ts';
+import { mergeEncoded } from '../../src/core/histogram.ts';
+import type { PlannedStage, RunEvent, Sample } from '../../src/core/types.ts';
 import type { RequestSpec } from '../../src/scenario/schema.ts';
 import { serverFor } from '../helpers/with-server.ts';
 

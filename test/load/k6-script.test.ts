@@ -10,7 +10,7 @@ import { planFromScenarios, scenariosOf } from '../../src/load/k6/inspect.ts';
 import { generateScript, GRACEFUL_STOP } from '../../src/load/k6/script.ts';
 import { parseSummary } from '../../src/load/k6/summary.ts';
 import type { LoadPlan } from '../../src/load/types.ts';
-import type { PlannedStage } from '../../src/model/types.ts';
+import type { PlannedStage } from '../../src/core/types.ts';
 import type { RequestSpec } from '../../src/scenario/schema.ts';
 
 const USER_SCRIPT = fileURLToPath(new URL('../../fixtures/k6/user-script.js', import.meta.url));

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { createHistogram, decode, record } from '../../src/model/histogram.ts';
-import type { RunEvent, Sample, Sink } from '../../src/model/types.ts';
+import { createHistogram, decode, record } from '../../src/core/histogram.ts';
+import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { K6Collector, K6JsonParser, parseK6Time, type K6Point, type StageMap } from '../../src/load/k6/stream.ts';
 import { WindowRecorder } from '../../src/load/windows.ts';
 

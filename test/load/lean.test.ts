@@ -1,7 +1,7 @@
 import test from 'ava';
 import { LeanEngine } from '../../src/load/autocannon/lean.ts';
-import { now } from '../../src/model/clock.ts';
-import type { RunEvent, Sample } from '../../src/model/types.ts';
+import { now } from '../../src/core/clock.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { serverFor } from '../helpers/with-server.ts';
 

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runResultSchema, type RunResult } from '../../src/model/result.ts';
-import { readJournal } from '../../src/model/journal.ts';
+import { runResultSchema, type RunResult } from '../../src/core/result.ts';
+import { readJournal } from '../../src/journal/journal.ts';
 import { repoRoot, runCli, startCli } from '../helpers/cli.ts';
 import { pidsWithEnv } from '../helpers/with-server.ts';
 

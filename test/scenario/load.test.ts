@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LoadscopeError } from '../../src/model/errors.ts';
+import { LoadscopeError } from '../../src/core/errors.ts';
 import { isSafeHost, loadScenario, parseScenario } from '../../src/scenario/load.ts';
 import { runCli, repoRoot } from '../helpers/cli.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { now } from '../../src/model/clock.ts';
-import type { RunEvent, Sample } from '../../src/model/types.ts';
+import { now } from '../../src/core/clock.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
 import { CpuStressor } from '../../src/stress/cpu.ts';
 
 test('CPU stress burns the scheduled cores for the scheduled time and records it', async (t) => {

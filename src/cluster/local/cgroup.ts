@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, 
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoadscopeError } from '../../model/errors.ts';
+import { LoadscopeError } from '../../core/errors.ts';
 
 // Cgroups of the local cluster's pods. Two layouts are supported: pure cgroup v2 (one hierarchy, the
 // cpu and memory controllers enabled down to the pods), and the hybrid layout (cgroup v2 mounted

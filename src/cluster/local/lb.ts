@@ -3,8 +3,8 @@ import { accessSync, constants } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { now } from '../../model/clock.ts';
-import { LoadscopeError } from '../../model/errors.ts';
+import { now } from '../../core/clock.ts';
+import { LoadscopeError } from '../../core/errors.ts';
 
 // Client of bpf/lb (the eBPF socket load balancer's loader): starts it, sends routing-table
 // commands on its stdin and waits for their acks, hands every other NDJSON record to the caller

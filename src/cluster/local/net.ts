@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { LoadscopeError } from '../../model/errors.ts';
+import { LoadscopeError } from '../../core/errors.ts';
 
 // The local cluster's network: one Linux bridge per run in the root namespace (the gateway address
 // 198.18.<octet>.1/24, plus a device route for the run's VIP range 198.19.<octet>.0/24 so that a VIP

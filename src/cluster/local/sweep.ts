@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processStartTime } from '../../run/janitor.ts';
+import { processStartTime } from '../../core/ledger.ts';
 import { CGROUP_DIR, detectCgroups, cgroupDirs, removeCgroupDirs } from './cgroup.ts';
 import { deleteLink, ip, listLinks, listNetns, names, usedOctets } from './net.ts';
 

@@ -2,8 +2,8 @@
 // the knobs a caller may turn. Scenario-level settings (replicas, resources, rateLimit) come from
 // the validated ScenarioSpec; these are the implementation's own.
 
-import type { PodSnapshot } from '../cluster.ts';
-import type { ServiceRole } from '../types.ts';
+import type { PodSnapshot } from '../../core/workload.ts';
+import type { ServiceRole } from '../../core/services.ts';
 
 /**
  * A pod as LocalCluster.podMetrics returns it: the shared PodSnapshot plus what only the local

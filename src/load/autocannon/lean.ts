@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { now } from '../../model/clock.ts';
-import type { PlannedStage } from '../../model/types.ts';
+import { now } from '../../core/clock.ts';
+import type { PlannedStage } from '../../core/types.ts';
 import { weightedSequence } from '../mix.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
 import { WindowRecorder } from '../windows.ts';

@@ -3,9 +3,9 @@ import { closeSync, constants, createReadStream, existsSync, mkdirSync, mkdtempS
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { now } from '../../model/clock.ts';
-import { LoadscopeError } from '../../model/errors.ts';
-import type { PlannedStage, Sink } from '../../model/types.ts';
+import { now } from '../../core/clock.ts';
+import { LoadscopeError } from '../../core/errors.ts';
+import type { PlannedStage, Sink } from '../../core/types.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
 import { WindowRecorder } from '../windows.ts';
 import { blacklistFor } from './guard.ts';

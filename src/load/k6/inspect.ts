@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { parseDuration } from '../../model/clock.ts';
-import type { PlannedStage } from '../../model/types.ts';
+import { parseDuration } from '../../core/clock.ts';
+import type { PlannedStage } from '../../core/types.ts';
 
 // What a user's k6 script will run, from `k6 inspect` (k6 evaluates the script's init code and
 // prints the consolidated options). A script without `scenarios` gets k6's implicit "default"

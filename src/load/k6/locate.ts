@@ -3,7 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { LoadscopeError } from '../../model/errors.ts';
+import { LoadscopeError } from '../../core/errors.ts';
 
 /** The k6 version scripts/setup.sh builds from the Go module proxy (keep the two in step). */
 export const K6_VERSION = 'v1.8.1';

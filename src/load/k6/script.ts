@@ -1,4 +1,4 @@
-import type { PlannedStage } from '../../model/types.ts';
+import type { PlannedStage } from '../../core/types.ts';
 import { THRESHOLD_RE } from '../../scenario/schema.ts';
 import { weightedSequence } from '../mix.ts';
 import type { LoadPlan } from '../types.ts';

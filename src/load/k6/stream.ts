@@ -1,4 +1,4 @@
-import type { Sink } from '../../model/types.ts';
+import type { Sink } from '../../core/types.ts';
 import type { WindowRecorder } from '../windows.ts';
 import { SENT_METRIC, START_METRIC } from './script.ts';
 

@@ -1,0 +1,184 @@
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { now } from '../core/clock.ts';
+import { LoadscopeError } from '../core/errors.ts';
+import { LoaderProcess } from './loader.ts';
+import type { ProbeFilter, ProbeHandle, ProbeName, ProbeOptions, ProbeStatus, ProbeStopReport } from './types.ts';
+
+export type * from './types.ts';
+export { parseProbeLine, LineSplitter } from './ndjson.ts';
+export { monoToEpochMs, ProbeRecordMapper } from './mapper.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ALL_PROBES: readonly ProbeName[] = ['pktlat', 'fibroute', 'tcpwatch'];
+
+/** Where the built loaders are looked up: $LOADSCOPE_BPF_DIR, else <repo>/bpf/.output. */
+export function defaultLoaderDir(): string {
+  return process.env.LOADSCOPE_BPF_DIR ? resolve(process.env.LOADSCOPE_BPF_DIR) : join(ROOT, 'bpf', '.output');
+}
+
+/**
+ * What a run filters on besides its ports when its target is a URL (not a cluster it started): the
+ * loopback interface and 127.0.0.0/8. The bench measures the probes' cost with this same filter.
+ */
+export const URL_TARGET_FILTER: Readonly<{ ifaces: readonly string[]; cidrs: readonly string[] }> = { ifaces: ['lo'], cidrs: ['127.0.0.0/8'] };
+
+/** A probe filter for the run's own ports, optionally narrowed to interfaces and address ranges. */
+export function probeTrafficFilterForPorts(ports: number[], extra: { ifaces?: string[]; cidrs?: string[] } = {}): ProbeFilter {
+  const uniq = <T>(xs: T[] | undefined): T[] => [...new Set(xs ?? [])];
+  return { ports: uniq(ports).sort((a, b) => a - b), ifaces: uniq(extra.ifaces), cidrs: uniq(extra.cidrs) };
+}
+
+/** Problems with a filter, one message each (empty when it is usable). */
+export function filterProblems(f: ProbeFilter): string[] {
+  const out: string[] = [];
+  for (const p of f.ports ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) out.push(`port ${p} is not 1..65535`);
+  for (const i of f.ifaces ?? []) if (!/^[^\s/:]{1,15}$/.test(i)) out.push(`interface name "${i}" is not a Linux interface name`);
+  for (const c of f.cidrs ?? []) {
+    const [addr, len, more] = c.split('/');
+    const fam = isIP(addr ?? '');
+    const max = fam === 6 ? 128 : 32;
+    const n = len === undefined ? max : Number(len);
+    if (!fam || more !== undefined || !Number.isInteger(n) || n < 0 || n > max) out.push(`"${c}" is not an address or CIDR`);
+  }
+  if (!f.ports?.length && !f.ifaces?.length && !f.cidrs?.length)
+    out.push('empty filter: give ports, interfaces or address ranges (the probes never trace the whole machine)');
+  return out;
+}
+
+/** Why this machine cannot run the probes, or undefined when it can (the loaders still may refuse). */
+export function environmentProblem(loaderDir: string, names: readonly string[]): { reason: string; hint: string } | undefined {
+  if (process.platform !== 'linux') return { reason: `eBPF probes need Linux (this is ${process.platform})`, hint: 'run on Linux or set probes: off' };
+  const uid = process.getuid?.() ?? -1;
+  if (uid !== 0 && !hasBpfCaps())
+    return {
+      reason: `not root (uid ${uid}) and no CAP_BPF+CAP_PERFMON: loading eBPF programs is not allowed`,
+      hint: 'run loadscope as root (or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN), or set probes: off',
+    };
+  if (!existsSync('/sys/kernel/btf/vmlinux'))
+    return { reason: 'kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE probes cannot load', hint: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
+  for (const n of names) {
+    const path = join(loaderDir, n);
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      return {
+        reason: `probe loaders not built: ${path} is missing`,
+        hint: 'run `make -C bpf` (needs clang, llvm, libbpf-dev, bpftool, libelf-dev, zlib1g-dev) or point LOADSCOPE_BPF_DIR at a build',
+      };
+    }
+  }
+  return undefined;
+}
+
+function hasBpfCaps(): boolean {
+  try {
+    const m = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (!m) return false;
+    const caps = BigInt(`0x${m[1]}`);
+    const has = (bit: number) => ((caps >> BigInt(bit)) & 1n) === 1n;
+    return has(21) /* SYS_ADMIN */ || (has(39) /* BPF */ && has(38) /* PERFMON */);
+  } catch {
+    return false;
+  }
+}
+
+function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: number): string[] | undefined {
+  const args: string[] = ['--window-ms', String(o.windowMs ?? 1000), '--align-ms', origin.toFixed(3)];
+  // sockets have no interface: tcpwatch filters on ports and addresses only
+  if (name !== 'tcpwatch') for (const i of f.ifaces ?? []) args.push('--iface', i);
+  for (const p of f.ports ?? []) args.push('--port', String(p));
+  for (const c of f.cidrs ?? []) args.push('--cidr', c);
+  if (name === 'fibroute') args.push('--sample', String(o.sampleEvery ?? 64));
+  if (name === 'tcpwatch' && !f.ports?.length && !f.cidrs?.length) return undefined;
+  return args;
+}
+
+function disabled(reason: string, opts: ProbeOptions, hint: string): ProbeHandle {
+  if (opts.mode === 'required') throw new LoadscopeError('ENVIRONMENT', `probes are required but cannot run: ${reason}`, { hint });
+  opts.onStatus?.(`probes off: ${reason}`);
+  return { status: { enabled: false, reason, probes: [] }, stop: async () => emptyReport() };
+}
+
+function emptyReport(): ProbeStopReport {
+  return { lostEvents: 0, cpuSeconds: 0, linesParsed: 0, malformedLines: 0, loaders: {} };
+}
+
+/**
+ * Starts the probe loaders for the run's traffic and feeds their records into opts.sink (metrics
+ * `probe.*`, events `probe.*`, times on the run's epoch-ms base). Resolves once every loader has
+ * attached or refused. Without what it needs it resolves disabled with the reason, or throws
+ * LoadscopeError('ENVIRONMENT') when opts.mode is 'required'.
+ */
+export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
+  if (opts.mode === 'off') return { status: { enabled: false, reason: 'probes: off in the scenario', probes: [] }, stop: async () => emptyReport() };
+  const names = opts.probes ?? [...ALL_PROBES];
+  const problems = filterProblems(opts.filter);
+  if (problems.length) throw new LoadscopeError('USAGE', `bad probe filter: ${problems.join('; ')}`, { hint: 'pass the run\'s ports, interfaces or address ranges' });
+  const dir = opts.loaderDir ?? defaultLoaderDir();
+  const env = environmentProblem(dir, names);
+  if (env) return disabled(env.reason, opts, env.hint);
+  if (opts.signal?.aborted) return disabled('the run was aborted before the probes started', opts, 'start the run again');
+
+  const origin = opts.windowOriginMs ?? now();
+  const failures: string[] = [];
+  const started: LoaderProcess[] = [];
+  let stopping = false;
+  for (const name of names) {
+    const args = loaderArgs(name, opts.filter, opts, origin);
+    if (!args) {
+      failures.push(`${name}: needs ports or address ranges in the filter`);
+      continue;
+    }
+    started.push(
+      new LoaderProcess(name, join(dir, name), args, opts.sink, (n, why) => {
+        if (!stopping) opts.onStatus?.(`probe ${n} stopped early: ${why}`);
+      }),
+    );
+  }
+  const outcomes = await Promise.all(started.map((l) => l.ready(opts.readyTimeoutMs ?? 15_000)));
+  const running: LoaderProcess[] = [];
+  outcomes.forEach((o, i) => {
+    const l = started[i];
+    if (o.ok) {
+      running.push(l);
+      opts.onStatus?.(`probe ${l.name} attached (${o.progs.join(', ')})`);
+    } else failures.push(`${l.name}: ${o.reason}`);
+  });
+
+  let stopped: Promise<ProbeStopReport> | undefined;
+  const stop = (): Promise<ProbeStopReport> => {
+    stopping = true;
+    stopped ??= (async () => {
+      const reports = await Promise.all(started.map(async (l) => [l.name, await l.stop()] as const));
+      const out = emptyReport();
+      for (const [name, r] of reports) {
+        out.loaders[name] = r;
+        out.lostEvents += r.lostEvents;
+        out.cpuSeconds += r.cpuSeconds;
+        out.linesParsed += r.linesParsed;
+        out.malformedLines += r.malformedLines;
+      }
+      out.cpuSeconds = Math.round(out.cpuSeconds * 1000) / 1000;
+      return out;
+    })();
+    return stopped;
+  };
+
+  if (failures.length && (opts.mode === 'required' || running.length === 0)) {
+    await stop();
+    const reason = failures.join('; ');
+    return disabled(reason, opts, hintFor(reason));
+  }
+  opts.signal?.addEventListener('abort', () => void stop(), { once: true });
+  const status: ProbeStatus = { enabled: true, probes: running.map((l) => l.name), ...(failures.length ? { reason: `partly: ${failures.join('; ')}` } : {}) };
+  return { status, stop };
+}
+
+function hintFor(reason: string): string {
+  if (/Operation not permitted|Permission denied/.test(reason)) return 'run as root with BPF allowed (not in a locked-down container), or set probes: off';
+  if (/did not attach/.test(reason)) return 'the machine may be overloaded; check `bpftool prog` and retry, or set probes: off';
+  return 'run the loader by hand (bpf/.output/<probe> --help) to see why, or set probes: off';
+}

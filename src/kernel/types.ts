@@ -1,0 +1,225 @@
+import type { Sink } from '../core/types.ts';
+
+/**
+ * Which traffic the probes count: the run's own, never the machine's. Categories combine with AND
+ * (an interface in `ifaces` AND a port in `ports` AND an address in `cidrs`), values within one
+ * category with OR; a packet or socket matches a port/address category when either side matches.
+ * At least one category must be non-empty. Interfaces are matched by name in every namespace.
+ */
+export interface ProbeFilter {
+  ports?: number[];
+  ifaces?: string[];
+  cidrs?: string[];
+}
+
+/** Names of the loaders in bpf/ (one process each). */
+export type ProbeName = 'pktlat' | 'fibroute' | 'tcpwatch';
+
+/**
+ * How to start the probes. `mode: 'off'` starts nothing; `'auto'` runs without probes (status says
+ * why) when the machine cannot; `'required'` makes that a LoadscopeError('ENVIRONMENT').
+ */
+export interface ProbeOptions {
+  sink: Sink;
+  filter: ProbeFilter;
+  mode: 'auto' | 'required' | 'off';
+  /** Aborting stops the loaders (same as handle.stop()). */
+  signal?: AbortSignal;
+  onStatus?: (line: string) => void;
+  /** Directory holding the built loaders; default $LOADSCOPE_BPF_DIR, else <repo>/bpf/.output. */
+  loaderDir?: string;
+  /** Which loaders to run; default all. */
+  probes?: ProbeName[];
+  /** Epoch ms the 1 s window grid is aligned to (the run's start); default now. */
+  windowOriginMs?: number;
+  /** Aggregation window of the loaders in ms; default 1000. */
+  windowMs?: number;
+  /** Sampled route records: 1 in N besides the first of each decision per window; default 64. */
+  sampleEvery?: number;
+  /** How long a loader may take to load and attach; default 15 s. */
+  readyTimeoutMs?: number;
+}
+
+/** Whether probes run, why not when they do not, and which loaders are attached. */
+export interface ProbeStatus {
+  enabled: boolean;
+  reason?: string;
+  probes: string[];
+}
+
+/** What one loader did, from its final "end" record (or its exit when it had none). */
+export interface LoaderReport {
+  exitCode: number | null;
+  signal: string | null;
+  /** Records the loader reported lost (ring buffer full, aggregation map full). */
+  lostEvents: number;
+  /** User + system CPU of the loader process (BPF program time is not in here). */
+  cpuSeconds: number;
+  linesParsed: number;
+  malformedLines: number;
+  /** Per BPF program: run count and ns (non-zero only with kernel.bpf_stats_enabled=1). */
+  progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
+  /** Set when the loader died without its end record. */
+  incomplete?: boolean;
+}
+
+/** Returned by stop(): totals over all loaders and each loader's own report. */
+export interface ProbeStopReport {
+  lostEvents: number;
+  cpuSeconds: number;
+  linesParsed: number;
+  malformedLines: number;
+  loaders: Record<string, LoaderReport>;
+}
+
+/** A running set of loaders. stop() is idempotent and resolves once every loader has exited. */
+export interface ProbeHandle {
+  status: ProbeStatus;
+  stop(): Promise<ProbeStopReport>;
+}
+
+// ---- NDJSON records the loaders print (docs/probes.md). Kernel times are CLOCK_MONOTONIC ns. ----
+
+/** First record of every loader: a back-to-back pair of the two clocks, to map kernel time once. */
+export interface ClockRecord {
+  t: 'clock';
+  probe: string;
+  pid: number;
+  mono_ns: number;
+  realtime_ms: number;
+  err_ns: number;
+  window_ns: number;
+  t0_ns: number;
+  hist: 'loglin3';
+}
+
+/** Programs attached and filter maps filled: the loader is measuring. */
+export interface ReadyRecord {
+  t: 'ready';
+  probe: string;
+  progs: string[];
+  /** Kernel ids of the programs and maps (what must be gone once the loader has exited). */
+  prog_ids: number[];
+  map_ids: number[];
+  filter: { ifaces: string[]; ports: number[]; cidrs: string[] };
+}
+
+/** The loader could not start (or failed while running); it exits non-zero after this. */
+export interface ErrorRecord {
+  t: 'error';
+  probe: string;
+  msg: string;
+}
+
+/** A counter aggregated in the kernel over the window [w, w+d). */
+export interface CountRecord {
+  t: 'count';
+  probe: string;
+  m: string;
+  w: number;
+  d: number;
+  tags: Record<string, string>;
+  v: number;
+}
+
+/** A log-linear histogram over the window: `b` is flat [slot, count, slot, count, ...]. */
+export interface HistRecord {
+  t: 'hist';
+  probe: string;
+  m: string;
+  w: number;
+  d: number;
+  tags: Record<string, string>;
+  n: number;
+  sum: number;
+  b: number[];
+}
+
+/** One IPv4 routing decision counted over the window. */
+export interface RouteRecord {
+  t: 'route';
+  probe: string;
+  w: number;
+  d: number;
+  table: number;
+  src: string;
+  dst: string;
+  gw: string;
+  oif: string;
+  err: number;
+  proto: number;
+  n: number;
+}
+
+/** A sampled individual routing lookup. */
+export interface RouteSampleRecord {
+  t: 'route_sample';
+  probe: string;
+  ts: number;
+  table: number;
+  src: string;
+  dst: string;
+  gw: string;
+  oif: string;
+  oif_index: number;
+  flow_oif: number;
+  flow_iif: number;
+  err: number;
+  proto: number;
+  sport: number;
+  dport: number;
+  first: boolean;
+}
+
+/** A TCP connection: closed, failed (never established) or still open when the loader stopped. */
+export interface ConnRecord {
+  t: 'conn';
+  probe: string;
+  ts: number;
+  start: number;
+  est: number | null;
+  end: number;
+  side: 'client' | 'server';
+  laddr: string;
+  lport: number;
+  raddr: string;
+  rport: number;
+  state: 'closed' | 'failed' | 'open';
+  from: string;
+}
+
+/** Records lost since the previous lost record (ring buffer or aggregation map full). */
+export interface LostRecord {
+  t: 'lost';
+  probe: string;
+  what: 'ringbuf' | 'map_full';
+  ts: number;
+  n: number;
+  total: number;
+}
+
+/** Last record: totals for the loader's life. */
+export interface EndRecord {
+  t: 'end';
+  probe: string;
+  ts: number;
+  cpu_s: number;
+  lines: number;
+  lost: { ringbuf: number; map_full: number };
+  stale?: number;
+  progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
+}
+
+export type ProbeRecord =
+  | ClockRecord
+  | ReadyRecord
+  | ErrorRecord
+  | CountRecord
+  | HistRecord
+  | RouteRecord
+  | RouteSampleRecord
+  | ConnRecord
+  | LostRecord
+  | EndRecord;
+
+export type ProbeRecordType = ProbeRecord['t'];
