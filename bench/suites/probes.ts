@@ -17,6 +17,7 @@ import type { BenchContext, Suite } from '../lib/types.ts';
 import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { clusters } from '../../src/cluster/clusters.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
+import { balancer } from '../../src/kernel/balancer.ts';
 import { now } from '../../src/core/clock.ts';
 import { Ledger } from '../../src/core/ledger.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
@@ -291,12 +292,12 @@ async function nginxToggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof 
  */
 async function clusterToggled(ctx: BenchContext, startProbes: StartProbes, phases: number, windowsPerPhase: number): Promise<void> {
   const name = 'throughput with all probes ÷ none, local cluster, one continuous load';
-  const why = localUnavailable();
+  const why = localUnavailable(balancer);
   if (why) return ctx.skip(name, `the local cluster cannot run here: ${why}`);
   const scenario = loadScenario(join(ctx.root, 'bench', 'scenarios', 'probes-cluster.yaml'));
   const runId = `bench-probes-${randomBytes(3).toString('hex')}`;
   const ledger = new Ledger(runId);
-  const cluster = clusters.local(scenario.spec, { runId, sink: { sample() {}, event() {} }, ledger, onStatus: (l) => ctx.log(`local cluster: ${l}`) });
+  const cluster = clusters.local(scenario.spec, { runId, sink: { sample() {}, event() {} }, ledger, onStatus: (l) => ctx.log(`local cluster: ${l}`), balancer });
   try {
     let target: Awaited<ReturnType<typeof cluster.start>>;
     try {

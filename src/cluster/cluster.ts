@@ -1,3 +1,4 @@
+import type { BalancerProvider } from '../core/balancer.ts';
 import type { Ledger } from '../core/ledger.ts';
 import type { Sink } from '../core/types.ts';
 import type { ScenarioSpec } from '../scenario/schema.ts';
@@ -31,6 +32,8 @@ export interface ClusterContext {
   sink: Sink;
   ledger: Ledger;
   onStatus: (line: string) => void;
+  /** The eBPF service balancer (src/kernel/balancer.ts); the local cluster needs it, loopback does not. */
+  balancer?: BalancerProvider;
 }
 
 /**

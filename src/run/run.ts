@@ -8,6 +8,7 @@ import type { Cluster } from '../cluster/cluster.ts';
 import { clusters } from '../cluster/clusters.ts';
 import { autoscalerFor, type HpaController } from '../autoscale/controller.ts';
 import { resolveClusterMode } from '../cluster/local/resolve.ts';
+import { balancer } from '../kernel/balancer.ts';
 import { buildResult, buildResultFromJournal } from '../analyze/results.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
@@ -91,8 +92,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       ports = [Number(new URL(baseUrl).port || 80)];
       notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
     } else {
-      const mode = spec.cluster.mode === 'auto' ? resolveClusterMode(notices) : spec.cluster.mode;
-      cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status });
+      const mode = spec.cluster.mode === 'auto' ? resolveClusterMode(notices, balancer) : spec.cluster.mode;
+      cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status, balancer });
       const target = await cluster.start(signal);
       notices.push(...cluster.notices());
       baseUrl = target.url;

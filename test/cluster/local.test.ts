@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../../src/cluster/local/cluster.ts';
 import { names } from '../../src/cluster/local/net.ts';
 import { localUnavailable, resolveClusterMode } from '../../src/cluster/local/resolve.ts';
+import { balancer } from '../../src/kernel/balancer.ts';
 import { sweepLocalLeftovers } from '../../src/cluster/local/sweep.ts';
 import { now } from '../../src/core/clock.ts';
 import { LoadscopeError } from '../../src/core/errors.ts';
@@ -27,7 +28,7 @@ import { processAlive } from '../helpers/with-server.ts';
 process.env.LOADSCOPE_LEDGER_DIR = mkdtempSync(join(tmpdir(), 'ls-local-ledger-'));
 const src = (p: string) => fileURLToPath(new URL(`../../src/${p}`, import.meta.url));
 
-const unavailable = localUnavailable();
+const unavailable = localUnavailable(balancer);
 const kernel = unavailable ? test.serial.skip : test.serial;
 if (unavailable) test('local cluster tests need the local cluster', (t) => {
   t.log(`skipped: ${unavailable}`);
@@ -175,7 +176,7 @@ test.before(async () => {
     },
   });
   ledger = new Ledger(runId);
-  cluster = new LocalCluster(spec, { runId, sink: rec, ledger, onStatus: () => {} });
+  cluster = new LocalCluster(spec, { runId, sink: rec, ledger, onStatus: () => {}, balancer });
   const t0 = now();
   url = (await cluster.start(new AbortController().signal)).url;
   started = now() - t0;
@@ -350,10 +351,11 @@ kernel('a SIGKILLed run leaves nothing once the next run has swept', async (t) =
   const code = `
     import { LocalCluster } from ${JSON.stringify(src('cluster/local/cluster.ts'))};
     import { Ledger } from ${JSON.stringify(src('core/ledger.ts'))};
+    import { balancer } from ${JSON.stringify(src('kernel/balancer.ts'))};
     import { scenarioSchema } from ${JSON.stringify(src('scenario/schema.ts'))};
     const spec = scenarioSchema.parse({ name: 'doomed', stages: [{ duration: '1s', connections: 1 }], services: { backend: { replicas: 2 } } });
     const runId = 'doomed-' + process.pid;
-    const c = new LocalCluster(spec, { runId, sink: { sample() {}, event() {} }, ledger: new Ledger(runId), onStatus() {} });
+    const c = new LocalCluster(spec, { runId, sink: { sample() {}, event() {} }, ledger: new Ledger(runId), onStatus() {}, balancer });
     await c.start(new AbortController().signal);
     process.stdout.write(JSON.stringify(c.info()) + '\\n');
     setInterval(() => {}, 60_000);
@@ -417,11 +419,11 @@ test.serial('without the lb build, auto falls back to loopback and says why', as
   process.env.LOADSCOPE_LB_BINARY = '/nonexistent/lb';
   try {
     const notices: string[] = [];
-    t.is(resolveClusterMode(notices), 'loopback');
+    t.is(resolveClusterMode(notices, balancer), 'loopback');
     t.is(notices.length, 1);
     t.regex(notices[0], /cluster mode auto chose loopback: .*(not root|not built|\/nonexistent\/lb)/);
     const spec = scenarioSchema.parse({ name: 'x', stages: [{ duration: '1s', connections: 1 }] });
-    const c = new LocalCluster(spec, { runId: 'no-lb', sink: new Records(), ledger: new Ledger('no-lb'), onStatus: () => {} });
+    const c = new LocalCluster(spec, { runId: 'no-lb', sink: new Records(), ledger: new Ledger('no-lb'), onStatus: () => {}, balancer });
     const err = await t.throwsAsync(c.start(new AbortController().signal), { instanceOf: LoadscopeError });
     t.is(err?.code, 'ENVIRONMENT');
     t.regex(err?.message ?? '', /cannot run here/);

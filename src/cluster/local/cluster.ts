@@ -12,7 +12,7 @@ import { parseProm, sumMetric } from '../prom.ts';
 import type { PromSample, RunningService, ServiceExit, ServiceSpec } from '../types.ts';
 import type { ServiceRole } from '../../core/services.ts';
 import { CGROUP_DIR, cgroupDirs, createRunCgroups, detectCgroups, PodCgroup, removeCgroupDirs, type CgroupLayout, type PodResources } from './cgroup.ts';
-import { JOIN_CGROUPS, LbLoader, type LbRecord } from './lb.ts';
+import { JOIN_CGROUPS, type Balancer, type BalancerRecord } from '../../core/balancer.ts';
 import { createBridge, createPodNet, deleteLink, deletePodNet, names } from './net.ts';
 import { localUnavailable } from './resolve.ts';
 import { claimRun, sweepLocalLeftovers, type RunClaim } from './sweep.ts';
@@ -99,7 +99,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   private readonly opts: Required<LocalClusterOptions>;
   private layout?: CgroupLayout;
   private claim?: RunClaim;
-  private lb?: LbLoader;
+  private lb?: Balancer;
   private lbCgroup?: PodCgroup;
   private tmp?: string;
   private bridge?: string;
@@ -153,7 +153,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   }
 
   async start(signal: AbortSignal): Promise<ClusterTarget> {
-    const why = localUnavailable();
+    const why = localUnavailable(this.ctx.balancer);
     if (why) throw new LoadscopeError('ENVIRONMENT', `the local cluster cannot run here: ${why}`, { hint: 'use cluster.mode auto (falls back to loopback) or loopback' });
     const cancel = () => this.life.abort(signal.reason);
     signal.throwIfAborted();
@@ -268,11 +268,11 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     this.bridge = names.bridge(tag);
     this.ledgerAdd(this.runResources, { kind: 'link', name: this.bridge });
     await createBridge(this.bridge, `198.18.${octet}.1/24`, `198.19.${octet}.0/24`);
-    this.lb = await LbLoader.start({
+    this.lb = await this.ctx.balancer!.start({
       cgroupRoot: layout.unified,
       sampleEvery: this.opts.decisionSampleEvery,
       procsFiles: this.lbCgroup.procsFiles,
-      onRecord: (r, time) => this.onLbRecord(r, time),
+      onRecord: (r, time) => this.onBalancerRecord(r, time),
       onExit: (code, signal) => {
         if (this.stopping) return;
         this.ctx.sink.event({ kind: 'routing.failed', time: now(), source: 'cluster', attrs: { code, signal, message: `the eBPF load balancer exited (${signal ?? `code ${code}`}): VIPs no longer route` } });
@@ -710,7 +710,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
 
   // ---- the loader's records ----
 
-  private onLbRecord(r: LbRecord, time: number): void {
+  private onBalancerRecord(r: BalancerRecord, time: number): void {
     const sink = this.ctx.sink;
     const str = (k: string) => (typeof r[k] === 'string' ? (r[k] as string) : '');
     switch (r.t) {

@@ -3,15 +3,16 @@ import { accessSync, constants } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { now } from '../../core/clock.ts';
-import { LoadscopeError } from '../../core/errors.ts';
+import { now } from '../core/clock.ts';
+import { LoadscopeError } from '../core/errors.ts';
+import { JOIN_CGROUPS, type Balancer, type BalancerAck, type BalancerOptions, type BalancerProvider, type BalancerRecord } from '../core/balancer.ts';
 
 // Client of bpf/lb (the eBPF socket load balancer's loader): starts it, sends routing-table
 // commands on its stdin and waits for their acks, hands every other NDJSON record to the caller
 // with kernel time already mapped to the run's time base. The protocol is in docs/cluster.md.
 
 /** Default location of the built loader (make -C bpf/lb). */
-export const LB_BINARY = fileURLToPath(new URL('../../../bpf/.output/lb/lb', import.meta.url));
+export const LB_BINARY = fileURLToPath(new URL('../../bpf/.output/lb/lb', import.meta.url));
 
 /** The loader binary to use: $LOADSCOPE_LB_BINARY, else the build output. */
 export function lbBinary(): string {
@@ -28,50 +29,21 @@ export function lbUnavailable(binary = lbBinary()): string | undefined {
   }
 }
 
-/** A loader NDJSON record (every record has `t` and `probe: "lb"`; kernel times `ts`/`w` are CLOCK_MONOTONIC ns). */
-export type LbRecord = { t: string } & Record<string, unknown>;
-
-/** The ack of one command. */
-export interface LbAck {
-  seq: number;
-  ok: boolean;
-  ts: number;
-  msg?: string;
-  [k: string]: unknown;
-}
-
-export interface LbStartOptions {
-  /** cgroup v2 directory the connect4 program attaches to (the hierarchy's root). */
-  cgroupRoot: string;
-  /** Decision records: 1 in N (1: every connection). */
-  sampleEvery?: number;
-  /** cgroup.procs files the loader joins before it execs (the run's own cgroup, so a sweep can kill it). */
-  procsFiles?: string[];
-  /** Every record but clock, ready and ack, with `time` = the record's kernel time on the run's time base. */
-  onRecord: (r: LbRecord, time: number) => void;
-  /** The loader exited (after stop(), or by itself). */
-  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
-  readyTimeoutMs?: number;
-}
-
-/** Joins the cgroups named in $LS_CGROUP_PROCS, then execs the rest of the command line. */
-export const JOIN_CGROUPS = 'for f in $LS_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; exec "$@"';
-
 /** The running loader. Commands are serialized by the loader itself; acks come back in order. */
-export class LbLoader {
+export class LbLoader implements Balancer {
   /** Epoch ms of CLOCK_MONOTONIC 0 on the run's time base (both clocks are read back to back). */
   private readonly offsetMs: number;
   private seq = 0;
-  private pending = new Map<number, { resolve: (a: LbAck) => void; reject: (e: Error) => void; line: string }>();
+  private pending = new Map<number, { resolve: (a: BalancerAck) => void; reject: (e: Error) => void; line: string }>();
   private exitedWith?: { code: number | null; signal: NodeJS.Signals | null };
   private readonly exited: Promise<void>;
   private stderr: string[] = [];
   /** The loader's last record ("end"): totals for its life. */
-  end?: LbRecord;
+  end?: BalancerRecord;
   /** The loader's ready record: program names and link ids. */
-  ready?: LbRecord;
+  ready?: BalancerRecord;
 
-  private constructor(private readonly child: ChildProcess, private readonly opts: LbStartOptions) {
+  private constructor(private readonly child: ChildProcess, private readonly opts: BalancerOptions) {
     const mono = Number(process.hrtime.bigint()) / 1e6;
     this.offsetMs = now() - mono;
     this.exited = new Promise((resolve) =>
@@ -95,7 +67,7 @@ export class LbLoader {
   }
 
   /** Starts the loader and resolves once its programs are attached (the "ready" record). */
-  static async start(opts: LbStartOptions): Promise<LbLoader> {
+  static async start(opts: BalancerOptions): Promise<LbLoader> {
     const binary = lbBinary();
     const why = lbUnavailable(binary);
     if (why) throw new LoadscopeError('ENVIRONMENT', why, { hint: 'make -C bpf/lb builds it (clang, bpftool, libbpf-dev)' });
@@ -142,9 +114,9 @@ export class LbLoader {
   }
 
   private onLine(line: string, readyResolve: () => void, readyReject: (e: Error) => void): void {
-    let r: LbRecord;
+    let r: BalancerRecord;
     try {
-      r = JSON.parse(line) as LbRecord;
+      r = JSON.parse(line) as BalancerRecord;
     } catch {
       return;
     }
@@ -160,7 +132,7 @@ export class LbLoader {
         if (!this.ready) readyReject(new Error(String(r.msg)));
         break;
       case 'ack': {
-        const a = r as unknown as LbAck;
+        const a = r as unknown as BalancerAck;
         const p = this.pending.get(a.seq);
         if (!p) return;
         this.pending.delete(a.seq);
@@ -177,10 +149,10 @@ export class LbLoader {
   }
 
   /** Sends one command (without its sequence number) and resolves with its ack; rejects on a refusal. */
-  send(command: string): Promise<LbAck> {
+  send(command: string): Promise<BalancerAck> {
     if (this.exitedWith) return Promise.reject(new LoadscopeError('INTERNAL', `lb loader is gone; cannot send: ${command}`));
     const seq = ++this.seq;
-    return new Promise<LbAck>((resolve, reject) => {
+    return new Promise<BalancerAck>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, line: command });
       this.child.stdin!.write(`${seq} ${command}\n`);
     });
@@ -198,3 +170,9 @@ export class LbLoader {
     }
   }
 }
+
+/** The balancer of bpf/lb, as run hands it to the local cluster. */
+export const balancer: BalancerProvider = {
+  unavailable: () => lbUnavailable(),
+  start: (opts) => LbLoader.start(opts),
+};
