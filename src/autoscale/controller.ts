@@ -2,17 +2,15 @@
 // cluster that can report per-pod usage and be scaled. A scraper reads every pod of the services involved once
 // per metric resolution and turns cumulative counters into rates, as metrics-server does; every sync period
 // the controller builds an HpaObservation from the latest rates and pod states, runs the pure `reconcile`
-// (hpa.ts), sets the target's size through Scalable.scale and journals Kubernetes-shaped events.
+// (hpa/horizontal.ts), sets the target's size through Scalable.scale and journals Kubernetes-shaped events.
 
 import { now } from '../core/clock.ts';
 import type { Lifecycle, Sink } from '../core/types.ts';
 import type { PodMetricsSource, PodSnapshot, Scalable } from '../core/workload.ts';
-import { DEFAULT_METRIC_RESOLUTION_MS, DEFAULT_SYNC_PERIOD_MS, REQUESTS_PER_SECOND } from '../scenario/autoscaler.ts';
-import { defaultHpaSpec } from '../scenario/hpa.ts';
-import { newHpaState, reconcile } from './hpa.ts';
+import { hpaSpecOf, REQUESTS_PER_SECOND, type AutoscalerSpec } from '../scenario/autoscaler.ts';
+import { defaultHpaSpec, type HpaSpec, type MetricSpec } from '../scenario/hpa.ts';
+import { newHpaState, reconcile } from './hpa/horizontal.ts';
 import type { HpaCondition, HpaControllerConfig, HpaEvent, HpaObservation, HpaState, MetricStatus, ObservedPod, ReconcileResult } from './types.ts';
-import type { HpaSpec, MetricSpec } from '../scenario/hpa.ts';
-
 
 const SYNC_LAG_MS = 250;
 
@@ -26,8 +24,8 @@ export type AutoscaledCluster = Scalable & PodMetricsSource;
  */
 export interface ControllerOptions {
   spec: HpaSpec;
-  syncPeriodMs?: number;
-  metricResolutionMs?: number;
+  syncPeriodMs: number;
+  metricResolutionMs: number;
   config?: Partial<HpaControllerConfig>;
   /** The HPA's name in events (default: the target's name, as `kubectl autoscale` names it). */
   name?: string;
@@ -201,8 +199,8 @@ export class HpaController implements Lifecycle {
     this.spec = defaultHpaSpec(opts.spec);
     this.target = opts.spec.scaleTargetRef.name;
     this.name = opts.name ?? this.target;
-    this.syncPeriodMs = opts.syncPeriodMs ?? DEFAULT_SYNC_PERIOD_MS;
-    this.metricResolutionMs = opts.metricResolutionMs ?? DEFAULT_METRIC_RESOLUTION_MS;
+    this.syncPeriodMs = opts.syncPeriodMs;
+    this.metricResolutionMs = opts.metricResolutionMs;
     this.services = servicesOf(opts.spec);
     for (const s of this.services) this.trackers.set(s, new RateTracker());
   }
@@ -391,19 +389,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The `autoscaler:` section as the scenario validated it: an HPA spec plus the loadscope-only timing (ms). */
-export interface AutoscalerSection extends HpaSpec {
-  syncPeriod: number;
-  metricResolution: number;
-}
-
 /**
  * The run's controller for the scenario's `autoscaler:` section, or undefined (with a notice saying why) when
  * there is no section or nothing to scale: a target loadscope did not start, or a cluster that cannot scale or
  * report pod usage. Construct before the run header is written (notices), start() once it is.
  */
 export function autoscalerFor(
-  section: AutoscalerSection | undefined,
+  section: AutoscalerSpec | undefined,
   cluster: (Partial<AutoscaledCluster> & { mode?: string }) | undefined,
   sink: Sink,
   notices: string[],
@@ -414,7 +406,8 @@ export function autoscalerFor(
     notices.push(`autoscaler not run: ${cluster ? `the ${cluster.mode ?? ''} cluster cannot scale services or report pod usage` : 'the target was not started by loadscope'}`);
     return undefined;
   }
-  const { syncPeriod, metricResolution, ...spec } = section;
+  const { syncPeriod, metricResolution } = section;
+  const spec = hpaSpecOf(section);
   notices.push(
     `autoscaler: the local HPA controller (Kubernetes autoscaling/v2 algorithm) scales ${spec.scaleTargetRef.kind}/${spec.scaleTargetRef.name}, sync every ${syncPeriod / 1000}s, metrics over ${metricResolution / 1000}s windows`,
   );

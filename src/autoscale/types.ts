@@ -1,4 +1,4 @@
-// Types of the HPA v2 computation (hpa.ts): what the controller observes each sync, the state it carries
+// Types of the HPA v2 computation (hpa/): what the controller observes each sync, the state it carries
 // between syncs, and what one reconcile returns. Pure data, JSON-serialisable. The spec is scenario/hpa.ts.
 
 import type { CrossVersionObjectReference, HpaScalingPolicy, MetricIdentifier, ResourceName, ScalingPolicySelect } from '../scenario/hpa.ts';
@@ -10,6 +10,9 @@ export interface ResolvedScalingRules {
   policies: HpaScalingPolicy[];
   tolerance?: number;
 }
+
+/** A computation that may fail with a message (upstream returns Go errors; here they are values). */
+export type CalcResult<T> = ({ ok: true } & T) | { ok: false; error: string };
 
 /** Pod phases as Kubernetes reports them. */
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';

@@ -3,7 +3,7 @@
 // TestScalingWithRules, TestStoreScaleEvents, TestNormalizeDesiredReplicasWithBehavior. Titles name the
 // upstream function and case; inputs and expectations are upstream's. `time.Now()` is the fixed NOW.
 import test from 'ava';
-import { calculateScaleDownLimitWithBehaviors, calculateScaleUpLimit, calculateScaleUpLimitWithScalingRules, convertDesiredReplicasWithBehaviorRate, convertDesiredReplicasWithRules, getReplicasChangePerPeriod, resolveBehavior, resolveScalingRules, stabilizeRecommendation, stabilizeRecommendationWithBehaviors, storeScaleEvent } from '../../src/autoscale/hpa.ts';
+import { calculateScaleDownLimitWithBehaviors, calculateScaleUpLimit, calculateScaleUpLimitWithScalingRules, convertDesiredReplicasWithBehaviorRate, convertDesiredReplicasWithRules, getReplicasChangePerPeriod, resolveBehavior, resolveScalingRules, stabilizeRecommendation, stabilizeRecommendationWithBehaviors, storeScaleEvent } from '../../src/autoscale/hpa/horizontal.ts';
 import type { TimestampedRecommendation, TimestampedScaleEvent } from '../../src/autoscale/types.ts';
 import { DEFAULT_SCALE_DOWN_RULES, DEFAULT_SCALE_UP_RULES, type HpaScalingPolicy, type HpaScalingRules } from '../../src/scenario/hpa.ts';
 

@@ -3,7 +3,8 @@
 // and per-container usage levels; here a pod's request and usage are the pod totals, which is what the
 // calculation sums to. Levels and targets are milli-units as upstream (cpu millicores; qps × 1000).
 import test from 'ava';
-import { getMetricReplicas, getObjectMetricReplicas, getObjectPerPodMetricReplicas, getResourceReplicas, groupPods, type CalcSettings, type PodMetricsInfo } from '../../src/autoscale/hpa.ts';
+import { getMetricReplicas, getObjectMetricReplicas, getObjectPerPodMetricReplicas, getResourceReplicas, groupPods, type CalcSettings } from '../../src/autoscale/hpa/replica-calculator.ts';
+import type { PodMetricsInfo } from '../../src/autoscale/hpa/metrics.ts';
 import type { HpaObservation, ObservedPod, PodPhase } from '../../src/autoscale/types.ts';
 import type { CrossVersionObjectReference } from '../../src/scenario/hpa.ts';
 

@@ -8,7 +8,7 @@
 // at the pod's start time. Controller settings: tolerance 0.1, cpu initialization 2 min, readiness delay 10 s,
 // downscale window 5 min, and scaleUpLimitFactor 8 (set by the test file's init()).
 import test from 'ava';
-import { formatRescaleMessage, newHpaState, reconcile } from '../../src/autoscale/hpa.ts';
+import { formatRescaleMessage, newHpaState, reconcile } from '../../src/autoscale/hpa/horizontal.ts';
 import type { HpaCondition, HpaConditionType, HpaControllerConfig, HpaObservation, HpaState, ObservedPod, PodPhase, TimestampedRecommendation } from '../../src/autoscale/types.ts';
 import type { HpaScalingRules, HpaSpec, MetricSpec } from '../../src/scenario/hpa.ts';
 
