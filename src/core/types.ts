@@ -76,7 +76,10 @@ export interface Sink {
   event(e: RunEvent): void;
 }
 
-/** Small lifecycle shared by every long-running part (engines, stress, probes, clusters). */
+/**
+ * A part that runs beside the load for the whole run: start(signal) once it may begin, stop() once at the end
+ * (or the signal aborts). Implemented by the CPU stressor and the local HPA controller.
+ */
 export interface Lifecycle {
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;

@@ -6,8 +6,8 @@ import { validateHpaSpec, type HpaSpec } from './hpa.ts';
 export const REQUESTS_PER_SECOND = 'http_requests_per_second';
 
 /** Defaults of the loadscope-only timing keys (kube-controller-manager's sync period, metrics-server's resolution). */
-export const DEFAULT_SYNC_PERIOD_MS = 15_000;
-export const DEFAULT_METRIC_RESOLUTION_MS = 15_000;
+const DEFAULT_SYNC_PERIOD_MS = 15_000;
+const DEFAULT_METRIC_RESOLUTION_MS = 15_000;
 
 // The scenario's `autoscaler:` section: an autoscaling/v2 HorizontalPodAutoscaler spec as written in a cluster
 // (paste `spec:` of `kubectl get hpa -o yaml`), plus two loadscope-only timing keys. Structure is checked here;
@@ -16,10 +16,10 @@ export const DEFAULT_METRIC_RESOLUTION_MS = 15_000;
 /** Services the bundled Deployments are named after. */
 const SERVICES = ['backend', 'frontend'] as const;
 
-const timing = (what: string, def: string) =>
+const timing = (what: string, defaultMs: number) =>
   z
     .string()
-    .default(def)
+    .default(`${defaultMs / 1000}s`)
     .meta({ description: what, examples: ['5s', '15s'] })
     .transform((text, ctx) => {
       const ms = parseDuration(text);
@@ -79,8 +79,8 @@ export const autoscalerSchema = z
     maxReplicas: z.number(),
     metrics: z.array(metric).optional(),
     behavior: z.strictObject({ scaleUp: scalingRules.optional(), scaleDown: scalingRules.optional() }).optional(),
-    syncPeriod: timing('loadscope only: how often the controller reconciles (kube-controller-manager --horizontal-pod-autoscaler-sync-period).', '15s'),
-    metricResolution: timing('loadscope only: the window usage rates are computed over and how often pods are scraped (metrics-server --metric-resolution).', '15s'),
+    syncPeriod: timing('loadscope only: how often the controller reconciles (kube-controller-manager --horizontal-pod-autoscaler-sync-period).', DEFAULT_SYNC_PERIOD_MS),
+    metricResolution: timing('loadscope only: the window usage rates are computed over and how often pods are scraped (metrics-server --metric-resolution).', DEFAULT_METRIC_RESOLUTION_MS),
   })
   .superRefine(
     (a, ctx) => {

@@ -1,6 +1,6 @@
 // The autoscaling/v2 HorizontalPodAutoscaler spec as a scenario writes it (the `autoscaler:` section): its
 // types, the API server's defaults (SetDefaults_HorizontalPodAutoscaler) and its validation
-// (pkg/apis/autoscaling/validation). The computation that acts on it lives in src/autoscale.
+// (pkg/apis/autoscaling/validation). The computation that acts on it lives in src/autoscale/hpa/.
 
 import { cpuMillicores, memoryBytes, parseQuantity, plainMilli, type Quantity } from '../core/quantity.ts';
 
@@ -69,7 +69,7 @@ export interface HpaScalingPolicy {
 
 /**
  * autoscaling/v2 HPAScalingRules for one direction. Unset fields take the upstream defaults (see
- * DEFAULT_SCALE_UP_RULES / DEFAULT_SCALE_DOWN_RULES in hpa.ts). `tolerance` is the per-HPA tolerance of
+ * DEFAULT_SCALE_UP_RULES / DEFAULT_SCALE_DOWN_RULES below). `tolerance` is the per-HPA tolerance of
  * Kubernetes 1.33+ (a ratio, e.g. 0.05); unset means the controller's tolerance.
  */
 export interface HpaScalingRules {
@@ -114,11 +114,15 @@ export const DEFAULT_SCALE_DOWN_RULES: Readonly<HpaScalingRules> = {
   policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
 };
 
+/** The minReplicas of an HPA that sets none. */
+const DEFAULT_MIN_REPLICAS = 1;
+
 /** The metric an HPA without metrics gets: cpu at 80% of requests. */
 export const DEFAULT_METRICS: readonly MetricSpec[] = [
   { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
 ];
 
+/** A behavior's tolerance as a ratio: numbers are taken as they are, strings parsed as quantities ("0.05", "50m"). */
 export function toleranceValue(q: Quantity): number {
   return typeof q === 'number' ? q : parseQuantity(q);
 }
@@ -127,7 +131,7 @@ export function toleranceValue(q: Quantity): number {
 export function defaultHpaSpec(spec: HpaSpec): HpaSpec & { minReplicas: number; metrics: MetricSpec[] } {
   return {
     ...spec,
-    minReplicas: spec.minReplicas ?? 1,
+    minReplicas: spec.minReplicas ?? DEFAULT_MIN_REPLICAS,
     metrics: spec.metrics && spec.metrics.length > 0 ? spec.metrics : DEFAULT_METRICS.map((m) => structuredClone(m)),
   };
 }
@@ -150,7 +154,7 @@ export function validateHpaSpec(spec: HpaSpec): string[] {
   if (!spec.scaleTargetRef?.kind) bad('scaleTargetRef.kind', 'must be set');
   if (!spec.scaleTargetRef?.name) bad('scaleTargetRef.name', 'must be set');
   const metrics = spec.metrics ?? [];
-  const min = spec.minReplicas ?? 1;
+  const min = spec.minReplicas ?? DEFAULT_MIN_REPLICAS;
   const hasObject = metrics.some((m) => m.type === 'Object');
   if (!Number.isInteger(min) || min < (hasObject ? 0 : 1)) bad('minReplicas', `must be an integer >= ${hasObject ? 0 : 1}`);
   if (!Number.isInteger(spec.maxReplicas) || spec.maxReplicas < 1) bad('maxReplicas', 'must be an integer >= 1');

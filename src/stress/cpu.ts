@@ -20,7 +20,6 @@ for (;;) {
 export class CpuStressor implements Stressor {
   private timers: NodeJS.Timeout[] = [];
   private active = new Map<string, Worker[]>();
-  private count = 0;
 
   constructor(private readonly phases: StressPhase[], private readonly runStart: number, private readonly sink: Sink) {}
 
@@ -33,10 +32,6 @@ export class CpuStressor implements Stressor {
     signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
-  started(): number {
-    return this.count;
-  }
-
   async stop(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
@@ -47,7 +42,6 @@ export class CpuStressor implements Stressor {
     const workers = Array.from({ length: p.cores }, () => new Worker(BURNER, { eval: true, workerData: { utilization: p.utilization } }));
     for (const w of workers) w.unref();
     this.active.set(p.name, workers);
-    this.count++;
     const t = now();
     this.sink.event({ kind: 'stress.start', time: t, source: 'stress', attrs: { name: p.name, kind: 'cpu', cores: p.cores, utilization: p.utilization } });
     this.sink.sample({ metric: 'stress.cores', time: t, value: p.cores * p.utilization, tags: { phase: p.name } });

@@ -9,8 +9,8 @@ export interface StressPhase {
   utilization: number;
 }
 
-/** Runs stress phases on schedule and records stress.start / stress.stop events and stress.cores samples. */
-export interface Stressor extends Lifecycle {
-  /** Phases started so far (for the summary). */
-  started(): number;
-}
+/**
+ * Runs stress phases on schedule from start() and records stress.start / stress.stop events and stress.cores
+ * samples; stop() (or the start signal's abort) ends running phases with a stress.stop and cancels pending ones.
+ */
+export type Stressor = Lifecycle;
