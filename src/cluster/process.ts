@@ -23,6 +23,9 @@ export function serviceCommandLine(spec: ServiceSpec, prefix: string[] = []): st
   if (spec.role === 'backend') {
     if (spec.config) args.push('--config', JSON.stringify(spec.config));
     if (spec.cpuClock) args.push('--cpu-clock', spec.cpuClock);
+    if (spec.rateLimit) args.push('--rate-limit-rps', String(spec.rateLimit.requestsPerSecond));
+    if (spec.rateLimit?.burst !== undefined) args.push('--rate-limit-burst', String(spec.rateLimit.burst));
+    if (spec.maxRequestsPerSocket !== undefined) args.push('--max-requests-per-socket', String(spec.maxRequestsPerSocket));
   } else {
     if (spec.backends) args.push('--backends', spec.backends.join(','));
     else args.push('--backend', spec.backend ?? '');
@@ -31,6 +34,7 @@ export function serviceCommandLine(spec: ServiceSpec, prefix: string[] = []): st
   }
   if (spec.drainTimeoutMs !== undefined) args.push('--drain-timeout-ms', String(spec.drainTimeoutMs));
   if (spec.drainDelayMs !== undefined) args.push('--drain-delay-ms', String(spec.drainDelayMs));
+  if (spec.metricsAtExit !== undefined) args.push('--metrics-at-exit', spec.metricsAtExit);
   args.push('--exit-on-stdin-close', ...(spec.extraArgs ?? []));
   return [...prefix, process.execPath, ...serviceEntry(), ...args];
 }

@@ -15,7 +15,9 @@ export interface ServiceSpecBase {
   drainTimeoutMs?: number;
   /** After SIGTERM, keep accepting (healthz 503, `connection: close`) this long before closing the listener; default 0. */
   drainDelayMs?: number;
-  /** Appended verbatim to the command line (tests, flags this type does not know yet). */
+  /** Write the final /metrics exposition to this file at exit (the counters of a pod that is gone). */
+  metricsAtExit?: string;
+  /** Appended verbatim to the command line (tests give the services bad flags with it). */
   extraArgs?: string[];
 }
 
@@ -29,6 +31,10 @@ export interface BackendSpec extends ServiceSpecBase {
    * contended CPU makes it take longer.
    */
   cpuClock?: 'wall' | 'cpu';
+  /** Per-source token bucket; refusals answer 429. */
+  rateLimit?: { requestsPerSecond: number; burst?: number };
+  /** Close a keep-alive connection after this many requests, so new connections rebalance. */
+  maxRequestsPerSocket?: number;
 }
 
 /**
