@@ -37,14 +37,10 @@ export interface EngineChildResult {
 }
 
 async function makeEngine(name: string, options: Record<string, unknown>): Promise<LoadEngine> {
-  if (name === 'lean') {
-    const mod = (await import('../src/load/autocannon/lean.ts')) as { LeanEngine: new (o: Record<string, unknown>) => LoadEngine };
-    return new mod.LeanEngine(options);
-  }
   const { engines } = await import('../src/load/engines.ts');
-  const factory = (engines as Record<string, () => LoadEngine>)[name];
+  const factory = (engines as Record<string, (o: Record<string, unknown>) => LoadEngine>)[name];
   if (!factory) throw new Error(`unknown engine ${name}`);
-  return factory();
+  return factory(options);
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import { AutocannonEngine } from './autocannon/engine.ts';
-import { LeanEngine } from './autocannon/lean.ts';
 import { K6Engine } from './k6/engine.ts';
+import { LeanEngine } from './lean/engine.ts';
 import type { LoadEngine } from './types.ts';
 
 /** Options that reach an engine from the scenario. */

@@ -41,7 +41,7 @@ export interface EngineSummary {
   errors: number;
   /** Requests sent but unanswered when the engine stopped (they may have been served). */
   inFlightAtCutoff: number;
-  /** Open model: arrivals that could not be sent before the run ended (connection pool saturated). */
+  /** Open model: arrivals never sent — still queued behind a saturated pool when the run ended (k6: found no free VU). */
   dropped: number;
   latencyBasis: LatencyBasis;
   connectionsMax: number;
@@ -53,9 +53,4 @@ export interface EngineSummary {
 export interface LoadEngine {
   readonly name: string;
   run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary>;
-}
-
-/** Optional ability: engines that report progress between windows. */
-export interface ReportsInFlight {
-  inFlight(): number;
 }

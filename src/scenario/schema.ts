@@ -118,6 +118,11 @@ const rate = z.union([
   z.strictObject({ from: z.number().min(0), to: z.number().min(0) }).meta({ description: 'Linear ramp of the arrival rate over the stage.' }),
 ]);
 
+/** Open model: the connection pool of a stage without `maxConnections` — enough for 100 ms of the peak rate, at least 16. */
+export function defaultMaxConnections(rate: { from: number; to: number }): number {
+  return Math.max(16, Math.ceil(Math.max(rate.from, rate.to) * 0.1));
+}
+
 const stage = z
   .strictObject({
     name: z.string().min(1).optional(),

@@ -1,51 +1,15 @@
 import test from 'ava';
 import type http from 'node:http';
 import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
-import { arrivalTime, expectedArrivals } from '../../src/load/autocannon/arrivals.ts';
 import { weightedSequence } from '../../src/load/mix.ts';
-import type { EngineSummary } from '../../src/load/types.ts';
 import { now } from '../../src/core/clock.ts';
-import { mergeEncoded } from '../../src/core/histogram.ts';
-import type { PlannedStage, RunEvent, Sample } from '../../src/core/types.ts';
+import type { mergeEncoded } from '../../src/core/histogram.ts';
+import type { PlannedStage } from '../../src/core/types.ts';
 import type { RequestSpec } from '../../src/scenario/schema.ts';
 import { serverFor } from '../helpers/with-server.ts';
+import { closed, drive as driveWith, GET, open } from './drive.ts';
 
-const GET = (path: string, weight = 1): RequestSpec => ({ method: 'GET', path, headers: {}, weight });
-
-async function drive(url: string, stages: PlannedStage[], requests: RequestSpec[] = [GET('/')], timeoutMs = 5000) {
-  const samples: Sample[] = [];
-  const events: RunEvent[] = [];
-  const sink = { sample: (s: Sample) => samples.push(s), event: (e: RunEvent) => events.push(e) };
-  const summary: EngineSummary = await new AutocannonEngine().run(
-    { baseUrl: url, requests, stages, requestTimeoutMs: timeoutMs, runStart: now(), sink, workDir: '/tmp' },
-    new AbortController().signal,
-  );
-  const total = (metric: string, stage?: string) => samples.filter((s) => s.metric === metric && (!stage || s.tags.stage === stage)).reduce((a, s) => a + s.value, 0);
-  const latency = (stage?: string) => mergeEncoded(samples.filter((s) => s.metric === 'http.latency_us' && (!stage || s.tags.stage === stage)).map((s) => s.hist!));
-  return { samples, events, summary, total, latency };
-}
-
-const closed = (name: string, durationMs: number, connections: number): PlannedStage => ({ name, startMs: 0, durationMs, model: 'closed', connections });
-const open = (name: string, durationMs: number, from: number, to = from, connections?: number): PlannedStage => ({ name, startMs: 0, durationMs, model: 'open', rate: { from, to }, ...(connections ? { connections } : {}) });
-
-test('arrival schedule: constant spacing, ramp area, strictly increasing', (t) => {
-  t.is(arrivalTime(0, 100, 100, 1000), 0);
-  t.is(arrivalTime(50, 100, 100, 1000), 500);
-  t.is(arrivalTime(100, 100, 100, 1000), undefined);
-  let k = 0;
-  let last = -1;
-  while (true) {
-    const at = arrivalTime(k, 100, 500, 10_000);
-    if (at === undefined) break;
-    t.true(at > last || k === 0);
-    last = at;
-    k++;
-  }
-  t.true(Math.abs(k - expectedArrivals(100, 500, 10_000)) <= 1, `ramp gave ${k} arrivals`);
-  let down = 0;
-  while (arrivalTime(down, 500, 100, 10_000) !== undefined) down++;
-  t.true(Math.abs(down - 3000) <= 1, `ramp down gave ${down}`);
-});
+const drive = (url: string, stages: PlannedStage[], requests?: RequestSpec[], timeoutMs?: number) => driveWith(new AutocannonEngine(), url, stages, requests, timeoutMs);
 
 test('weighted mix expands smoothly and exactly', (t) => {
   const seq = weightedSequence([GET('/a', 4), GET('/b', 2), GET('/c', 2)]);

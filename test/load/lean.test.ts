@@ -1,5 +1,5 @@
 import test from 'ava';
-import { LeanEngine } from '../../src/load/autocannon/lean.ts';
+import { LeanEngine } from '../../src/load/lean/engine.ts';
 import { now } from '../../src/core/clock.ts';
 import type { RunEvent, Sample } from '../../src/core/types.ts';
 import { parseScenario } from '../../src/scenario/load.ts';

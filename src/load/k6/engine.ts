@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
 import type { PlannedStage, Sink } from '../../core/types.ts';
-import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan, ReportsInFlight } from '../types.ts';
+import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan } from '../types.ts';
 import { WindowRecorder } from '../windows.ts';
 import { blacklistFor } from './guard.ts';
 import { inspectScript, type K6ScenarioInfo } from './inspect.ts';
@@ -100,20 +100,11 @@ interface Instance {
 }
 
 /** The k6 engine. Each run needs a fresh engine (engines.ts makes one per run). */
-export class K6Engine implements LoadEngine, ReportsInFlight {
+export class K6Engine implements LoadEngine {
   readonly name = 'k6';
   private instances: Instance[] = [];
-  private generated = false;
 
   constructor(private readonly opts: K6EngineOptions = {}) {}
-
-  /** Requests sent and not yet answered (generated scripts only; 0 for a user script). */
-  inFlight(): number {
-    if (!this.generated) return 0;
-    let n = 0;
-    for (const i of this.instances) n += i.collector.sent - i.collector.responses - i.collector.failures;
-    return Math.max(0, n);
-  }
 
   async run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary> {
     const count = checkInstances(this.opts.instances ?? instancesFromEnv());
@@ -130,7 +121,6 @@ export class K6Engine implements LoadEngine, ReportsInFlight {
       gen = generateScript(plan);
       script = join(plan.workDir, 'k6-script.js');
       writeFileSync(script, gen.source);
-      this.generated = true;
       const spans = gen.spans;
       const open = new Set(plan.stages.filter((s) => s.model === 'open').map((s) => s.name));
       stageMap = {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { now } from '../../core/clock.ts';
+import { now } from '../core/clock.ts';
 
 /**
  * Offset in ms of the k-th arrival (k = 0, 1, …) of a stage whose rate ramps linearly from `from`

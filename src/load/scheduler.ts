@@ -1,0 +1,270 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { now } from '../core/clock.ts';
+import type { PlannedStage } from '../core/types.ts';
+import { defaultMaxConnections } from '../scenario/schema.ts';
+import { paceArrivals } from './arrivals.ts';
+import type { EngineSummary, LatencyBasis, LoadPlan } from './types.ts';
+import { WindowRecorder } from './windows.ts';
+
+const DRAIN_GRACE_MS = 3000;
+/** Open model: arrivals queued beyond this many are dropped on arrival (bounds the queue's memory). */
+const BACKLOG_MAX = 1_000_000;
+
+/**
+ * One keep-alive connection of the pool: up to `depth` requests in flight, answered oldest first
+ * (HTTP/1.1). A client's connection extends it; the client sets `ready`, the scheduler the rest.
+ */
+export class Connection {
+  /** The connection can take a request now (connected, not closing). */
+  ready = false;
+  /** The pool shrank: closed once idle. */
+  retire = false;
+  dead = false;
+  inIdle = false;
+  inflight = 0;
+  head = 0;
+  // The requests in flight, a ring of `depth` slots: intended start, actual send, stage at send.
+  readonly intended: Float64Array;
+  readonly sentAt: Float64Array;
+  readonly stage: PlannedStage[];
+
+  constructor(readonly depth: number) {
+    this.intended = new Float64Array(depth);
+    this.sentAt = new Float64Array(depth);
+    this.stage = new Array<PlannedStage>(depth);
+  }
+
+  /** Send time of the oldest request in flight; NaN when idle. */
+  oldestSentAt(): number {
+    return this.inflight > 0 ? this.sentAt[this.head] : NaN;
+  }
+}
+
+/**
+ * What an HTTP client does for the scheduler: open a connection (it calls `fill` when the connection
+ * can take work, `answered` per response, `fail` when requests are lost), write the next request of
+ * the mix on a connection, close a connection for good.
+ */
+export interface Client<C extends Connection> {
+  open(): C;
+  write(c: C): void;
+  close(c: C): void;
+}
+
+/**
+ * Runs a plan's stages over one pool of connections. Closed stage: `connections` connections, each
+ * sending its next request when the last is answered. Open stage: arrivals on the rate's schedule,
+ * sent on an idle connection, else queued while the pool grows up to its size (`connections`, else
+ * the scenario's default); latency is measured from the intended start. Stage events, 1 s windows
+ * and the summary are the same for every client.
+ */
+export class Scheduler<C extends Connection> {
+  readonly conns: C[] = [];
+  stopping = false;
+  private idle: C[] = [];
+  private stage!: PlannedStage;
+  private maxConns = 0;
+  private peakConns = 0;
+  private backlog: number[] = [];
+  private backlogHead = 0;
+  private inflight = 0;
+  private sent = 0;
+  private responses = 0;
+  private errors = 0;
+  private dropped = 0;
+  private readonly recorder: WindowRecorder;
+  private readonly arrive = (intended: number): void => {
+    const c = this.takeIdle();
+    if (c) {
+      this.send(c, intended, now());
+      if (c.inflight < c.depth) this.markIdle(c);
+      return;
+    }
+    this.backlogPush(intended);
+    if (this.liveCount() < this.maxConns) this.open();
+  };
+
+  constructor(private readonly engine: string, private readonly plan: LoadPlan, private readonly client: Client<C>) {
+    this.recorder = new WindowRecorder(plan.sink, plan.runStart);
+  }
+
+  /** Runs every stage in turn until the plan ends or `signal` aborts, then drains and closes the pool. */
+  async run(signal: AbortSignal): Promise<EngineSummary> {
+    const { plan } = this;
+    this.recorder.start();
+    let cut = 0;
+    try {
+      for (const stage of plan.stages) {
+        if (signal.aborted) break;
+        const begin = now();
+        plan.sink.event({ kind: 'stage.start', time: begin, source: 'load', attrs: { stage: stage.name, model: stage.model, connections: stage.connections, rate: stage.rate } });
+        this.stage = stage;
+        if (stage.model === 'closed') await this.runClosed(stage, begin, signal);
+        else await this.runOpen(stage, begin, signal);
+        plan.sink.event({ kind: 'stage.end', time: now(), source: 'load', attrs: { stage: stage.name } });
+      }
+    } finally {
+      cut = await this.drain();
+      this.recorder.stop();
+    }
+    return {
+      engine: this.engine,
+      requestsSent: this.sent,
+      responses: this.responses,
+      errors: this.errors,
+      inFlightAtCutoff: cut,
+      dropped: this.dropped,
+      latencyBasis: latencyBasis(plan.stages),
+      connectionsMax: this.peakConns,
+    };
+  }
+
+  /** Gives a connection work up to its depth, by the stage's model; closes it when retired and idle. */
+  fill(c: C, t: number): void {
+    if (c.dead || !c.ready) return;
+    if (c.retire || this.stopping) {
+      if (c.retire && c.inflight === 0) this.close(c);
+      return;
+    }
+    while (c.inflight < c.depth) {
+      if (this.backlogHead < this.backlog.length) {
+        const intended = this.backlog[this.backlogHead++];
+        if (this.backlogHead > 4096 && this.backlogHead * 2 > this.backlog.length) {
+          this.backlog = this.backlog.slice(this.backlogHead);
+          this.backlogHead = 0;
+        }
+        this.send(c, intended, t);
+      } else if (this.stage.model === 'closed') this.send(c, NaN, t);
+      else {
+        this.markIdle(c);
+        return;
+      }
+    }
+  }
+
+  /** The oldest request in flight on `c` was answered at `t`; ignored when none is in flight. */
+  answered(c: C, t: number, status: number, bytes: number): void {
+    if (c.inflight === 0) return;
+    const i = c.head;
+    c.head = i + 1 === c.depth ? 0 : i + 1;
+    c.inflight--;
+    const stage = c.stage[i];
+    this.recorder.record(t, stage.name, status, (t - c.intended[i]) * 1000, bytes, stage.model === 'open' ? (t - c.sentAt[i]) * 1000 : undefined);
+    this.responses++;
+    this.inflight--;
+  }
+
+  /** Every request in flight on `c` is lost (timeout or connection error): each counts as an error. */
+  fail(c: C, kind: 'timeout' | 'conn'): void {
+    const n = c.inflight;
+    if (n === 0) return;
+    const t = now();
+    for (let k = 0; k < n; k++) this.recorder.record(t, c.stage[(c.head + k) % c.depth].name, kind);
+    c.inflight = 0;
+    c.head = 0;
+    this.errors += n;
+    this.inflight -= n;
+  }
+
+  private async runClosed(stage: PlannedStage, begin: number, signal: AbortSignal): Promise<void> {
+    const target = stage.connections ?? 1;
+    this.maxConns = target;
+    this.backlog = [];
+    this.backlogHead = 0;
+    const live = this.conns.filter((c) => !c.dead && !c.retire);
+    live.slice(target).forEach((c) => (c.retire = true));
+    for (const c of live.slice(0, target)) this.fill(c, now());
+    for (let i = live.length; i < target; i++) this.open();
+    await sleepUntil(begin + stage.durationMs, signal);
+  }
+
+  private async runOpen(stage: PlannedStage, begin: number, signal: AbortSignal): Promise<void> {
+    const rate = stage.rate ?? { from: 1, to: 1 };
+    this.maxConns = stage.connections ?? defaultMaxConnections(rate);
+    const live = this.conns.filter((c) => !c.dead && !c.retire);
+    live.slice(this.maxConns).forEach((c) => (c.retire = true));
+    await paceArrivals(rate, begin, stage.durationMs, signal, this.arrive);
+    await sleepUntil(begin + stage.durationMs, signal);
+  }
+
+  private send(c: C, intended: number, t: number): void {
+    const i = (c.head + c.inflight) % c.depth;
+    c.intended[i] = this.stage.model === 'open' ? intended : t;
+    c.sentAt[i] = t;
+    c.stage[i] = this.stage;
+    c.inflight++;
+    this.inflight++;
+    this.sent++;
+    this.client.write(c);
+  }
+
+  private backlogPush(t: number): void {
+    if (this.backlog.length - this.backlogHead > BACKLOG_MAX) {
+      this.dropped++;
+      return;
+    }
+    this.backlog.push(t);
+  }
+
+  private takeIdle(): C | undefined {
+    while (this.idle.length) {
+      const c = this.idle.pop()!;
+      c.inIdle = false;
+      if (!c.dead && !c.retire && c.ready && c.inflight < c.depth) return c;
+    }
+    return undefined;
+  }
+
+  private markIdle(c: C): void {
+    if (c.inIdle) return;
+    c.inIdle = true;
+    this.idle.push(c);
+  }
+
+  private liveCount(): number {
+    let n = 0;
+    for (const c of this.conns) if (!c.dead && !c.retire) n++;
+    return n;
+  }
+
+  private open(): void {
+    this.conns.push(this.client.open());
+    this.peakConns = Math.max(this.peakConns, this.liveCount());
+  }
+
+  private close(c: C): void {
+    if (c.dead) return;
+    c.dead = true;
+    this.client.close(c);
+  }
+
+  /** Stops sending, lets in-flight requests finish for a short grace, then closes every connection. */
+  private async drain(): Promise<number> {
+    this.stopping = true;
+    this.dropped += this.backlog.length - this.backlogHead;
+    this.backlog = [];
+    this.backlogHead = 0;
+    const deadline = now() + DRAIN_GRACE_MS;
+    while (this.inflight > 0 && now() < deadline) await sleep(5);
+    const cut = this.inflight;
+    for (const c of this.conns) {
+      c.inflight = 0;
+      this.close(c);
+    }
+    this.conns.length = 0;
+    this.idle = [];
+    return cut;
+  }
+}
+
+/** How the plan's latency is measured: from the intended start in open stages, from the send in closed ones. */
+function latencyBasis(stages: PlannedStage[]): LatencyBasis {
+  const models = new Set(stages.map((s) => s.model));
+  if (models.size > 1) return 'mixed';
+  return models.has('open') ? 'intended-start (coordinated-omission corrected)' : 'actual-send (closed model, not corrected)';
+}
+
+async function sleepUntil(t: number, signal: AbortSignal): Promise<void> {
+  const ms = t - now();
+  if (ms > 0 && !signal.aborted) await sleep(ms, undefined, { signal }).catch(() => undefined);
+}

@@ -1,0 +1,93 @@
+import test from 'ava';
+import { now } from '../../src/core/clock.ts';
+import { mergeEncoded } from '../../src/core/histogram.ts';
+import { arrivalTime, expectedArrivals } from '../../src/load/arrivals.ts';
+import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
+import { LeanEngine } from '../../src/load/lean/engine.ts';
+import type { LoadEngine } from '../../src/load/types.ts';
+import { defaultMaxConnections } from '../../src/scenario/schema.ts';
+import { serverFor } from '../helpers/with-server.ts';
+import { closed, drive, open } from './drive.ts';
+
+// The stage scheduler (src/load/scheduler.ts) that every in-process client shares, pinned through
+// each client: the open model's schedule, queue and pool, and the closed model's pool across stages.
+
+test('arrival schedule: constant spacing, ramp area, strictly increasing', (t) => {
+  t.is(arrivalTime(0, 100, 100, 1000), 0);
+  t.is(arrivalTime(50, 100, 100, 1000), 500);
+  t.is(arrivalTime(100, 100, 100, 1000), undefined);
+  let k = 0;
+  let last = -1;
+  while (true) {
+    const at = arrivalTime(k, 100, 500, 10_000);
+    if (at === undefined) break;
+    t.true(at > last || k === 0);
+    last = at;
+    k++;
+  }
+  t.true(Math.abs(k - expectedArrivals(100, 500, 10_000)) <= 1, `ramp gave ${k} arrivals`);
+  let down = 0;
+  while (arrivalTime(down, 500, 100, 10_000) !== undefined) down++;
+  t.true(Math.abs(down - 3000) <= 1, `ramp down gave ${down}`);
+});
+
+
+test('open-model pool by default: 100 ms of the peak rate, at least 16', (t) => {
+  t.is(defaultMaxConnections({ from: 1, to: 1 }), 16);
+  t.is(defaultMaxConnections({ from: 160, to: 160 }), 16);
+  t.is(defaultMaxConnections({ from: 161, to: 161 }), 17);
+  t.is(defaultMaxConnections({ from: 1000, to: 50 }), 100);
+});
+
+const clients: Record<string, () => LoadEngine> = {
+  autocannon: () => new AutocannonEngine(),
+  lean: () => new LeanEngine(),
+};
+
+for (const [name, make] of Object.entries(clients)) {
+  test(`${name}: an open stage grows its pool to the default and no further, queues arrivals, measures them from the intended start and drops what is still queued at the end`, async (t) => {
+    let inflight = 0;
+    let peak = 0;
+    // 200 ms per response: a pool of 20 serves 100/s of the 200/s scheduled, the rest queues.
+    const srv = await serverFor(t, (_req, res) => {
+      inflight++;
+      peak = Math.max(peak, inflight);
+      setTimeout(() => {
+        inflight--;
+        res.end('ok');
+      }, 200);
+    });
+    const r = await drive(make(), srv.url, [open('o', 1000, 200)]);
+    t.is(r.summary.connectionsMax, defaultMaxConnections({ from: 200, to: 200 }));
+    t.true(peak <= 20, `peak ${peak} in flight`);
+    t.true(Math.abs(r.summary.requestsSent + r.summary.dropped - 200) <= 1, `sent ${r.summary.requestsSent} + dropped ${r.summary.dropped} of 200 scheduled`);
+    t.true(r.summary.dropped >= 50, `dropped ${r.summary.dropped}`);
+    t.is(r.summary.responses, r.summary.requestsSent);
+    t.is(r.summary.inFlightAtCutoff, 0);
+    t.true(r.latency().maxValue >= 400_000, `latency max ${r.latency().maxValue} µs: queued arrivals count from their intended start`);
+    const service = mergeEncoded(r.samples.filter((s) => s.metric === 'http.service_time_us').map((s) => s.hist!));
+    t.is(service.totalCount, r.summary.responses);
+    t.true(service.getValueAtPercentile(50) < 350_000, `service time p50 ${service.getValueAtPercentile(50)} µs: from the actual send`);
+  });
+
+  test(`${name}: a closed stage with fewer connections than the last retires the extra ones`, async (t) => {
+    const started = now();
+    let inflight = 0;
+    let peakLate = 0;
+    const srv = await serverFor(t, (_req, res) => {
+      inflight++;
+      // 50 ms into the second stage, the retired connections have finished their last request
+      if (now() - started > 450) peakLate = Math.max(peakLate, inflight);
+      setTimeout(() => {
+        inflight--;
+        res.end('ok');
+      }, 5);
+    });
+    const r = await drive(make(), srv.url, [closed('wide', 400, 4), closed('narrow', 600, 2)]);
+    t.deepEqual(r.events.filter((e) => e.kind === 'stage.start').map((e) => e.attrs.stage), ['wide', 'narrow']);
+    t.is(r.summary.connectionsMax, 4);
+    t.true(peakLate <= 2, `${peakLate} in flight in the narrow stage`);
+    t.true(r.total('http.reqs', 'narrow') > 20, `narrow ${r.total('http.reqs', 'narrow')}`);
+    t.is(r.summary.latencyBasis, 'actual-send (closed model, not corrected)');
+  });
+}
