@@ -334,6 +334,28 @@ kernel('pod usage is sampled every second and counters cover pods that are gone'
   for (const c of counters) t.true(c.cpuSeconds > 0, JSON.stringify(c));
 });
 
+kernel('a pod that dies leaves the routing table and its namespace, and is replaced', async (t) => {
+  const info = cluster.info()!;
+  const [victim] = await cluster.podMetrics('backend');
+  const since = now();
+  const pid = rec.events('pod.ready').find((e) => e.attrs.pod === victim.pod)!.attrs.pid as number;
+  process.kill(pid, 'SIGKILL');
+  const deadline = now() + 15_000;
+  const replaced = () => rec.events('routing.update').find((e) => e.time >= since && e.attrs.service === 'backend' && (e.attrs.pods as string[]).length === 1);
+  while (!replaced() && now() < deadline) await sleep(100);
+  await cluster.settled();
+  const failed = rec.events('pod.failed').find((e) => e.time >= since)!;
+  t.like(failed?.attrs, { service: 'backend', pod: victim.pod, signal: 'SIGKILL', reason: 'Error' });
+  const updates = rec.events('routing.update').filter((e) => e.time >= since && e.attrs.service === 'backend');
+  const successor = String((updates[1]?.attrs.pods as string[] | undefined)?.[0]);
+  t.deepEqual(updates.map((e) => e.attrs.pods), [[], [successor]], 'out of the table, then its replacement in');
+  t.not(successor, victim.pod);
+  t.is(cluster.replicas('backend'), 1);
+  t.false(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(names.netns(info.tag, victim.pod)), 'its namespace is gone');
+  const after = await Promise.all(Array.from({ length: 10 }, () => get(`${url}/`)));
+  t.deepEqual(tally(after), { [successor]: 10 });
+});
+
 kernel('stop leaves no namespace, link, cgroup, process or BPF link', async (t) => {
   const info = cluster.info()!;
   t.true(info.bpfLinks.length === 1 && bpfLinkIds().includes(info.bpfLinks[0]), 'attached while running');

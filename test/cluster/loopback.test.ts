@@ -218,3 +218,37 @@ test.serial('scale down under steady open-model load (GET and POST): zero failed
   t.deepEqual(counters.filter((x) => x.service === 'backend').map((x) => x.pod).sort(), ['backend-1', 'backend-2', 'backend-3']);
   t.true(counters.filter((x) => x.service === 'backend').every((x) => x.requestsServed > 10 && x.requestsAborted === 0));
 });
+
+/** Resolves once `events` holds one that `match` accepts (polled), or fails after `timeoutMs`. */
+async function eventFor(events: RunEvent[], match: (e: RunEvent) => boolean, timeoutMs = 10_000): Promise<RunEvent> {
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    const e = events.find(match);
+    if (e) return e;
+    if (now() > deadline) throw new Error('no such event in time');
+    await sleep(50);
+  }
+}
+
+test.serial('a pod that dies is taken out of the list and replaced; requests keep being served', async (t) => {
+  const { c, events } = cluster(t, { services: { backend: { replicas: 2 } } });
+  const target = await c.start(new AbortController().signal);
+  const victim = (await c.podMetrics('backend')).find((p) => p.pod === 'backend-1')!;
+  t.true(victim.ready);
+  const pid = events.find((e) => e.kind === 'pod.ready' && e.attrs.pod === 'backend-1')!.attrs.pid as number;
+  process.kill(pid, 'SIGKILL');
+  const failed = await eventFor(events, (e) => e.kind === 'pod.failed' && e.attrs.pod === 'backend-1');
+  t.like(failed.attrs, { service: 'backend', signal: 'SIGKILL', exitCode: null });
+  const routed = await eventFor(events, (e) => e.kind === 'routing.update' && (e.attrs.pods as string[]).includes('backend-3'));
+  await c.settled();
+  const at = (match: (e: RunEvent) => boolean) => events.findIndex(match);
+  const unrouted = at((e) => e.kind === 'routing.update' && e.time >= failed.time && !(e.attrs.pods as string[]).includes('backend-1'));
+  t.true(unrouted >= 0 && unrouted < at((e) => e.kind === 'pod.created' && e.attrs.pod === 'backend-3'), 'out of the list before its replacement was created');
+  t.true(routed.time - failed.time >= 1000, 'replaced after the restart backoff');
+  t.is(c.replicas('backend'), 2, 'a replacement is not a scale');
+  t.false(events.some((e) => e.kind === 'service.scaled'));
+  t.deepEqual((await c.podMetrics('backend')).map((p) => [p.pod, p.phase, p.ready]), [['backend-2', 'Running', true], ['backend-3', 'Running', true]]);
+  const res = await spread(`${target.url}/x`, 200, 4);
+  t.is(res.failed, 0);
+  t.deepEqual(Object.keys(res.by).sort(), ['backend-2', 'backend-3']);
+});
