@@ -38,10 +38,8 @@ const suite: Suite = {
       const k6 = k6Missing(ctx.root);
       if (k6) ctx.skip('loadscope k6 engine', k6);
       else entries.push({ key: 'k6', tool: engineChild(ctx.root, 'loadscope k6 engine', spec('k6')) });
-      if (existsSync(join(ctx.root, 'src/load/autocannon/lean.ts'))) {
-        if (!ctx.quick) entries.push({ key: 'lean', tool: engineChild(ctx.root, 'loadscope lean engine', spec('lean')), beyond: 'src/load/autocannon/lean.ts, pipelining 1' });
-        entries.push({ key: 'lean8', tool: engineChild(ctx.root, 'loadscope lean engine, pipelining 8', spec('lean', { pipelining: 8 })), beyond: 'src/load/autocannon/lean.ts, 8 requests in flight per connection' });
-      }
+      if (!ctx.quick) entries.push({ key: 'lean', tool: engineChild(ctx.root, 'loadscope lean engine', spec('lean')), beyond: 'src/load/lean/engine.ts, pipelining 1' });
+      entries.push({ key: 'lean8', tool: engineChild(ctx.root, 'loadscope lean engine, pipelining 8', spec('lean', { pipelining: 8 })), beyond: 'src/load/lean/engine.ts, 8 requests in flight per connection' });
       if (!ctx.quick && wrkPath()) entries.push({ key: 'wrk8', tool: wrkPipelined(url, CONNECTIONS, durationS, 8, ctx.tmp) });
       ctx.log(`${entries.length} tools × ${reps} repetitions × ${durationS} s, ${CONNECTIONS} connections, GET ${nginx.bytes} B static file`);
 
@@ -112,7 +110,6 @@ const suite: Suite = {
 
 /** Why the k6 engine cannot run yet, or undefined when it can. */
 export function k6Missing(root: string): string | undefined {
-  if (!existsSync(join(root, 'src/load/k6/engine.ts'))) return 'k6 engine not built yet (src/load/k6/engine.ts missing)';
   if (!existsSync(join(root, '.tools/bin/k6'))) return 'k6 binary missing (.tools/bin/k6; npm run setup builds it with Go)';
   return undefined;
 }
