@@ -169,8 +169,7 @@ export class Scheduler<C extends Connection> {
   private async runClosed(stage: PlannedStage, begin: number, signal: AbortSignal): Promise<void> {
     const target = stage.connections ?? 1;
     this.maxConns = target;
-    this.backlog = [];
-    this.backlogHead = 0;
+    this.dropQueued();
     const live = this.conns.filter((c) => !c.dead && !c.retire);
     live.slice(target).forEach((c) => (c.retire = true));
     for (const c of live.slice(0, target)) this.fill(c, now());
@@ -204,6 +203,13 @@ export class Scheduler<C extends Connection> {
       return;
     }
     this.backlog.push(t);
+  }
+
+  /** Arrivals still queued when their open stage is over (a closed stage follows, or the run ends) are dropped. */
+  private dropQueued(): void {
+    this.dropped += this.backlog.length - this.backlogHead;
+    this.backlog = [];
+    this.backlogHead = 0;
   }
 
   private takeIdle(): C | undefined {
@@ -241,9 +247,7 @@ export class Scheduler<C extends Connection> {
   /** Stops sending, lets in-flight requests finish for a short grace, then closes every connection. */
   private async drain(): Promise<number> {
     this.stopping = true;
-    this.dropped += this.backlog.length - this.backlogHead;
-    this.backlog = [];
-    this.backlogHead = 0;
+    this.dropQueued();
     const deadline = now() + DRAIN_GRACE_MS;
     while (this.inflight > 0 && now() < deadline) await sleep(5);
     const cut = this.inflight;

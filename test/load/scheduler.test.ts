@@ -91,3 +91,17 @@ for (const [name, make] of Object.entries(clients)) {
     t.is(r.summary.latencyBasis, 'actual-send (closed model, not corrected)');
   });
 }
+
+for (const [name, make] of Object.entries(clients)) {
+  test(`${name}: every scheduled arrival ends as sent or dropped, also when a closed stage follows an open one`, async (t) => {
+    // 100 ms per response on a pool of 4: 40/s of the 200/s scheduled are served, the rest is still
+    // queued when the closed stage begins — those arrivals missed their stage and count as dropped.
+    const srv = await serverFor(t, (_req, res) => setTimeout(() => res.end('ok'), 100));
+    const r = await drive(make(), srv.url, [open('o', 1000, 200, 200, 4), closed('c', 300, 1), open('o2', 500, 40, 40, 1)]);
+    const scheduled = expectedArrivals(200, 200, 1000) + expectedArrivals(40, 40, 500);
+    const sentOpen = r.total('http.reqs', 'o') + r.total('http.errors', 'o') + r.total('http.reqs', 'o2') + r.total('http.errors', 'o2');
+    t.true(r.summary.dropped >= 100, `dropped ${r.summary.dropped}: the queue left by stage o is counted`);
+    t.true(Math.abs(sentOpen + r.summary.dropped - scheduled) <= 2, `open stages: ${sentOpen} sent + ${r.summary.dropped} dropped of ${scheduled} scheduled`);
+    t.is(r.summary.requestsSent, r.summary.responses + r.summary.errors + r.summary.inFlightAtCutoff);
+  });
+}
