@@ -149,7 +149,7 @@ export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource {
     this.pods = new LoopbackPods(spec, ctx);
     this.sets = new ReplicaSets(this.pods, ctx.sink, { cluster: 'loopback', startsAtOnce: 2, restartBackoffMs: 1000, maxRestartBackoffMs: 1000 });
     // Routing starts with the frontend, which takes the backend's first pods on its command line.
-    this.sets.add('backend', spec.services.backend.replicas ?? 1, false);
+    this.sets.add('backend', spec.services.backend.replicas, false);
   }
 
   async start(signal: AbortSignal): Promise<ClusterTarget> {
@@ -249,13 +249,13 @@ export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource {
   }
 
   notices(): string[] {
-    const fe = this.spec.services.frontend.replicas ?? 1;
+    const fe = this.spec.services.frontend.replicas;
     return [LOOPBACK_NOTICE, ...(fe !== 1 ? [`services.frontend.replicas ${fe} ignored: the loopback cluster runs one frontend (its port is the load's target)`] : [])];
   }
 
   private requestsOf(service: string): PodSnapshot['requests'] {
-    const r = service === 'backend' ? this.spec.services.backend.resources?.requests : this.spec.services.frontend.resources?.requests;
-    return { ...(r?.cpu !== undefined ? { cpuMillis: r.cpu } : {}), ...(r?.memory !== undefined ? { memoryBytes: r.memory } : {}) };
+    const r = service === 'backend' ? this.spec.services.backend.resources.requests : this.spec.services.frontend.resources.requests;
+    return { ...(r.cpu !== undefined ? { cpuMillis: r.cpu } : {}), ...(r.memory !== undefined ? { memoryBytes: r.memory } : {}) };
   }
 
   private async sample(): Promise<void> {

@@ -14,7 +14,7 @@ import { createBridge, deleteLink, names } from './net.ts';
 import { NetnsPods, SERVICE_IDS, type NetnsPod, type NetnsRun, type NetnsService } from './pods.ts';
 import { localUnavailable } from './resolve.ts';
 import { claimRun, sweepLocalLeftovers, type RunClaim } from './sweep.ts';
-import type { LocalClusterOptions, LocalPodSnapshot } from './types.ts';
+import { LOCAL_SETTINGS, type LocalPodSnapshot } from './types.ts';
 
 // The embedded local cluster: every replica ("pod") of the frontend and the backend is a service
 // process in its own network namespace and cgroup (the netns pod driver, pods.ts), on a bridge the run
@@ -34,7 +34,7 @@ const MAX_REFUSAL_EVENTS = 200;
  */
 export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   readonly mode = 'local';
-  private readonly opts: Required<LocalClusterOptions>;
+  private readonly opts = LOCAL_SETTINGS;
   private layout?: CgroupLayout;
   private claim?: RunClaim;
   private run?: NetnsRun;
@@ -51,18 +51,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   private readonly runResources: Listed;
   private readonly noticeLines: string[] = [];
 
-  constructor(private readonly spec: ScenarioSpec, private readonly ctx: ClusterContext, options: LocalClusterOptions = {}) {
-    this.opts = {
-      podPort: options.podPort ?? 8080,
-      vipPort: options.vipPort ?? 80,
-      drainDelayMs: options.drainDelayMs ?? 1000,
-      drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
-      maxRequestsPerConnection: options.maxRequestsPerConnection ?? 100,
-      decisionSampleEvery: options.decisionSampleEvery ?? 1,
-      sampleIntervalMs: options.sampleIntervalMs ?? 1000,
-      readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
-      restartBackoffMs: options.restartBackoffMs ?? 1000,
-    };
+  constructor(private readonly spec: ScenarioSpec, private readonly ctx: ClusterContext) {
     this.runResources = new Listed(ctx.ledger);
   }
 
@@ -201,7 +190,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
       services.set(name, { name, role: name, id: SERVICE_IDS[name], vip: `198.19.${octet}.${VIP_HOST[name]}`, resources, generation: 0 });
     }
     this.run = { layout, tag, octet, tmp: this.tmp, bridge: this.bridge, lb, services };
-    this.driver = new NetnsPods(this.run, this.spec, this.ctx, this.opts);
+    this.driver = new NetnsPods(this.run, this.spec, this.ctx);
     this.sets = new ReplicaSets(this.driver, this.ctx.sink, { cluster: 'local', startsAtOnce: 4, restartBackoffMs: this.opts.restartBackoffMs, maxRestartBackoffMs: 30_000 });
     this.sets.add('backend', b.replicas);
     this.sets.add('frontend', f.replicas);

@@ -14,7 +14,7 @@ import type { PromSample, RunningService, ServiceSpec } from '../types.ts';
 import { CGROUP_DIR, PodCgroup, type CgroupLayout, type PodResources } from './cgroup.ts';
 import { Listed } from './listed.ts';
 import { createPodNet, deletePodNet, names } from './net.ts';
-import type { LocalClusterOptions } from './types.ts';
+import { LOCAL_SETTINGS } from './types.ts';
 
 // The netns pod driver of the local cluster: a pod is a service process in its own network namespace
 // (a veth on the run's bridge, an address in 198.18.<octet>.0/24) and cgroup, known to the eBPF
@@ -77,12 +77,12 @@ export class NetnsPods implements PodDriver<NetnsPod> {
   private nextHost = 2;
   private created = 0;
   private readonly ips = new Set<string>();
+  private readonly opts = LOCAL_SETTINGS;
 
   constructor(
     private readonly run: NetnsRun,
     private readonly spec: ScenarioSpec,
     private readonly ctx: ClusterContext,
-    private readonly opts: Required<LocalClusterOptions>,
   ) {}
 
   service(name: string): NetnsService {

@@ -1,6 +1,6 @@
-// Types of the embedded local cluster (LocalCluster): pods, their snapshots for the autoscaler, and
-// the knobs a caller may turn. Scenario-level settings (replicas, resources, rateLimit) come from
-// the validated ScenarioSpec; these are the implementation's own.
+// Types and settings of the embedded local cluster (LocalCluster): its pods' snapshots for the
+// autoscaler, and the implementation's own settings. Scenario-level settings (replicas, resources,
+// rateLimit) come from the validated ScenarioSpec.
 
 import type { PodSnapshot } from '../../core/workload.ts';
 import type { ServiceRole } from '../../core/services.ts';
@@ -21,28 +21,28 @@ export interface LocalPodSnapshot extends PodSnapshot {
   limits: { cpuMillis?: number; memoryBytes?: number };
 }
 
-/** Implementation settings of LocalCluster; every field has a default. */
-export interface LocalClusterOptions {
-  /** Port every pod listens on (the service's targetPort); default 8080. */
-  podPort?: number;
-  /** Port of the service VIPs; default 80. */
-  vipPort?: number;
-  /** After SIGTERM, a draining pod keeps answering (with `connection: close`) this long; default 1000 ms. */
-  drainDelayMs?: number;
-  /** Longest drain before in-flight requests are cut; default 10 000 ms. */
-  drainTimeoutMs?: number;
+/** Implementation settings of LocalCluster (none of them is a scenario key). */
+export const LOCAL_SETTINGS = {
+  /** Port every pod listens on (the service's targetPort). */
+  podPort: 8080,
+  /** Port of the service VIPs. */
+  vipPort: 80,
+  /** After SIGTERM, a draining pod keeps answering (with `connection: close`) this long, ms. */
+  drainDelayMs: 1000,
+  /** Longest drain before in-flight requests are cut, ms. */
+  drainTimeoutMs: 10_000,
   /**
    * Backends close a keep-alive connection after this many requests so the frontend opens new ones,
    * which the load balancer spreads over the current pods (what keeps a scale-up useful under a
-   * steady keep-alive pool); default 100, 0 turns it off.
+   * steady keep-alive pool); 0 turns it off.
    */
-  maxRequestsPerConnection?: number;
-  /** Routing decisions journalled: 1 in N new connections (1: all); default 1. */
-  decisionSampleEvery?: number;
-  /** How often pod usage is sampled into the journal; default 1000 ms. */
-  sampleIntervalMs?: number;
-  /** Longest wait for a pod's readiness; default 30 000 ms. */
-  readyTimeoutMs?: number;
-  /** A pod that exits on its own is replaced after this delay (doubling per crash, at most 30 s); default 1000 ms. */
-  restartBackoffMs?: number;
-}
+  maxRequestsPerConnection: 100,
+  /** Routing decisions journalled: 1 in N new connections (1: all). */
+  decisionSampleEvery: 1,
+  /** How often pod usage is sampled into the journal, ms. */
+  sampleIntervalMs: 1000,
+  /** Longest wait for a pod's readiness, ms. */
+  readyTimeoutMs: 30_000,
+  /** A pod that exits on its own is replaced after this delay, ms (doubling per crash, at most 30 s). */
+  restartBackoffMs: 1000,
+} as const;
