@@ -76,7 +76,10 @@ export class RateTracker {
   }
 }
 
-/** Maps a cluster's pod snapshot to what the HPA sees of a pod. */
+/**
+ * Maps a cluster's pod snapshot to what the HPA sees of a pod. The pod runs one container, named after its
+ * service, whose requests are the pod's.
+ */
 export function observedPod(s: PodSnapshot): ObservedPod {
   const requests: ObservedPod['requests'] = {};
   if (s.requests.cpuMillis !== undefined) requests.cpu = s.requests.cpuMillis;
@@ -89,6 +92,7 @@ export function observedPod(s: PodSnapshot): ObservedPod {
     ...(s.readyTransitionTime !== undefined ? { readyTransitionTime: s.readyTransitionTime } : {}),
     ...(s.terminating ? { deleted: true } : {}),
     requests,
+    containers: [{ name: s.service, requests: { ...requests } }],
   };
 }
 
@@ -100,9 +104,11 @@ export function servicesOf(spec: HpaSpec): string[] {
 }
 
 /**
- * Builds the HPA's observation: pods of the target with their states and requests; resource usage and the
- * per-pod request rate from `rates[target]`; for each Object metric on a Service, the sum of that service's
- * per-pod request rates. `currentReplicas` is the target's spec size; statusReplicas counts pods not terminating.
+ * Builds the HPA's observation: pods of the target with their states and requests; resource usage (also as
+ * the usage of the pod's one container, named after the target) and the per-pod request rate from
+ * `rates[target]`; for each Object metric on a Service, the sum of that service's per-pod request rates; for
+ * an External http_requests_per_second, the sum of the target's. `currentReplicas` is the target's spec
+ * size; statusReplicas counts pods not terminating.
  */
 export function buildObservation(
   spec: HpaSpec,
@@ -124,13 +130,24 @@ export function buildObservation(
       timestamp: Math.max(...of.map((r) => r.timestamp)),
     });
   }
+  const external = (spec.metrics ?? []).some((m) => m.type === 'External' && m.external.metric.name === REQUESTS_PER_SECOND);
   return {
     currentReplicas,
     statusReplicas: pods.filter((p) => !p.terminating && p.phase !== 'Failed').length,
     pods: pods.map(observedPod),
-    resourceMetrics: own.map((r) => ({ pod: r.pod, cpu: r.cpuMillis, memory: r.memoryBytes, timestamp: r.timestamp, windowMs: r.windowMs })),
+    resourceMetrics: own.map((r) => ({
+      pod: r.pod,
+      cpu: r.cpuMillis,
+      memory: r.memoryBytes,
+      containers: [{ name: target, cpu: r.cpuMillis, memory: r.memoryBytes }],
+      timestamp: r.timestamp,
+      windowMs: r.windowMs,
+    })),
     podMetrics: own.map((r) => ({ pod: r.pod, name: REQUESTS_PER_SECOND, value: round3(r.requestsPerSecond), timestamp: r.timestamp, windowMs: r.windowMs })),
     objectMetrics,
+    ...(external && own.length > 0
+      ? { externalMetrics: [{ name: REQUESTS_PER_SECOND, value: round3(own.reduce((a, r) => a + r.requestsPerSecond, 0)), timestamp: Math.max(...own.map((r) => r.timestamp)) }] }
+      : {}),
   };
 }
 
@@ -152,6 +169,19 @@ export function formatTarget(spec: MetricSpec, status: MetricStatus | null): str
     case 'Pods': {
       const cur = status?.type === 'Pods' ? status.pods.current.averageValue : undefined;
       return `${spec.pods.metric.name} ${cur !== undefined ? +cur.toFixed(2) : unknown}/${spec.pods.target.averageValue}`;
+    }
+    case 'ContainerResource': {
+      const { name, container, target } = spec.containerResource;
+      const cur = status?.type === 'ContainerResource' ? status.containerResource.current : undefined;
+      if (target.type === 'Utilization') return `${name} (${container}) ${cur?.averageUtilization !== undefined ? `${cur.averageUtilization}%` : unknown}/${target.averageUtilization}%`;
+      const fmt = (v: number) => (name === 'cpu' ? `${Math.round(v)}m` : `${(v / 2 ** 20).toFixed(1)}Mi`);
+      return `${name} (${container}) ${cur ? fmt(cur.averageValue) : unknown}/${target.averageValue}`;
+    }
+    case 'External': {
+      const cur = status?.type === 'External' ? status.external.current : undefined;
+      const t = spec.external.target;
+      const v = t.averageValue !== undefined ? cur?.averageValue : cur?.value;
+      return `${spec.external.metric.name}(external) ${v !== undefined ? +v.toFixed(2) : unknown}/${t.averageValue !== undefined ? `${t.averageValue} (avg)` : t.value}`;
     }
     case 'Object': {
       const cur = status?.type === 'Object' ? status.object.current : undefined;

@@ -1,7 +1,8 @@
 // Types of the HPA v2 computation (hpa/): what the controller observes each sync, the state it carries
 // between syncs, and what one reconcile returns. Pure data, JSON-serialisable. The spec is scenario/hpa.ts.
 
-import type { CrossVersionObjectReference, HpaScalingPolicy, MetricIdentifier, ResourceName, ScalingPolicySelect } from '../scenario/hpa.ts';
+import type { Quantity } from '../core/quantity.ts';
+import type { CrossVersionObjectReference, HpaScalingPolicy, LabelSelector, MetricIdentifier, ResourceName, ScalingPolicySelect } from '../scenario/hpa.ts';
 
 /** Scaling rules with every default filled in (what the controller actually applies). */
 export interface ResolvedScalingRules {
@@ -22,7 +23,8 @@ export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown
  * `ready` absent means the pod has no Ready condition yet; `readyTransitionTime` absent means the time is
  * unknown and reads as the epoch (like Kubernetes' zero time). `startTime` absent means not started.
  * `requests` are pod totals: cpu in millicores, memory in bytes; a missing request for a Resource
- * Utilization metric is an error, as upstream.
+ * Utilization metric is an error, as upstream. `containers` (ContainerResource metrics) names the pod's
+ * containers with their own requests.
  */
 export interface ObservedPod {
   name: string;
@@ -32,16 +34,19 @@ export interface ObservedPod {
   startTime?: number;
   deleted?: boolean;
   requests?: { cpu?: number; memory?: number };
+  containers?: { name: string; requests?: { cpu?: number; memory?: number } }[];
 }
 
 /**
  * One pod's usage from the resource metrics API: cpu in millicores, memory in bytes, sampled over
- * `windowMs` ending at `timestamp` (epoch ms). A resource left out is missing for that pod.
+ * `windowMs` ending at `timestamp` (epoch ms). A resource left out is missing for that pod; `containers`
+ * holds the per-container usage a ContainerResource metric reads (a container left out is missing).
  */
 export interface PodResourceUsage {
   pod: string;
   cpu?: number;
   memory?: number;
+  containers?: { name: string; cpu?: number; memory?: number }[];
   timestamp: number;
   windowMs: number;
 }
@@ -55,11 +60,22 @@ export interface PodCustomMetric {
   windowMs?: number;
 }
 
-/** The value of a metric describing an object (Object metrics), at `timestamp` (epoch ms). */
+/** The value of a metric describing an object (Object metrics), at `timestamp` (epoch ms); a quantity, exact. */
 export interface ObjectMetricSample {
   describedObject: CrossVersionObjectReference;
   name: string;
-  value: number;
+  value: Quantity;
+  timestamp: number;
+}
+
+/**
+ * One series of an external metric (External metrics), at `timestamp` (epoch ms). A metric spec reads every
+ * series of its name whose selector equals its own (absent and empty are equal); values are summed.
+ */
+export interface ExternalMetricSample {
+  name: string;
+  selector?: LabelSelector;
+  value: Quantity;
   timestamp: number;
 }
 
@@ -75,6 +91,7 @@ export interface HpaObservation {
   resourceMetrics?: PodResourceUsage[];
   podMetrics?: PodCustomMetric[];
   objectMetrics?: ObjectMetricSample[];
+  externalMetrics?: ExternalMetricSample[];
 }
 
 /** Controller flags (kube-controller-manager's --horizontal-pod-autoscaler-*), with upstream defaults. */
@@ -154,7 +171,9 @@ export type MetricStatus =
         metric: MetricIdentifier;
         current: { value?: number; averageValue?: number };
       };
-    };
+    }
+  | { type: 'ContainerResource'; containerResource: { name: ResourceName; container: string; current: { averageValue: number; averageUtilization?: number } } }
+  | { type: 'External'; external: { metric: MetricIdentifier; current: { value?: number; averageValue?: number } } };
 
 /**
  * The outcome of one sync. `desiredReplicas` is the size to set (equal to currentReplicas when not

@@ -37,13 +37,22 @@ function parseExact(text: string): ExactQuantity {
   return { negative: sign === '-', digits: BigInt(`${whole}${fraction}` || '0'), exp10, exp2 };
 }
 
-/** Rounds quantity × 10^scale to an integer away from zero, as Quantity.ScaledValue does. */
-function scaledValue(q: ExactQuantity, scale: number): number {
+/** Go's math.MaxInt64 and math.MinInt64: upstream's milli-values are int64 and saturate there. */
+export const MAX_INT64 = 2n ** 63n - 1n;
+export const MIN_INT64 = -(2n ** 63n);
+
+/** Clamps an exact integer to int64, as apimachinery's bigToInt64Saturated. */
+export function saturateInt64(v: bigint): bigint {
+  return v > MAX_INT64 ? MAX_INT64 : v < MIN_INT64 ? MIN_INT64 : v;
+}
+
+/** quantity × 10^scale rounded away from zero and saturated to int64, as Quantity.ScaledValue does. */
+function scaledValue(q: ExactQuantity, scale: number): bigint {
   const e = q.exp10 + scale;
   const num = q.digits * 10n ** BigInt(Math.max(e, 0)) * 2n ** BigInt(q.exp2);
   const den = 10n ** BigInt(Math.max(-e, 0));
   const abs = (num + den - 1n) / den;
-  return Number(q.negative ? -abs : abs);
+  return saturateInt64(q.negative ? -abs : abs);
 }
 
 /**
@@ -57,9 +66,17 @@ export function parseQuantity(text: string): number {
   return q.negative ? -mag : mag;
 }
 
-/** The quantity in integer milli-units, rounded away from zero, exactly as upstream's MilliValue(). */
+/** The quantity in milli-units as a number: milliValue (exact) rounded to the nearest double. */
 export function parseMilliQuantity(text: string): number {
-  return scaledValue(parseExact(text), 3);
+  return Number(scaledValue(parseExact(text), 3));
+}
+
+/**
+ * The quantity in integer milli-units exactly as upstream's MilliValue(): rounded away from zero, saturated
+ * at MaxInt64/MinInt64. Numbers are plain values (× 1000, float noise forgiven).
+ */
+export function milliValue(q: Quantity): bigint {
+  return typeof q === 'number' ? saturateInt64(BigInt(ceilInteger(q * 1000))) : scaledValue(parseExact(q), 3);
 }
 
 /** A cpu quantity in millicores: numbers are millicores already, strings are parsed ("500m", "1.5"). */
@@ -69,16 +86,11 @@ export function cpuMillicores(q: Quantity): number {
 
 /** A memory quantity in bytes, rounded up: numbers are bytes already, strings are parsed ("128Mi", "1G"). */
 export function memoryBytes(q: Quantity): number {
-  return typeof q === 'number' ? ceilInteger(q) : scaledValue(parseExact(q), 0);
+  return typeof q === 'number' ? ceilInteger(q) : Number(scaledValue(parseExact(q), 0));
 }
 
 /** Ceil that forgives float noise (0.1 × 1000 is 100, not 101). */
 export function ceilInteger(x: number): number {
   const r = Math.round(x);
   return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : Math.ceil(x);
-}
-
-/** A plain (custom metric) value in milli-units. */
-export function plainMilli(q: Quantity): number {
-  return typeof q === 'number' ? ceilInteger(q * 1000) : parseMilliQuantity(q);
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../core/clock.ts';
 import { validateHpaSpec, type HpaSpec } from './hpa.ts';
 
-/** The custom metric the controller can serve, per pod (Pods metric) and per service (Object metric). */
+/** The metric the controller can serve: per pod (Pods), per Service (Object), summed over the target's pods (External). */
 export const REQUESTS_PER_SECOND = 'http_requests_per_second';
 
 /** Defaults of the loadscope-only timing keys (kube-controller-manager's sync period, metrics-server's resolution). */
@@ -50,12 +50,21 @@ const metricTarget = z.strictObject({
 });
 
 const metricIdentifier = z.strictObject({
-  name: z.string().min(1).meta({ description: `loadscope measures "${REQUESTS_PER_SECOND}" (requests each pod, or the Service, served per second).` }),
+  name: z.string().min(1).meta({ description: `loadscope measures "${REQUESTS_PER_SECOND}" (requests each pod, the Service, or all the target's pods served per second).` }),
   selector: z.unknown().optional(),
 });
 
 const metric = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('Resource'), resource: z.strictObject({ name: z.enum(['cpu', 'memory']), target: metricTarget }) }),
+  z.strictObject({
+    type: z.literal('ContainerResource'),
+    containerResource: z.strictObject({
+      name: z.enum(['cpu', 'memory']),
+      container: z.string().min(1).meta({ description: 'The container: loadscope pods run one, named after the service (the scale target\'s name).' }),
+      target: metricTarget,
+    }),
+  }),
+  z.strictObject({ type: z.literal('External'), external: z.strictObject({ metric: metricIdentifier, target: metricTarget }) }),
   z.strictObject({ type: z.literal('Pods'), pods: z.strictObject({ metric: metricIdentifier, target: metricTarget }) }),
   z.strictObject({ type: z.literal('Object'), object: z.strictObject({ describedObject: objectReference, metric: metricIdentifier, target: metricTarget }) }),
 ]);
@@ -95,13 +104,23 @@ export const autoscalerSchema = z
         add(pathOf(problem.slice(0, cut)), problem.slice(cut + 2));
       }
       const metrics: unknown[] = Array.isArray(a?.metrics) ? a.metrics : [];
+      const service = a?.scaleTargetRef?.name;
       metrics.forEach((raw, i) => {
-        const m = raw as { type?: unknown; pods?: { metric?: { name?: unknown; selector?: unknown } }; object?: { metric?: { name?: unknown; selector?: unknown }; describedObject?: { kind?: unknown; name?: unknown } } };
-        const at = m?.type === 'Pods' ? 'pods' : m?.type === 'Object' ? 'object' : undefined;
+        type Id = { metric?: { name?: unknown; selector?: unknown } };
+        const m = raw as { type?: unknown; pods?: Id; external?: Id; object?: Id & { describedObject?: { kind?: unknown; name?: unknown } }; containerResource?: { container?: unknown } };
+        const container = m?.type === 'ContainerResource' ? m.containerResource?.container : undefined;
+        if (typeof container === 'string' && typeof service === 'string' && container !== service) {
+          add(
+            ['metrics', i, 'containerResource', 'container'],
+            `loadscope pods run one container, named after the service: write container: ${service} (the scale target), not "${container}"`,
+          );
+        }
+        const at = m?.type === 'Pods' ? 'pods' : m?.type === 'Object' ? 'object' : m?.type === 'External' ? 'external' : undefined;
         if (!at) return;
         const id = m[at]?.metric;
         if (typeof id?.name === 'string' && id.name !== REQUESTS_PER_SECOND) {
-          add(['metrics', i, at, 'metric', 'name'], `loadscope measures "${REQUESTS_PER_SECOND}" only, not "${id.name}"`);
+          const what = at === 'external' ? ` (requests per second the target's pods served, summed)` : '';
+          add(['metrics', i, at, 'metric', 'name'], `loadscope measures "${REQUESTS_PER_SECOND}"${what} only, not "${id.name}"`);
         }
         if (id?.selector !== undefined) add(['metrics', i, at, 'metric', 'selector'], 'metric selectors are not supported: the metric is measured on the pods themselves');
         const ref = m.object?.describedObject;
@@ -136,8 +155,8 @@ function pathOf(text: string): (string | number)[] {
 }
 
 /**
- * Cross-section checks for the scenario's superRefine: a Utilization target is a percentage of the target
- * service's resource requests, so they must be set. Reports at `autoscaler.metrics[i]`.
+ * Cross-section checks for the scenario's superRefine: a (Container)Resource Utilization target is a
+ * percentage of the target service's resource requests, so they must be set. Reports at the metric's target.
  */
 export function checkAutoscalerRequests(
   a: AutoscalerSpec | undefined,
@@ -148,11 +167,13 @@ export function checkAutoscalerRequests(
   const service = a?.scaleTargetRef?.name;
   if (typeof service !== 'string' || !Array.isArray(a?.metrics)) return;
   a.metrics.forEach((m, i) => {
-    if (m?.type !== 'Resource' || m.resource?.target?.type !== 'Utilization') return;
-    const r = m.resource.name;
+    const key = m?.type === 'Resource' ? 'resource' : m?.type === 'ContainerResource' ? 'containerResource' : undefined;
+    const src = m?.type === 'Resource' ? m.resource : m?.type === 'ContainerResource' ? m.containerResource : undefined;
+    if (!key || src?.target?.type !== 'Utilization') return;
+    const r = src.name;
     if ((r === 'cpu' || r === 'memory') && requestsOf(service)?.[r] === undefined) {
       addIssue(
-        ['autoscaler', 'metrics', i, 'resource', 'target'],
+        ['autoscaler', 'metrics', i, key, 'target'],
         `${r} Utilization is a percentage of the pods' requests: set services.${service}.resources.requests.${r} (or use type AverageValue)`,
       );
     }

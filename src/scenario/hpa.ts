@@ -2,7 +2,7 @@
 // types, the API server's defaults (SetDefaults_HorizontalPodAutoscaler) and its validation
 // (pkg/apis/autoscaling/validation). The computation that acts on it lives in src/autoscale/hpa/.
 
-import { cpuMillicores, memoryBytes, parseQuantity, plainMilli, type Quantity } from '../core/quantity.ts';
+import { cpuMillicores, memoryBytes, milliValue, parseQuantity, type Quantity } from '../core/quantity.ts';
 
 /** Names the object a metric describes or the HPA scales (autoscaling/v2 CrossVersionObjectReference). */
 export interface CrossVersionObjectReference {
@@ -28,9 +28,19 @@ export interface MetricTarget {
   averageUtilization?: number;
 }
 
-/** Names a custom metric (selectors are not supported: the observation already holds the selected series). */
+/** A Kubernetes label selector (metav1.LabelSelector). */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/**
+ * Names a custom or external metric. Only External metrics read `selector` (it picks the series); Pods and
+ * Object metrics are read by name, the observation already holds the selected series.
+ */
 export interface MetricIdentifier {
   name: string;
+  selector?: LabelSelector;
 }
 
 /** A Resource metric: cpu or memory of the target's pods, as Utilization (of requests) or AverageValue. */
@@ -51,8 +61,20 @@ export interface ObjectMetricSpec {
   object: { describedObject: CrossVersionObjectReference; metric: MetricIdentifier; target: MetricTarget };
 }
 
+/** A ContainerResource metric: cpu or memory of one named container of each pod, Utilization or AverageValue. */
+export interface ContainerResourceMetricSpec {
+  type: 'ContainerResource';
+  containerResource: { name: ResourceName; container: string; target: MetricTarget };
+}
+
+/** An External metric: a metric not tied to any Kubernetes object, summed over its series; Value or AverageValue. */
+export interface ExternalMetricSpec {
+  type: 'External';
+  external: { metric: MetricIdentifier; target: MetricTarget };
+}
+
 /** One entry of `spec.metrics`. */
-export type MetricSpec = ResourceMetricSpec | PodsMetricSpec | ObjectMetricSpec;
+export type MetricSpec = ResourceMetricSpec | PodsMetricSpec | ObjectMetricSpec | ContainerResourceMetricSpec | ExternalMetricSpec;
 
 /** How a scaling policy limits change: by a number of pods or by a percentage of the replicas. */
 export type HpaScalingPolicyType = 'Pods' | 'Percent';
@@ -138,12 +160,13 @@ export function defaultHpaSpec(spec: HpaSpec): HpaSpec & { minReplicas: number; 
 
 /**
  * API-server style checks of a spec (pkg/apis/autoscaling/validation), every problem at once as
- * "path: message". minReplicas 0 is accepted only with an Object metric (upstream's HPAScaleToZero rule).
+ * "path: message". minReplicas 0 is accepted only with an Object or External metric (upstream's HPAScaleToZero
+ * rule).
  */
 export function validateHpaSpec(spec: HpaSpec): string[] {
   const problems: string[] = [];
   const bad = (path: string, message: string) => problems.push(`${path}: ${message}`);
-  const positiveQuantity = (path: string, q: Quantity | undefined, parse: (q: Quantity) => number) => {
+  const positiveQuantity = (path: string, q: Quantity | undefined, parse: (q: Quantity) => number | bigint) => {
     if (q === undefined) return bad(path, 'must be set');
     try {
       if (!(parse(q) > 0)) bad(path, 'must be positive');
@@ -155,31 +178,42 @@ export function validateHpaSpec(spec: HpaSpec): string[] {
   if (!spec.scaleTargetRef?.name) bad('scaleTargetRef.name', 'must be set');
   const metrics = spec.metrics ?? [];
   const min = spec.minReplicas ?? DEFAULT_MIN_REPLICAS;
-  const hasObject = metrics.some((m) => m.type === 'Object');
+  const hasObject = metrics.some((m) => m.type === 'Object' || m.type === 'External');
   if (!Number.isInteger(min) || min < (hasObject ? 0 : 1)) bad('minReplicas', `must be an integer >= ${hasObject ? 0 : 1}`);
   if (!Number.isInteger(spec.maxReplicas) || spec.maxReplicas < 1) bad('maxReplicas', 'must be an integer >= 1');
   else if (spec.maxReplicas < min) bad('maxReplicas', 'must be greater than or equal to minReplicas');
   metrics.forEach((m, i) => {
     const path = `metrics[${i}]`;
-    if (m.type === 'Resource') {
-      const { name, target } = m.resource ?? {};
-      if (name !== 'cpu' && name !== 'memory') bad(`${path}.resource.name`, 'must be cpu or memory');
+    if (m.type === 'Resource' || m.type === 'ContainerResource') {
+      const key = m.type === 'Resource' ? 'resource' : 'containerResource';
+      const src = m.type === 'Resource' ? m.resource : m.containerResource;
+      if (!src) return bad(`${path}.${key}`, 'must populate information for the given metric source');
+      const { name, target } = src;
+      if (name !== 'cpu' && name !== 'memory') bad(`${path}.${key}.name`, 'must be cpu or memory');
+      if (m.type === 'ContainerResource' && !m.containerResource.container) bad(`${path}.${key}.container`, 'must populate container name');
       if (target?.type === 'Utilization') {
         const u = target.averageUtilization;
-        if (u === undefined || !Number.isInteger(u) || u <= 0) bad(`${path}.resource.target.averageUtilization`, 'must be an integer > 0');
+        if (u === undefined || !Number.isInteger(u) || u <= 0) bad(`${path}.${key}.target.averageUtilization`, 'must be an integer > 0');
       } else if (target?.type === 'AverageValue') {
-        positiveQuantity(`${path}.resource.target.averageValue`, target.averageValue, (q) => (name === 'memory' ? memoryBytes(q) : cpuMillicores(q)));
-      } else bad(`${path}.resource.target.type`, 'must be Utilization or AverageValue');
+        positiveQuantity(`${path}.${key}.target.averageValue`, target.averageValue, (q) => (name === 'memory' ? memoryBytes(q) : cpuMillicores(q)));
+      } else bad(`${path}.${key}.target.type`, 'must be Utilization or AverageValue');
+    } else if (m.type === 'External') {
+      if (!m.external) return bad(`${path}.external`, 'must populate information for the given metric source');
+      if (!m.external.metric?.name) bad(`${path}.external.metric.name`, 'must specify a metric name');
+      const target = m.external.target;
+      if (target?.type === 'Value') positiveQuantity(`${path}.external.target.value`, target.value, milliValue);
+      else if (target?.type === 'AverageValue') positiveQuantity(`${path}.external.target.averageValue`, target.averageValue, milliValue);
+      else bad(`${path}.external.target.type`, 'must be Value or AverageValue');
     } else if (m.type === 'Pods') {
       if (!m.pods?.metric?.name) bad(`${path}.pods.metric.name`, 'must be set');
       if (m.pods?.target?.type !== 'AverageValue') bad(`${path}.pods.target.type`, 'must be AverageValue');
-      else positiveQuantity(`${path}.pods.target.averageValue`, m.pods.target.averageValue, plainMilli);
+      else positiveQuantity(`${path}.pods.target.averageValue`, m.pods.target.averageValue, milliValue);
     } else if (m.type === 'Object') {
       if (!m.object?.metric?.name) bad(`${path}.object.metric.name`, 'must be set');
       if (!m.object?.describedObject?.kind || !m.object.describedObject.name) bad(`${path}.object.describedObject`, 'kind and name must be set');
       const target = m.object?.target;
-      if (target?.type === 'Value') positiveQuantity(`${path}.object.target.value`, target.value, plainMilli);
-      else if (target?.type === 'AverageValue') positiveQuantity(`${path}.object.target.averageValue`, target.averageValue, plainMilli);
+      if (target?.type === 'Value') positiveQuantity(`${path}.object.target.value`, target.value, milliValue);
+      else if (target?.type === 'AverageValue') positiveQuantity(`${path}.object.target.averageValue`, target.averageValue, milliValue);
       else bad(`${path}.object.target.type`, 'must be Value or AverageValue');
     } else bad(`${path}.type`, `unknown metric source type ${JSON.stringify((m as { type: unknown }).type)}`);
   });

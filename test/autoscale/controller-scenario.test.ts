@@ -110,7 +110,7 @@ autoscaler:
     [16, /metrics\.1\.pods\.target\.type: must be AverageValue/],
     [19, /metrics\.2\.object\.describedObject: loadscope measures Object metrics of the Services backend and frontend, not Ingress\/main/],
     [21, /metrics\.2\.object\.target\.value: invalid quantity "1x"/],
-    [22, /metrics\.3/],
+    [23, /metrics\.3\.external\.metric: required key "metric" is missing/],
     [26, /behavior\.scaleUp\.policies: must specify at least one Policy/],
     [27, /behavior\.scaleUp\.stabilizationWindowSeconds: must be an integer in 0\.\.3600/],
     [29, /behavior\.scaleDown\.selectPolicy/],

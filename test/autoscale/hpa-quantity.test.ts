@@ -2,7 +2,7 @@
 // validation. loadscope's own tests.
 import test from 'ava';
 import { LoadscopeError } from '../../src/core/errors.ts';
-import { cpuMillicores, memoryBytes, parseMilliQuantity, parseQuantity } from '../../src/core/quantity.ts';
+import { cpuMillicores, memoryBytes, milliValue, parseMilliQuantity, parseQuantity } from '../../src/core/quantity.ts';
 import { defaultHpaSpec, validateHpaSpec, type HpaSpec, type MetricSpec } from '../../src/scenario/hpa.ts';
 
 test('parseQuantity reads the decimal, binary and exponent suffixes', (t) => {
@@ -95,7 +95,7 @@ test('validateHpaSpec reports every problem with its path', (t) => {
     'metrics[0].resource.target.averageUtilization: must be an integer > 0',
     'metrics[1].pods.target.averageValue: invalid quantity "12Q"',
     'metrics[2].object.target.type: must be Value or AverageValue',
-    'metrics[3].type: unknown metric source type "External"',
+    'metrics[3].external: must populate information for the given metric source',
     'behavior.scaleUp.stabilizationWindowSeconds: must be an integer in 0..3600',
     'behavior.scaleUp.policies: must specify at least one Policy',
     'behavior.scaleDown.policies[0].value: must be an integer > 0',
@@ -112,4 +112,13 @@ test('defaultHpaSpec applies minReplicas 1 and cpu 80% like the API server', (t)
   const spec = defaultHpaSpec({ scaleTargetRef: { kind: 'Deployment', name: 'a' }, maxReplicas: 4 });
   t.is(spec.minReplicas, 1);
   t.deepEqual(spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }]);
+});
+
+test('milliValue is exact past 2^53 and saturates at MaxInt64/MinInt64, as apimachinery\'s MilliValue', (t) => {
+  t.is(milliValue('9223372036854775807m'), 9223372036854775807n);
+  t.is(milliValue('9223372036854775807'), 9223372036854775807n, '× 1000 overflows int64: saturated');
+  t.is(milliValue('-9223372036854775809'), -9223372036854775808n);
+  t.is(milliValue('9007199254740993m'), 9007199254740993n, '2^53 + 1: a double would say …992');
+  t.is(milliValue('1500u'), 2n);
+  t.is(milliValue(0.1), 100n, 'numbers are plain values, float noise forgiven');
 });

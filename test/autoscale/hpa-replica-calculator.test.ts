@@ -3,10 +3,20 @@
 // and per-container usage levels; here a pod's request and usage are the pod totals, which is what the
 // calculation sums to. Levels and targets are milli-units as upstream (cpu millicores; qps × 1000).
 import test from 'ava';
-import { getMetricReplicas, getObjectMetricReplicas, getObjectPerPodMetricReplicas, getResourceReplicas, groupPods, type CalcSettings } from '../../src/autoscale/hpa/replica-calculator.ts';
+import {
+  getExternalMetricReplicas,
+  getExternalPerPodMetricReplicas,
+  getMetricReplicas,
+  getObjectMetricReplicas,
+  getObjectPerPodMetricReplicas,
+  getResourceReplicas,
+  groupPods,
+  type CalcSettings,
+} from '../../src/autoscale/hpa/replica-calculator.ts';
 import type { PodMetricsInfo } from '../../src/autoscale/hpa/metrics.ts';
+import { milliValue } from '../../src/core/quantity.ts';
 import type { HpaObservation, ObservedPod, PodPhase } from '../../src/autoscale/types.ts';
-import type { CrossVersionObjectReference } from '../../src/scenario/hpa.ts';
+import type { CrossVersionObjectReference, LabelSelector } from '../../src/scenario/hpa.ts';
 
 const NOW = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -30,8 +40,9 @@ interface ResourceInfo {
 interface MetricInfo {
   name: string;
   levels: number[];
-  metricType: 'object' | 'objectPerPod' | 'pod';
+  metricType: 'object' | 'objectPerPod' | 'pod' | 'external' | 'externalPerPod';
   singleObject?: CrossVersionObjectReference;
+  selector?: LabelSelector;
   targetUsage?: number;
   perPodTargetUsage?: number;
   expectedUsage: number;
@@ -48,6 +59,8 @@ interface ReplicaCalcTestCase {
   podStartTime?: number[];
   podPhase?: PodPhase[];
   podDeletionTimestamp?: boolean[];
+  /** ContainerResource: the container whose samples and requests count (upstream's tc.container) */
+  container?: string;
 }
 
 /** makePodMetricLevels: every container of pod i uses levels[i]. */
@@ -71,7 +84,10 @@ function observation(tc: ReplicaCalcTestCase): HpaObservation {
       startTime: tc.podStartTime?.[i] ?? 0,
       deleted: tc.podDeletionTimestamp?.[i] ?? false,
     };
-    if (tc.resource && i < tc.resource.requests.length) pod.requests = { cpu: CONTAINERS * tc.resource.requests[i] };
+    if (tc.resource && i < tc.resource.requests.length) {
+      pod.requests = { cpu: CONTAINERS * tc.resource.requests[i] };
+      pod.containers = Array.from({ length: CONTAINERS }, (_, c) => ({ name: `container${c + 1}`, requests: { cpu: tc.resource!.requests[i] } }));
+    } else pod.containers = Array.from({ length: CONTAINERS }, (_, c) => ({ name: `container${c + 1}` }));
     pods.push(pod);
   }
   const obs: HpaObservation = { currentReplicas: tc.currentReplicas, pods };
@@ -80,12 +96,15 @@ function observation(tc: ReplicaCalcTestCase): HpaObservation {
       pod: tc.resource!.podNames?.[i] ?? `test-pod-${i}`,
       // a container reported without usage makes the whole pod's sample missing, as upstream
       ...(perContainer.length === CONTAINERS ? { cpu: perContainer.reduce((a, b) => a + b, 0) } : {}),
+      containers: perContainer.map((cpu, c) => ({ name: `container${c + 1}`, cpu })),
       timestamp,
       windowMs: MINUTE,
     }));
   }
   if (tc.metric?.metricType === 'pod') {
     obs.podMetrics = tc.metric.levels.map((level, i) => ({ pod: `test-pod-${i}`, name: tc.metric!.name, value: level / 1000, timestamp }));
+  } else if (tc.metric?.metricType === 'external' || tc.metric?.metricType === 'externalPerPod') {
+    obs.externalMetrics = tc.metric.levels.map((level) => ({ name: tc.metric!.name, selector: tc.metric!.selector, value: `${level}m`, timestamp }));
   } else if (tc.metric) {
     obs.objectMetrics = [{ describedObject: tc.metric.singleObject!, name: tc.metric.name, value: tc.metric.levels[0] / 1000, timestamp }];
   }
@@ -97,7 +116,7 @@ function runTest(title: string, tc: ReplicaCalcTestCase) {
     const obs = observation(tc);
     const timestamp = tc.timestamp ?? 0;
     if (tc.resource) {
-      const out = getResourceReplicas(obs, tc.currentReplicas, tc.resource.targetUtilization, 'cpu', TOLERANCES, SETTINGS);
+      const out = getResourceReplicas(obs, tc.currentReplicas, tc.resource.targetUtilization, 'cpu', TOLERANCES, SETTINGS, tc.container);
       if (tc.expectedError !== undefined) {
         t.false(out.ok);
         if (!out.ok) t.true(out.error.includes(tc.expectedError), out.error);
@@ -106,7 +125,7 @@ function runTest(title: string, tc: ReplicaCalcTestCase) {
       if (!out.ok) return t.fail(out.error);
       t.is(out.replicas, tc.expectedReplicas!, 'replicas should be as expected');
       t.is(out.utilization, tc.resource.expectedUtilization!, 'utilization should be as expected');
-      t.is(out.rawUtilization, tc.resource.expectedValue!, 'raw value should be as expected');
+      t.is(out.rawUtilization, BigInt(tc.resource.expectedValue!), 'raw value should be as expected');
       t.is(out.timestamp, timestamp, 'timestamp should be as expected');
       return;
     }
@@ -116,7 +135,11 @@ function runTest(title: string, tc: ReplicaCalcTestCase) {
         ? getMetricReplicas(obs, tc.currentReplicas, m.targetUsage!, m.name, TOLERANCES, SETTINGS)
         : m.metricType === 'object'
           ? getObjectMetricReplicas(obs, tc.currentReplicas, m.targetUsage!, m.name, m.singleObject!, TOLERANCES)
-          : getObjectPerPodMetricReplicas(obs, tc.currentReplicas, m.perPodTargetUsage!, m.name, m.singleObject!, TOLERANCES);
+          : m.metricType === 'external'
+            ? getExternalMetricReplicas(obs, tc.currentReplicas, m.targetUsage!, m.name, m.selector, TOLERANCES)
+            : m.metricType === 'externalPerPod'
+              ? getExternalPerPodMetricReplicas(obs, tc.currentReplicas, m.perPodTargetUsage!, m.name, m.selector, TOLERANCES)
+              : getObjectPerPodMetricReplicas(obs, tc.currentReplicas, m.perPodTargetUsage!, m.name, m.singleObject!, TOLERANCES);
     if (tc.expectedError !== undefined) {
       t.false(out.ok);
       if (!out.ok) t.true(out.error.includes(tc.expectedError), out.error);
@@ -124,7 +147,7 @@ function runTest(title: string, tc: ReplicaCalcTestCase) {
     }
     if (!out.ok) return t.fail(out.error);
     t.is(out.replicas, tc.expectedReplicas!, 'replicas should be as expected');
-    t.is(out.usage, m.expectedUsage, 'usage should be as expected');
+    t.is(out.usage, BigInt(m.expectedUsage), 'usage should be as expected');
     t.is(out.timestamp, timestamp, 'timestamp should be as expected');
   });
 }
@@ -432,6 +455,207 @@ runTest('TestReplicaCalcDuringRollingUpdateWithMaxSurgeCM', {
   metric: { name: 'qps', levels: [10000, 10000], targetUsage: 17000, expectedUsage: 10000, metricType: 'pod' },
 });
 
+// ContainerResource: upstream's container cases (tc.container) read one container's samples and request.
+runTest('TestReplicaCalcContainerScaleUp', {
+  currentReplicas: 3,
+  expectedReplicas: 5,
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1), levels: [[1000, 300], [1000, 500], [1000, 700]], targetUtilization: 30, expectedUtilization: 50, expectedValue: 500 },
+});
+
+runTest('TestReplicaCalcScaleUpContainerHotCpuLessScale', {
+  currentReplicas: 3,
+  expectedReplicas: 4,
+  podStartTime: [HOT, COOL, COOL],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1), levels: [[0, 300], [0, 500], [0, 700]], targetUtilization: 30, expectedUtilization: 60, expectedValue: 600 },
+});
+
+runTest('TestReplicaCalcMissingContainerMetricScaleUpIgnoresFailedPods', {
+  currentReplicas: 2,
+  expectedReplicas: 4,
+  podReadiness: [true, true, false, false],
+  podPhase: ['Running', 'Running', 'Failed', 'Failed'],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1), levels: [[1000, 500], [9000, 700], [1000], [9000]], targetUtilization: 30, expectedUtilization: 60, expectedValue: 600 },
+});
+
+runTest('TestReplicaCalcScaleUpContainerIgnoresFailedPods', {
+  currentReplicas: 2,
+  expectedReplicas: 4,
+  podReadiness: [true, true, false, false],
+  podPhase: ['Running', 'Running', 'Failed', 'Failed'],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1), levels: [[1000, 500], [9000, 700]], targetUtilization: 30, expectedUtilization: 60, expectedValue: 600 },
+});
+
+runTest('TestReplicaCalcScaleUpContainerIgnoresDeletionPods', {
+  currentReplicas: 2,
+  expectedReplicas: 4,
+  podReadiness: [true, true, false, false],
+  podPhase: ['Running', 'Running', 'Running', 'Running'],
+  podDeletionTimestamp: [false, false, true, true],
+  container: 'container1',
+  resource: { requests: cpu(1, 1, 1, 1), levels: levels(500, 700), targetUtilization: 30, expectedUtilization: 60, expectedValue: 600 },
+});
+
+runTest('TestReplicaCalcContainerScaleDown', {
+  currentReplicas: 5,
+  expectedReplicas: 3,
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], targetUtilization: 50, expectedUtilization: 28, expectedValue: 280 },
+});
+
+runTest('TestReplicaCalcScaleDownContainerExcludeUnreadyPods', {
+  currentReplicas: 5,
+  expectedReplicas: 2,
+  podReadiness: [true, true, true, false, false],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], targetUtilization: 50, expectedUtilization: 30, expectedValue: 300 },
+});
+
+runTest('TestReplicaCalcScaleDownContainerExcludeUnscheduledPods', {
+  currentReplicas: 5,
+  expectedReplicas: 1,
+  podReadiness: [true, false, false, false, false],
+  podPhase: ['Running', 'Pending', 'Pending', 'Pending', 'Pending'],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], targetUtilization: 50, expectedUtilization: 10, expectedValue: 100 },
+});
+
+runTest('TestReplicaCalcScaleDownContainerIgnoreHotCpuPods', {
+  currentReplicas: 5,
+  expectedReplicas: 2,
+  podStartTime: [COOL, COOL, COOL, HOT, HOT],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 1000], [1000, 1000]], targetUtilization: 50, expectedUtilization: 30, expectedValue: 300 },
+});
+
+runTest('TestReplicaCalcScaleDownContainerIgnoresFailedPods', {
+  currentReplicas: 5,
+  expectedReplicas: 3,
+  podReadiness: [true, true, true, true, true, false, false],
+  podPhase: ['Running', 'Running', 'Running', 'Running', 'Running', 'Failed', 'Failed'],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], targetUtilization: 50, expectedUtilization: 28, expectedValue: 280 },
+});
+
+runTest('TestReplicaCalcScaleDownIgnoresDeletionPods_StillRunning', {
+  currentReplicas: 5,
+  expectedReplicas: 3,
+  podReadiness: [true, true, true, true, true, false, false],
+  podPhase: ['Running', 'Running', 'Running', 'Running', 'Running', 'Running', 'Running'],
+  podDeletionTimestamp: [false, false, false, false, false, true, true],
+  container: 'container2',
+  resource: { requests: cpu(1, 1, 1, 1, 1, 1, 1), levels: [[1000, 100], [1000, 300], [1000, 500], [1000, 250], [1000, 250]], targetUtilization: 50, expectedUtilization: 28, expectedValue: 280 },
+});
+
+// External: upstream's externalMetric / externalPerPodMetric cases (selector label=value on the series).
+const LABEL: LabelSelector = { matchLabels: { label: 'value' } };
+
+runTest('TestReplicaCalcScaleUpCMExternalIgnoresUnreadyPods', {
+  currentReplicas: 3,
+  expectedReplicas: 2, // 6 if unready pods were not ignored
+  podReadiness: [false, true, false],
+  metric: { name: 'qps', levels: [8600], targetUsage: 4400, expectedUsage: 8600, selector: LABEL, metricType: 'external' },
+});
+
+runTest('TestReplicaCalcScaleUpPerPodCMExternal', {
+  currentReplicas: 3,
+  expectedReplicas: 4,
+  metric: { name: 'qps', levels: [8600], perPodTargetUsage: 2150, expectedUsage: 2867, selector: LABEL, metricType: 'externalPerPod' },
+});
+
+runTest('TestReplicaCalcScaleDownCMExternal', {
+  currentReplicas: 5,
+  expectedReplicas: 3,
+  metric: { name: 'qps', levels: [8600], targetUsage: 14334, expectedUsage: 8600, selector: LABEL, metricType: 'external' },
+});
+
+runTest('TestReplicaCalcScaleDownPerPodCMExternal', {
+  currentReplicas: 5,
+  expectedReplicas: 3,
+  metric: { name: 'qps', levels: [8600], perPodTargetUsage: 2867, expectedUsage: 1720, selector: LABEL, metricType: 'externalPerPod' },
+});
+
+runTest('TestReplicaCalcToleranceCMExternal', {
+  currentReplicas: 3,
+  expectedReplicas: 3,
+  metric: { name: 'qps', levels: [8600], targetUsage: 8888, expectedUsage: 8600, selector: LABEL, metricType: 'external' },
+});
+
+runTest('TestReplicaCalcTolerancePerPodCMExternal', {
+  currentReplicas: 3,
+  expectedReplicas: 3,
+  metric: { name: 'qps', levels: [8600], perPodTargetUsage: 2900, expectedUsage: 2867, selector: LABEL, metricType: 'externalPerPod' },
+});
+
+// loadscope's own: what the port does where upstream's tables stop.
+runTest('ContainerResource: a container no pod reports has no samples (checked before requests, as upstream)', {
+  currentReplicas: 2,
+  expectedError: 'did not receive metrics for targeted pods (pods might be unready)',
+  container: 'sidecar',
+  resource: { requests: cpu(1, 1), levels: levels(500, 700), targetUtilization: 30 },
+});
+
+test('ContainerResource: a pod without the container is an error, as calculateRequests', (t) => {
+  const pods: ObservedPod[] = [{ name: 'test-pod-0', phase: 'Running', ready: true, startTime: 0, containers: [{ name: 'other', requests: { cpu: 1000 } }] }];
+  const obs: HpaObservation = { currentReplicas: 1, pods, resourceMetrics: [{ pod: 'test-pod-0', containers: [{ name: 'app', cpu: 500 }], timestamp: 0, windowMs: MINUTE }] };
+  t.deepEqual(getResourceReplicas(obs, 1, 50, 'cpu', TOLERANCES, SETTINGS, 'app'), { ok: false, error: 'container app not found in Pod test-pod-0' });
+  pods[0].containers!.push({ name: 'app' });
+  t.deepEqual(getResourceReplicas(obs, 1, 50, 'cpu', TOLERANCES, SETTINGS, 'app'), { ok: false, error: 'missing request for cpu in container app of Pod test-pod-0' });
+});
+
+test('External: only the series with the spec\'s selector are read', (t) => {
+  const obs: HpaObservation = { currentReplicas: 1, pods: [{ name: 'test-pod-0', phase: 'Running', ready: true }], externalMetrics: [{ name: 'qps', selector: LABEL, value: '8600m', timestamp: 0 }] };
+  const out = getExternalMetricReplicas(obs, 1, 4400, 'qps', undefined, TOLERANCES);
+  t.deepEqual(out, { ok: false, error: 'unable to get external metric qps/nil: no metrics returned from external metrics API' });
+});
+
+// Quantities past 2^53, computed exactly as upstream: MilliValue() is int64 and saturates at MaxInt64
+// (apimachinery's scaledValue → bigToInt64Saturated), usages are int64, ratios are float64 of those int64s,
+// replica counts int32 (capped at MaxInt32 in getUsageRatioReplicaCount / GetExternalPerPodMetricReplicas).
+const MAX_INT64 = 9223372036854775807n;
+const SERVICE: CrossVersionObjectReference = { kind: 'Service', name: 'backend' };
+const threePods = (extra: Partial<HpaObservation> = {}): HpaObservation => ({
+  currentReplicas: 3,
+  pods: [0, 1, 2].map((i) => ({ name: `test-pod-${i}`, phase: 'Running' as const, ready: true })),
+  ...extra,
+});
+const objectObs = (value: string) => threePods({ objectMetrics: [{ describedObject: SERVICE, name: 'qps', value, timestamp: NOW }] });
+
+test('MaxInt64 Object Value: MilliValue saturates, the usage is exact and the ratio is upstream\'s float64', (t) => {
+  // value "9223372036854775807" is 9223372036854775807000 milli: MilliValue saturates to MaxInt64.
+  // target "9223372036854775807m" is exactly MaxInt64 milli. usage = MaxInt64; float64(usage)/float64(target) = 1.0,
+  // within tolerance: replicas stay 3.
+  const saturated = getObjectMetricReplicas(objectObs('9223372036854775807'), 3, milliValue('9223372036854775807m'), 'qps', SERVICE, TOLERANCES);
+  t.like(saturated, { ok: true, replicas: 3, usage: MAX_INT64 });
+  // value MaxInt64 milli, target 2^62 milli: float64(2^63 − 1) rounds to 2^63, so the ratio is exactly 2.0 and
+  // ceil(2.0 × 3 ready pods) = 6. The usage stays 9223372036854775807 (a double would say …808).
+  const exact = getObjectMetricReplicas(objectObs('9223372036854775807m'), 3, milliValue('4611686018427387904m'), 'qps', SERVICE, TOLERANCES);
+  t.like(exact, { ok: true, replicas: 6 });
+  t.is(exact.ok && exact.usage, MAX_INT64);
+  t.not(exact.ok && exact.usage, BigInt(Number(MAX_INT64)));
+  // target "1m": ratio ≈ 9.22e18, × 3 ready pods exceeds MaxInt32, so the count saturates at 2147483647.
+  const capped = getObjectMetricReplicas(objectObs('9223372036854775807m'), 3, 1n, 'qps', SERVICE, TOLERANCES);
+  t.like(capped, { ok: true, replicas: 2147483647, usage: MAX_INT64 });
+});
+
+test('MaxInt64 Object AverageValue: upstream\'s int64(ceil(float64(usage) / statusReplicas))', (t) => {
+  // ratio = 2^63 / (2^63 × 3) = 1/3, outside tolerance: replicas = ceil(2^63 / 2^63) = 1. The per-replica usage is
+  // float64(MaxInt64)/3 = 2^63/3 = 3074457345618258602.67, whose nearest double (spacing 512 there) is
+  // 3074457345618258432; ceil keeps it. Upstream reports 3074457345618258432, not the exact ceiling …603.
+  const out = getObjectPerPodMetricReplicas(objectObs('9223372036854775807m'), 3, MAX_INT64, 'qps', SERVICE, TOLERANCES);
+  t.like(out, { ok: true, replicas: 1, usage: 3074457345618258432n });
+});
+
+test('External sums saturate at MaxInt64 as upstream (positive-overflow cap, per-pod wrap check)', (t) => {
+  const obs = threePods({ externalMetrics: ['9223372036854775807m', '1m'].map((value) => ({ name: 'qps', value, timestamp: NOW })) });
+  t.like(getExternalMetricReplicas(obs, 3, MAX_INT64, 'qps', undefined, TOLERANCES), { ok: true, replicas: 3, usage: MAX_INT64 });
+  // per pod: usage MaxInt64 ≥ float64(MaxInt64) reads MaxInt64; ratio 2^63 / (1000 × 3) is far out: ceil(2^63/1000) caps at MaxInt32.
+  t.like(getExternalPerPodMetricReplicas(obs, 3, 1000n, 'qps', undefined, TOLERANCES), { ok: true, replicas: 2147483647, usage: MAX_INT64 });
+});
+
 {
   // TestReplicaCalcComputedToleranceAlgImplementation: the same arithmetic as upstream.
   const startPods = 10;
@@ -474,7 +698,7 @@ interface GroupPodsCase {
   ignored: string[];
 }
 
-const sample = (timestamp = 0, windowMs = 0) => ({ value: 1, timestamp, windowMs });
+const sample = (timestamp = 0, windowMs = 0) => ({ value: 1n, timestamp, windowMs });
 const groupPodsCases: GroupPodsCase[] = [
   { name: 'void', pods: [], metrics: new Map(), resource: 'cpu', ready: 0, unready: [], missing: [], ignored: [] },
   {

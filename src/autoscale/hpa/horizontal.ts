@@ -3,9 +3,21 @@
 // stabilization, behavior rate limits, status conditions, events, and one reconcile step. Time is always
 // passed in (epoch ms); nothing here reads a clock or does I/O. Per-metric proposals: replica-calculator.ts.
 
-import { plainMilli } from '../../core/quantity.ts';
-import { DEFAULT_SCALE_DOWN_RULES, DEFAULT_SCALE_UP_RULES, defaultHpaSpec, toleranceValue, type HpaBehavior, type HpaScalingRules, type HpaSpec, type MetricSpec } from '../../scenario/hpa.ts';
+import { milliValue } from '../../core/quantity.ts';
+import {
+  DEFAULT_SCALE_DOWN_RULES,
+  DEFAULT_SCALE_UP_RULES,
+  defaultHpaSpec,
+  toleranceValue,
+  type HpaBehavior,
+  type HpaScalingRules,
+  type HpaSpec,
+  type MetricSpec,
+  type MetricTarget,
+  type ResourceName,
+} from '../../scenario/hpa.ts';
 import type {
+  CalcResult,
   HpaCondition,
   HpaConditionType,
   HpaControllerConfig,
@@ -18,8 +30,10 @@ import type {
   TimestampedRecommendation,
   TimestampedScaleEvent,
 } from '../types.ts';
-import { fromMilli, resourceMilli } from './metrics.ts';
+import { formatSelector, fromMilli, resourceMilli } from './metrics.ts';
 import {
+  getExternalMetricReplicas,
+  getExternalPerPodMetricReplicas,
   getMetricReplicas,
   getObjectMetricReplicas,
   getObjectPerPodMetricReplicas,
@@ -338,62 +352,75 @@ function failed(reason: string, cause: string, wrapped: string): MetricOutcome {
   return { ok: false, reason, cause, error: wrapped };
 }
 
+/** The value status of a Resource or ContainerResource metric, or why there is none (computeStatusForResourceMetricGeneric). */
+function resourceStatus(
+  target: MetricTarget,
+  name: ResourceName,
+  container: string | undefined,
+  ctx: MetricContext,
+): CalcResult<{ replicas: number; metricName: string; current: { averageValue: number; averageUtilization?: number } }> {
+  const { obs, specReplicas, tolerances, settings } = ctx;
+  if (target.averageValue !== undefined) {
+    const r = getRawResourceReplicas(obs, specReplicas, resourceMilli(name, target.averageValue), name, tolerances, settings, container);
+    if (!r.ok) return { ok: false, error: `failed to get ${name} usage: ${r.error}` };
+    return { ok: true, replicas: r.replicas, metricName: `${name} resource`, current: { averageValue: fromMilli(name, r.usage) } };
+  }
+  if (target.averageUtilization === undefined) {
+    return { ok: false, error: 'invalid resource metric source: neither an average utilization target nor an average value (usage) target was set' };
+  }
+  const r = getResourceReplicas(obs, specReplicas, target.averageUtilization, name, tolerances, settings, container);
+  if (!r.ok) return { ok: false, error: `failed to get ${name} utilization: ${r.error}` };
+  return {
+    ok: true,
+    replicas: r.replicas,
+    metricName: `${name} ${container === undefined ? '' : 'container '}resource utilization (percentage of request)`,
+    current: { averageUtilization: r.utilization, averageValue: fromMilli(name, r.rawUtilization) },
+  };
+}
+
 function computeReplicasForMetric(spec: MetricSpec, ctx: MetricContext): MetricOutcome {
   const { obs, specReplicas, statusReplicas, tolerances, settings } = ctx;
   switch (spec.type) {
     case 'Resource': {
       const { name, target } = spec.resource;
-      const wrap = (err: string) => failed('FailedGetResourceMetric', err, `failed to get ${name} resource metric value: ${err}`);
-      if (target.averageValue !== undefined) {
-        const r = getRawResourceReplicas(obs, specReplicas, resourceMilli(name, target.averageValue), name, tolerances, settings);
-        if (!r.ok) return wrap(`failed to get ${name} usage: ${r.error}`);
-        return {
-          ok: true,
-          replicas: r.replicas,
-          metricName: `${name} resource`,
-          status: { type: 'Resource', resource: { name, current: { averageValue: fromMilli(name, r.usage) } } },
-        };
-      }
-      if (target.averageUtilization === undefined) {
-        return wrap('invalid resource metric source: neither an average utilization target nor an average value (usage) target was set');
-      }
-      const r = getResourceReplicas(obs, specReplicas, target.averageUtilization, name, tolerances, settings);
-      if (!r.ok) return wrap(`failed to get ${name} utilization: ${r.error}`);
-      return {
-        ok: true,
-        replicas: r.replicas,
-        metricName: `${name} resource utilization (percentage of request)`,
-        status: { type: 'Resource', resource: { name, current: { averageUtilization: r.utilization, averageValue: fromMilli(name, r.rawUtilization) } } },
-      };
+      const r = resourceStatus(target, name, undefined, ctx);
+      if (!r.ok) return failed('FailedGetResourceMetric', r.error, `failed to get ${name} resource metric value: ${r.error}`);
+      return { ok: true, replicas: r.replicas, metricName: r.metricName, status: { type: 'Resource', resource: { name, current: r.current } } };
+    }
+    case 'ContainerResource': {
+      const { name, container, target } = spec.containerResource;
+      const r = resourceStatus(target, name, container, ctx);
+      if (!r.ok) return failed('FailedGetContainerResourceMetric', r.error, `failed to get ${container} container metric value: ${r.error}`);
+      return { ok: true, replicas: r.replicas, metricName: r.metricName, status: { type: 'ContainerResource', containerResource: { name, container, current: r.current } } };
     }
     case 'Pods': {
       const { metric, target } = spec.pods;
       const wrap = (err: string) => failed('FailedGetPodsMetric', err, `failed to get pods metric value: ${err}`);
       if (target.averageValue === undefined) return wrap('invalid pods metric source: an average value target was not set');
-      const r = getMetricReplicas(obs, specReplicas, plainMilli(target.averageValue), metric.name, tolerances, settings);
+      const r = getMetricReplicas(obs, specReplicas, milliValue(target.averageValue), metric.name, tolerances, settings);
       if (!r.ok) return wrap(r.error);
       return {
         ok: true,
         replicas: r.replicas,
         metricName: `pods metric ${metric.name}`,
-        status: { type: 'Pods', pods: { metric: { name: metric.name }, current: { averageValue: r.usage / 1000 } } },
+        status: { type: 'Pods', pods: { metric: { name: metric.name }, current: { averageValue: fromMilli(undefined, r.usage) } } },
       };
     }
     case 'Object': {
       const { describedObject, metric, target } = spec.object;
       const wrap = (err: string) => failed('FailedGetObjectMetric', err, `failed to get object metric value: ${err}`);
       if (target.type === 'Value' && target.value !== undefined) {
-        const r = getObjectMetricReplicas(obs, specReplicas, plainMilli(target.value), metric.name, describedObject, tolerances);
+        const r = getObjectMetricReplicas(obs, specReplicas, milliValue(target.value), metric.name, describedObject, tolerances);
         if (!r.ok) return wrap(r.error);
         return {
           ok: true,
           replicas: r.replicas,
           metricName: `${describedObject.kind} metric ${metric.name}`,
-          status: { type: 'Object', object: { describedObject: { ...describedObject }, metric: { name: metric.name }, current: { value: r.usage / 1000 } } },
+          status: { type: 'Object', object: { describedObject: { ...describedObject }, metric: { name: metric.name }, current: { value: fromMilli(undefined, r.usage) } } },
         };
       }
       if (target.type === 'AverageValue' && target.averageValue !== undefined) {
-        const r = getObjectPerPodMetricReplicas(obs, statusReplicas, plainMilli(target.averageValue), metric.name, describedObject, tolerances);
+        const r = getObjectPerPodMetricReplicas(obs, statusReplicas, milliValue(target.averageValue), metric.name, describedObject, tolerances);
         if (!r.ok) {
           return failed('FailedGetObjectMetric', r.error, `failed to get object metric value: failed to get ${metric.name} object metric: ${r.error}`);
         }
@@ -401,10 +428,28 @@ function computeReplicasForMetric(spec: MetricSpec, ctx: MetricContext): MetricO
           ok: true,
           replicas: r.replicas,
           metricName: `external metric ${metric.name}(nil)`,
-          status: { type: 'Object', object: { metric: { name: metric.name }, current: { averageValue: r.usage / 1000 } } },
+          status: { type: 'Object', object: { metric: { name: metric.name }, current: { averageValue: fromMilli(undefined, r.usage) } } },
         };
       }
       return wrap('invalid object metric source: neither a value target nor an average value target was set');
+    }
+    case 'External': {
+      const { metric, target } = spec.external;
+      const id = { name: metric.name, ...(metric.selector ? { selector: metric.selector } : {}) };
+      const metricName = `external metric ${metric.name}(${formatSelector(metric.selector)})`;
+      const wrap = (cause: string, err: string) => failed('FailedGetExternalMetric', cause, `failed to get ${metric.name} external metric value: ${err}`);
+      if (target.averageValue !== undefined) {
+        const r = getExternalPerPodMetricReplicas(obs, statusReplicas, milliValue(target.averageValue), metric.name, metric.selector, tolerances);
+        if (!r.ok) return wrap(r.error, `failed to get ${metric.name} external metric: ${r.error}`);
+        return { ok: true, replicas: r.replicas, metricName, status: { type: 'External', external: { metric: id, current: { averageValue: fromMilli(undefined, r.usage) } } } };
+      }
+      if (target.value !== undefined) {
+        const r = getExternalMetricReplicas(obs, specReplicas, milliValue(target.value), metric.name, metric.selector, tolerances);
+        if (!r.ok) return wrap(r.error, `failed to get external metric ${metric.name}: ${r.error}`);
+        return { ok: true, replicas: r.replicas, metricName, status: { type: 'External', external: { metric: id, current: { value: fromMilli(undefined, r.usage) } } } };
+      }
+      const err = 'invalid external metric source: neither a value target nor an average value target was set';
+      return wrap(err, err);
     }
     default: {
       const err = `unknown metric source type ${JSON.stringify((spec as { type: unknown }).type)}`;
