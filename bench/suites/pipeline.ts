@@ -8,12 +8,12 @@ import { Journal } from '../../src/journal/journal.ts';
 import type { JournalRecord, RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { collect, spawnTracked, waitExit } from '../lib/proc.ts';
 import { spread } from '../lib/stats.ts';
-import { syntheticJournal } from '../lib/synthetic.ts';
+import { syntheticRecords } from '../../test/helpers/synthetic-journal.ts';
 import type { BenchContext, Suite } from '../lib/types.ts';
 
 interface ProbeModules {
   LineSplitter: new (onLine: (l: string) => void) => { push(c: string): void; end(): void };
-  parseProbeLine: (l: string) => unknown;
+  ProbeLineParser: new () => { parse(l: string): unknown };
   ProbeRecordMapper: new (sink: Sink, probe: string) => { handle(r: unknown): void };
 }
 
@@ -75,8 +75,8 @@ const suite: Suite = {
       const both: number[] = [];
       const windows: number[] = [];
       const parseFloor: number[] = [];
-      const recs = syntheticJournal({ windows: ctx.quick ? 600 : 1200, events: 100 });
       const nWindows = ctx.quick ? 600 : 1200;
+      const recs = [...syntheticRecords({ seconds: nWindows, packetRecords: 0, events: 100 })];
       for (let r = 0; r < reps; r++) {
         if (probes) reader.push(n / timeCpu(() => readAll(probes, chunks, nullSink)));
         parseFloor.push(n / timeCpu(() => lines.forEach((l) => JSON.parse(l))));
@@ -99,12 +99,12 @@ const suite: Suite = {
       const core = `one thread's CPU time (process.cpuUsage), ${n.toLocaleString('en-US')} synthetic loader lines of ~${avg} B (route_sample 60%, conn 30%, route 5%, count 4%, hist 1%)`;
       ctx.line({ name: 'JSON.parse alone: lines per CPU-second', compared: `${core}; JSON.parse of each line and nothing else: the floor any NDJSON reader in JS starts from on this machine`, unit: 'lines/s', spread: spread(parseFloor) });
       if (probes) {
-        ctx.line({ name: 'probe reader: lines per CPU-second', compared: `${core}; LineSplitter → parseProbeLine → ProbeRecordMapper → a sink that drops`, unit: 'lines/s', spread: spread(reader), goal: { op: '>=', value: 1_000_000 } });
+        ctx.line({ name: 'probe reader: lines per CPU-second', compared: `${core}; LineSplitter → ProbeLineParser → ProbeRecordMapper → a sink that drops`, unit: 'lines/s', spread: spread(reader), goal: { op: '>=', value: 1_000_000 } });
       } else ctx.skip('probe reader: lines per CPU-second', 'src/kernel/ndjson.ts or mapper.ts missing');
       ctx.line({ name: 'journal: lines per CPU-second', compared: `${core}; one count sample per line appended to the real Journal (JSON.stringify, buffer, writeSync every 4096) on local disk, fsync at close`, unit: 'lines/s', spread: spread(journal), goal: { op: '>=', value: 1_000_000 } });
       if (probes) ctx.line({ name: 'probe reader → journal: lines per CPU-second', compared: `${core}; reader and journal together, as in a run`, unit: 'lines/s', spread: spread(both), goal: { op: '>=', value: 1_000_000 } });
       if (!ctx.quick) await probesParseScript(ctx);
-      ctx.line({ name: 'correlator: windows per CPU-second', compared: `buildResult (src/analyze/results.ts) over a synthetic journal of ${nWindows} 1 s windows (200 latency values each, encoded HDR) and 100 events, one thread's CPU time`, unit: 'windows/s', spread: spread(windows) });
+      ctx.line({ name: 'correlator: windows per CPU-second', compared: `buildResult (src/analyze/results.ts) over a synthetic journal (test/helpers/synthetic-journal.ts) of ${nWindows} 1 s windows with every signal the report draws (HTTP, pods, HPA, probe histograms; no sampled packet records) and 100 events, one thread's CPU time`, unit: 'windows/s', spread: spread(windows) });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -125,7 +125,7 @@ async function probesParseScript(ctx: BenchContext): Promise<void> {
   const measured = io.stdout().split('# measured')[1] ?? '';
   const m = /^mix[^\n]*\[split\+parse\][^\n]*?([\d.]+) M lines\/CPU-s/m.exec(measured);
   if (code !== 0 || !m) return ctx.skip('probe reader (bench/probes-parse.ts)', code !== 0 ? `exited ${code}` : 'no "mix … [split+parse]" line in its output (raw output stored)');
-  ctx.line({ name: 'probe reader, recorded mix (bench/probes-parse.ts)', compared: 'LineSplitter + parseProbeLine on the recorded loader fixture, the probes engineer\'s script run as a child (one repetition; its full output is in the results file)', unit: 'lines/s', spread: spread([Number(m[1]) * 1e6]), goal: { op: '>=', value: 1_000_000 } });
+  ctx.line({ name: 'probe reader, recorded mix (bench/probes-parse.ts)', compared: 'LineSplitter + ProbeLineParser on the recorded loader fixture, the probes engineer\'s script run as a child (one repetition; its full output is in the results file)', unit: 'lines/s', spread: spread([Number(m[1]) * 1e6]), goal: { op: '>=', value: 1_000_000 } });
 }
 
 function timeCpu(fn: () => void): number {
@@ -136,8 +136,9 @@ function timeCpu(fn: () => void): number {
 
 function readAll(m: ProbeModules, chunks: string[], sink: Sink): void {
   const mappers = new Map<string, { handle(r: unknown): void }>();
+  const parser = new m.ProbeLineParser();
   const splitter = new m.LineSplitter((line) => {
-    const r = m.parseProbeLine(line) as { probe: string } | undefined;
+    const r = parser.parse(line) as { probe: string } | undefined;
     if (!r) return;
     let mp = mappers.get(r.probe);
     if (!mp) mappers.set(r.probe, (mp = new m.ProbeRecordMapper(sink, r.probe)));
@@ -162,8 +163,8 @@ async function loadProbeModules(root: string): Promise<ProbeModules | undefined>
   if (!existsSync(nd) || !existsSync(mp)) return undefined;
   const a = (await import(nd)) as Partial<ProbeModules>;
   const b = (await import(mp)) as Partial<ProbeModules>;
-  if (!a.LineSplitter || !a.parseProbeLine || !b.ProbeRecordMapper) return undefined;
-  return { LineSplitter: a.LineSplitter, parseProbeLine: a.parseProbeLine, ProbeRecordMapper: b.ProbeRecordMapper };
+  if (!a.LineSplitter || !a.ProbeLineParser || !b.ProbeRecordMapper) return undefined;
+  return { LineSplitter: a.LineSplitter, ProbeLineParser: a.ProbeLineParser, ProbeRecordMapper: b.ProbeRecordMapper };
 }
 
 export default suite;

@@ -1,13 +1,13 @@
 import type { Analysis, RunResult } from '../core/result.ts';
 import type { JournalRecord, RunEvent, Sample } from '../core/types.ts';
 import { THRESHOLD_RE } from '../scenario/schema.ts';
-import { bucketize, decodeSparse, HistAcc, mergeSparse, percentiles, summarizeSparse, type SparseHist } from './hist.ts';
-import { bump, inWindows, MAX_WINDOWS, NETWORK_METRICS, NetworkWindows, num, pushHist, str, type PackedNetwork } from './network.ts';
+import { decodeSparse, type SparseHist } from '../core/histogram.ts';
+import { bucketize, HistAcc, mergeSparse, percentiles, summarizeSparse } from './hist.ts';
+import { bump, inWindows, MAX_WINDOWS, NETWORK_METRICS, NetworkWindows, num, pushHist, str } from './network.ts';
 
 /** What analyze() needs of the result buildResult made from the same journal. */
 export type AnalysisBase = Pick<RunResult, 'windows' | 'stages' | 'services' | 'probes' | 'http'> & { routing?: RunResult['routing'] };
 
-/** A run longer than this many windows is cut there (a journal with a bogus timestamp must not allocate without bound). */
 /** A violation episode, a load step's effect: how many calm windows end it. */
 const CALM_WINDOWS = 2;
 /** A stage is a load step when it raises the offered load by more than this factor. */
@@ -183,11 +183,6 @@ export class Analyzer {
   /** The latest record time that counts for the windows so far (records later than MAX_WINDOWS do not). */
   get latest(): number {
     return this.header ? this.lastTime : -Infinity;
-  }
-
-  /** Takes the network windows another reader built from the probe records this one skipped. */
-  absorbNetwork(p: PackedNetwork): void {
-    this.net.absorb(p);
   }
 
   /** A record a fast path took without parsing it: only its time counts here. */

@@ -1,9 +1,8 @@
 // The network part of the analysis: packet latency, packet counts, RTT, retransmits and drops per 1 s
-// window, accumulated from probe samples. Its own module (no scenario or schema imports) so the
-// journal's probe records can be read in a worker thread (journal-worker.ts) while the main thread
-// reads the rest; `pack`/`absorb` carry the state across as plain data.
+// window, accumulated from probe samples.
+import { decodeSparse, type SparseHist } from '../core/histogram.ts';
 import type { Sample } from '../core/types.ts';
-import { decodeSparse, HistAcc, layoutOf, mergeSparse, type SparseHist } from './hist.ts';
+import { HistAcc, mergeSparse } from './hist.ts';
 
 /** A run longer than this many windows is cut there (a journal with a bogus timestamp must not allocate without bound). */
 export const MAX_WINDOWS = 7 * 24 * 3600;
@@ -29,21 +28,7 @@ export function pushHist(byWindow: Map<number, SparseHist[]>, w: number, h: Spar
 /** The metrics NetworkWindows takes. */
 export const NETWORK_METRICS = new Set(['probe.pkt_latency_ns', 'probe.pkt_count', 'probe.tcp_srtt_us', 'probe.tcp_retrans_segs', 'probe.tcp_synack_retrans', 'probe.drops', 'routing.policy_drops', 'routing.no_backend']);
 
-/** NetworkWindows' state as plain data (structured-clone safe): one merged histogram per window. */
-export interface PackedNetwork {
-  pktHist: [string, [number, SparseHist][]][];
-  pktAll: [string, { sum: number; count: number; hasSum: boolean; hist: SparseHist }][];
-  pktCount: [string, number[]][];
-  rttHist: [number, SparseHist][];
-  retransmits: number[];
-  drops: [string, number[]][];
-  sawRetransSample: boolean;
-  sawDropSample: boolean;
-}
-
-/** A histogram that crossed a thread: its layout object becomes the shared one again (merges compare layouts by identity). */
-const relayout = (h: SparseHist): SparseHist => ({ ...h, layout: layoutOf(h.layout.lowest, h.layout.digits) });
-
+/** Per-window network series from probe samples (NETWORK_METRICS), grown as windows arrive. */
 export class NetworkWindows {
   readonly pktHist = new Map<string, Map<number, SparseHist[]>>();
   readonly pktAll = new Map<string, { sum: number; count: number; hasSum: boolean; acc: HistAcc }>();
@@ -102,49 +87,5 @@ export class NetworkWindows {
         break;
       }
     }
-  }
-
-  pack(): PackedNetwork {
-    return {
-      pktHist: [...this.pktHist].map(([iface, byW]) => [iface, [...byW].map(([w, list]) => [w, mergeSparse(list)] as [number, SparseHist])]),
-      pktAll: [...this.pktAll].map(([iface, a]) => [iface, { sum: a.sum, count: a.count, hasSum: a.hasSum, hist: a.acc.sparse() }]),
-      pktCount: [...this.pktCount],
-      rttHist: [...this.rttHist].map(([w, list]) => [w, mergeSparse(list)]),
-      retransmits: this.retransmits,
-      drops: [...this.drops],
-      sawRetransSample: this.sawRetransSample,
-      sawDropSample: this.sawDropSample,
-    };
-  }
-
-  /** Adds another reader's state (the worker's, for the probe records this one skipped). */
-  absorb(p: PackedNetwork): void {
-    for (const [iface, list] of p.pktHist) {
-      let byW = this.pktHist.get(iface);
-      if (!byW) this.pktHist.set(iface, (byW = new Map()));
-      for (const [w, h] of list) pushHist(byW, w, relayout(h));
-    }
-    for (const [iface, a] of p.pktAll) {
-      let all = this.pktAll.get(iface);
-      if (!all) this.pktAll.set(iface, (all = { sum: 0, count: 0, hasSum: true, acc: new HistAcc() }));
-      all.acc.add(relayout(a.hist));
-      all.count += a.count;
-      all.sum += a.sum;
-      all.hasSum &&= a.hasSum;
-    }
-    for (const [iface, xs] of p.pktCount) {
-      let c = this.pktCount.get(iface);
-      if (!c) this.pktCount.set(iface, (c = []));
-      xs.forEach((v, w) => bump(c, w, v));
-    }
-    for (const [w, h] of p.rttHist) pushHist(this.rttHist, w, relayout(h));
-    p.retransmits.forEach((v, w) => bump(this.retransmits, w, v));
-    for (const [reason, xs] of p.drops) {
-      let c = this.drops.get(reason);
-      if (!c) this.drops.set(reason, (c = []));
-      xs.forEach((v, w) => bump(c, w, v));
-    }
-    this.sawRetransSample ||= p.sawRetransSample;
-    this.sawDropSample ||= p.sawDropSample;
   }
 }

@@ -1,5 +1,5 @@
-import { createHistogram, record, summarize, type HistogramSummary } from '../core/histogram.ts';
-import { decodeSparse, HistAcc, summarizeSparse, type SparseHist } from './hist.ts';
+import { createHistogram, decodeSparse, record, summarize, type HistogramSummary, type SparseHist } from '../core/histogram.ts';
+import { HistAcc, summarizeSparse } from './hist.ts';
 import type { RawLine } from '../journal/journal.ts';
 import type { JournalRecord, RunEvent, Sample } from '../core/types.ts';
 

@@ -1,17 +1,12 @@
 import { parseScenario } from '../scenario/load.ts';
-import { LoadscopeError } from '../core/errors.ts';
-import { scanJournal, type RawHandlers, type RawLine, type ScanStats } from '../journal/journal.ts';
+import type { RawHandlers, RawLine } from '../journal/journal.ts';
 import { Analyzer } from './analysis.ts';
-// Sparse decode and merge give the library's figures ~10× faster (hist.ts); an hour of windows needs them.
-import { decodeSparse, DEFAULT_LAYOUT, HistAcc, mergeSparse, summarizeSparse, type SparseHist } from './hist.ts';
+import { decodeSparse, DEFAULT_LAYOUT, type SparseHist } from '../core/histogram.ts';
+import { HistAcc, mergeSparse, summarizeSparse } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../core/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../core/types.ts';
 import { evaluateThresholds } from './thresholds.ts';
-import { ProbeAccumulator, takeConn, type ProbesSummary } from './probes.ts';
-import { readProbes, WORKER_METRICS, type WorkerAnswer } from './journal-worker.ts';
-import type { PackedNetwork } from './network.ts';
-import { startProbeWorker, useWorker } from './parallel.ts';
-import { statSync } from 'node:fs';
+import { ProbeAccumulator, takeConn } from './probes.ts';
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
 const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
@@ -41,36 +36,19 @@ export class ResultBuilder {
   private readonly routing = new RoutingAccumulator();
   private readonly probes = new ProbeAccumulator();
   private readonly analyzer = new Analyzer();
-  private fromWorker: Pick<ProbesSummary, 'packetLatency' | 'rtt'> | undefined;
-  private probesElsewhere = false;
 
   private seen(time: number): void {
     if (time > this.lastTime) this.lastTime = time;
   }
 
-  /**
-   * Fast paths for scanJournal: records this builder only counts, or reads a few fields of. With
-   * `probesElsewhere`, the probes' histogram samples are skipped (counted, their time kept): a worker
-   * reads them and useProbes() brings its answer in.
-   */
-  raw(opts: { probesElsewhere?: boolean } = {}): RawHandlers {
-    const handlers = new Map<string, (l: RawLine) => boolean>([
+  /** Fast paths for scanJournal: records this builder only counts, or reads a few fields of. */
+  raw(): RawHandlers {
+    return new Map<string, (l: RawLine) => boolean>([
       // sampled fib lookups: the report counts decisions from probe.route_lookups, not from these
       ['probe.route', (l) => this.skim(l, 'event')],
       ['routing.decision', (l) => this.skim(l, 'sample') && (this.routing.decisions++, true)],
       ['probe.conn', (l) => takeConn(l, this.probes) && (this.took(l), true)],
     ]);
-    if (opts.probesElsewhere) {
-      this.probesElsewhere = true;
-      for (const m of WORKER_METRICS) handlers.set(m, (l) => (this.took(l), true));
-    }
-    return handlers;
-  }
-
-  /** What another reader (journal-worker.ts) made of the WORKER_METRICS samples: packet latency and RTT. */
-  useProbes(probes: ProbesSummary, net: PackedNetwork): void {
-    this.fromWorker = { packetLatency: probes.packetLatency, rtt: probes.rtt };
-    this.analyzer.absorbNetwork(net);
   }
 
   private skim(l: RawLine, type: RawLine['type']): boolean {
@@ -87,12 +65,6 @@ export class ResultBuilder {
   }
 
   add(r: JournalRecord): void {
-    if (this.probesElsewhere && r.type === 'sample' && WORKER_METRICS.has(r.metric)) {
-      // the worker reads this one (a line the fast paths could not take, parsed here too): only its time counts
-      this.seen(r.time);
-      this.analyzer.addTime(r.time);
-      return;
-    }
     const hist = r.type === 'sample' && r.hist && HIST_METRICS.has(r.metric) ? decodeSparse(r.hist) : undefined;
     this.analyzer.add(r, hist);
     this.probes.add(r, hist);
@@ -308,7 +280,7 @@ export class ResultBuilder {
       checks,
       stress: stressList,
       thresholds,
-      probes: { status: probeStatus, ...this.probes.finish(), ...this.fromWorker },
+      probes: { status: probeStatus, ...this.probes.finish() },
       events: events
         .slice(0, 5000)
         .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),
@@ -329,40 +301,6 @@ export function buildResult(records: Iterable<JournalRecord>): RunResult {
   const b = new ResultBuilder();
   for (const r of records) b.add(r);
   return b.finish();
-}
-
-/**
- * Builds results.json straight from a journal file, streaming (scanJournal with the builder's fast
- * paths): a one-hour run with a million sampled packet records never sits in memory. A long journal
- * is read by two threads (`threads: 'auto'`): a worker takes the probes' histograms, this thread the rest;
- * the result is the same as one thread's (test/correlate/stream.test.ts).
- */
-export function buildResultFromJournal(path: string, opts: { threads?: 1 | 2 | 'auto' } = {}): { result: RunResult; header: RunHeader; stats: ScanStats; threads: 1 | 2 } {
-  let bytes = 0;
-  try {
-    bytes = statSync(path).size;
-  } catch {
-    // scanJournal names the file when it cannot read it
-  }
-  const worker = useWorker(bytes, opts.threads ?? 'auto') ? startProbeWorker(path, 120_000 + bytes / 50_000) : undefined;
-  const b = new ResultBuilder();
-  let header: RunHeader | undefined;
-  const stats = scanJournal(
-    path,
-    (r) => {
-      if (r.type === 'run') header ??= r;
-      b.add(r);
-    },
-    b.raw({ probesElsewhere: worker !== undefined }),
-  );
-  if (!header) throw new LoadscopeError('JOURNAL', `${path}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
-  if (worker) {
-    // a worker that never answered (it died): its part is read here after all
-    const answer: WorkerAnswer = worker.wait() ?? readProbes(path);
-    if ('error' in answer) throw new LoadscopeError('JOURNAL', answer.error.message, { hint: answer.error.hint ?? 'set LOADSCOPE_THREADS=1 to read the journal in one thread' });
-    b.useProbes(answer.probes, answer.net);
-  }
-  return { result: b.finish(), header, stats, threads: worker ? 2 : 1 };
 }
 
 const SERVICE_FIELDS: Record<string, 'requestsServed' | 'requestsAborted' | 'cpuSeconds' | 'rssBytes'> = {

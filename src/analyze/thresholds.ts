@@ -1,5 +1,6 @@
 import { THRESHOLD_RE } from '../scenario/schema.ts';
-import { percentiles, summarizeSparse, type SparseHist } from './hist.ts';
+import type { SparseHist } from '../core/histogram.ts';
+import { percentiles, summarizeSparse } from './hist.ts';
 
 /** The aggregates a threshold can be checked against. */
 export interface ThresholdInputs {

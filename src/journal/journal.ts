@@ -109,9 +109,8 @@ const P_EVENT = Buffer.from('{"type":"event","kind":"', 'latin1');
 const P_SAMPLE = Buffer.from('{"type":"sample","metric":"', 'latin1');
 const P_TIME = Buffer.from('","time":', 'latin1');
 
-/** Buffer's own latin1 decoder, without toString()'s argument handling (a third of the scan's time otherwise). */
-type Latin1 = Buffer & { latin1Slice(start: number, end: number): string };
-const latin1 = (buf: Buffer, start: number, end: number): string => (buf as Latin1).latin1Slice(start, end);
+/** The ASCII text of `buf[start, end)` (a number's digits). */
+const ascii = (buf: Buffer, start: number, end: number): string => buf.toString('latin1', start, end);
 
 const startsAt = (buf: Buffer, at: number, end: number, p: Buffer): boolean => {
   if (end - at < p.length) return false;
@@ -175,7 +174,7 @@ class Line implements RawLine {
   private plainState = 0;
 
   get time(): number {
-    return (this.exact ??= Number(latin1(this.buf, this.timeAt, this.timeEnd)));
+    return (this.exact ??= Number(ascii(this.buf, this.timeAt, this.timeEnd)));
   }
 
   plain(): boolean {
@@ -195,7 +194,7 @@ class Line implements RawLine {
     if (at < 0) return undefined;
     const e = numberEnd(this.buf, at, this.end);
     if (e === at) return undefined;
-    const v = Number(latin1(this.buf, at, e));
+    const v = Number(ascii(this.buf, at, e));
     return Number.isFinite(v) ? v : undefined;
   }
 

@@ -1,6 +1,6 @@
-import { createHistogram, encode, type Histogram } from '../core/histogram.ts';
+import { createHistogram, DEFAULT_LAYOUT, encodeSparse, indexOfValue, type Histogram } from '../core/histogram.ts';
 
-/** Highest value model/histogram.ts tracks; larger values are clamped to it (as record() does). */
+/** Highest value core/histogram.ts tracks; larger values are clamped to it (as record() does). */
 const HDR_MAX = 3_600_000_000;
 const SUB_BITS = 3;
 /** Number of slots of the kernel histogram (LS_HIST_SLOTS in bpf/ls_common.h). */
@@ -33,20 +33,31 @@ export function slotOf(v: number): number {
  */
 export function loglinToHistogram(b: readonly number[], into?: Histogram): Histogram {
   const h = into ?? createHistogram();
-  for (let i = 0; i + 1 < b.length; i += 2) {
-    const count = b[i + 1];
-    if (count <= 0) continue;
-    const { lo, hi } = slotRange(b[i]);
-    const mid = hi - lo <= 1 ? lo : Math.floor((lo + hi) / 2);
-    h.recordValueWithCount(Math.min(HDR_MAX, Math.max(1, mid)), count);
-  }
+  for (let i = 0; i + 1 < b.length; i += 2) if (b[i + 1] > 0) h.recordValueWithCount(slotValue(b[i]), b[i + 1]);
   return h;
 }
 
-/** One histogram reused for every line: allocating its counts array was a third of the cost. */
-const scratch = createHistogram();
+/** The value a slot is recorded at: its midpoint, within HDR's range. */
+function slotValue(slot: number): number {
+  const { lo, hi } = slotRange(slot);
+  return Math.min(HDR_MAX, Math.max(1, hi - lo <= 1 ? lo : Math.floor((lo + hi) / 2)));
+}
 
+/** encode(loglinToHistogram(b)) without building a histogram: each slot's count goes straight to its HDR bucket. */
 export function loglinToEncoded(b: readonly number[]): string {
-  scratch.reset();
-  return encode(loglinToHistogram(b, scratch));
+  const pairs: [number, number][] = [];
+  for (let i = 0; i + 1 < b.length; i += 2) if (b[i + 1] > 0) pairs.push([indexOfValue(DEFAULT_LAYOUT, slotValue(b[i])), b[i + 1]]);
+  pairs.sort((x, y) => x[0] - y[0]);
+  const idx: number[] = [];
+  const cnt: number[] = [];
+  let total = 0;
+  for (const [k, c] of pairs) {
+    if (idx.length && idx[idx.length - 1] === k) cnt[cnt.length - 1] += c;
+    else {
+      idx.push(k);
+      cnt.push(c);
+    }
+    total += c;
+  }
+  return encodeSparse({ layout: DEFAULT_LAYOUT, idx, cnt, total });
 }
