@@ -5,8 +5,8 @@
 //
 // Per record type, each on the same 1M lines, CPU time of this thread (process.cpuUsage):
 //   split+parse   64 KiB Buffer chunks as the loader's stdout gives them, decoded as the stream's
-//                 setEncoding('utf8') does (StringDecoder), LineSplitter, parseProbeLine
-//   parse only    parseProbeLine over lines already split
+//                 setEncoding('utf8') does (StringDecoder), LineSplitter, ProbeLineParser (one per stream)
+//   parse only    ProbeLineParser.parse over lines already split
 //   mapper only   ProbeRecordMapper.handle of the first 100k parsed records into a sink that drops them
 // Three measured rounds; the summary gives the median and, in brackets, the lowest round.
 import { readFileSync } from 'node:fs';
@@ -15,11 +15,11 @@ import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { ProbeRecordMapper } from '../src/kernel/mapper.ts';
-import { LineSplitter, parseProbeLine } from '../src/kernel/ndjson.ts';
+import { LineSplitter, parseProbeLineJson, ProbeLineParser } from '../src/kernel/ndjson.ts';
 import type { ProbeRecord } from '../src/kernel/types.ts';
 import type { Sink } from '../src/core/types.ts';
 
-const recorded = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'probes', 'fixtures', 'recorded.ndjson'), 'utf8')
+const recorded = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'kernel', 'fixtures', 'recorded.ndjson'), 'utf8')
   .split('\n')
   .filter(Boolean);
 const pick = (t: string) => recorded.filter((l) => l.startsWith(`{"t":"${t}"`));
@@ -61,14 +61,15 @@ const timed =
 
 const CHUNK = 64 * 1024;
 const dropSink: Sink = { sample: () => undefined, event: () => undefined };
-const clock = parseProbeLine(pick('clock')[0]) as Extract<ProbeRecord, { t: 'clock' }>;
+const clock = parseProbeLineJson(pick('clock')[0]) as Extract<ProbeRecord, { t: 'clock' }>;
 
 const MEASURES: Record<string, Measure> = {
   'split+parse': timed((l) => {
     let parsed = 0;
     const decoder = new StringDecoder('utf8');
+    const parser = new ProbeLineParser();
     const split = new LineSplitter((line) => {
-      if (parseProbeLine(line) === undefined) throw new Error(`a line was rejected: ${line}`);
+      if (parser.parse(line) === undefined) throw new Error(`a line was rejected: ${line}`);
       parsed++;
     });
     for (let i = 0; i < l.buf.length; i += CHUNK) split.push(decoder.write(l.buf.subarray(i, i + CHUNK)));
@@ -77,14 +78,16 @@ const MEASURES: Record<string, Measure> = {
   }),
   'parse only': timed((l) => {
     let parsed = 0;
-    for (const line of l.lines) if (parseProbeLine(line)) parsed++;
+    const parser = new ProbeLineParser();
+    for (const line of l.lines) if (parser.parse(line)) parsed++;
     return parsed;
   }),
   // the first 100k records, parsed outside the timing (a hist record costs the mapper ~100 µs)
   'mapper only': (l) => {
     const mapper = new ProbeRecordMapper(dropSink, 'bench');
     mapper.handle(clock);
-    const records = l.lines.slice(0, 100_000).map((line) => parseProbeLine(line)!);
+    const parser = new ProbeLineParser();
+    const records = l.lines.slice(0, 100_000).map((line) => parser.parse(line)!);
     return { lines: records.length, cpu: cpuSeconds(() => records.forEach((r) => mapper.handle(r))) };
   },
 };

@@ -1,12 +1,18 @@
-// The layout-specific fast path of the probe reader against its reference (JSON.parse and the shape
+// The probe reader's fast path against its reference, the plain path (JSON.parse and the shape
 // checks): the recorded loader lines, hand-made odd lines, random mutations and every chunk boundary.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { LineSplitter, parseProbeLine, parseProbeLineFast, parseProbeLineJson, skeletonReadCount } from '../../src/kernel/ndjson.ts';
+import { LineSplitter, parseProbeLineJson, ProbeLineParser } from '../../src/kernel/ndjson.ts';
 import type { ProbeRecord } from '../../src/kernel/types.ts';
+
+/** One parser for the whole file, as one loader's stream has (its tag objects are shared across lines). */
+const parser = new ProbeLineParser();
+const parseProbeLine = (line: string) => parser.parse(line);
+const parseProbeLineFast = (line: string) => parser.fast(line);
+const fastReadCount = () => parser.fastReads;
 
 const LINES = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'recorded.ndjson'), 'utf8').split('\n').filter(Boolean);
 const FAST_TYPES = ['count', 'hist', 'conn', 'route', 'route_sample'];
@@ -193,10 +199,10 @@ test('tags objects are shared and frozen; records never share mutable state', (t
   t.deepEqual(h2.b, (JSON.parse(HIST) as { b: number[] }).b);
 });
 
-// The skeleton path: a line whose text, but for its varying integers, repeats is read from a
-// pattern learned from the layout path. The lines above mostly go by once; these repeat.
+// Streams as loaders print them: the same lines again and again with other integers, now and then
+// something odd. The fast path must read most of them, and each exactly as the plain path does.
 
-/** Integers the skeleton keeps as text (they name rather than measure); every other one may vary. */
+/** Integers that name rather than measure (kept as they are); every other one may vary. */
 const FIXED_KEYS = new Set(['d', 'table', 'err', 'proto', 'oif_index', 'flow_oif', 'flow_iif']);
 /** Integers as JSON writes them, near and past the edges of exact doubles. */
 const INTS = ['0', '-0', '7', '-11', '2147483648', '123456789012', '999999999999999', '1000000000000000', '9007199254740993', '18446744073709551615', '-123456789012345678901234567890'];
@@ -215,7 +221,7 @@ function withInts(line: string, pick: (key: string, n: number) => string | undef
   return list === undefined ? out : out.replace(/"b":\[[^\]]*\]/, `"b":${list}`);
 }
 
-test('a stream that repeats as loaders print it reads as the reference, mostly by skeleton', (t) => {
+test('a stream that repeats as loaders print it reads as the reference, mostly by the fast path', (t) => {
   const lines: string[] = [];
   let k = 0;
   for (let round = 0; round < 40; round++) {
@@ -232,18 +238,18 @@ test('a stream that repeats as loaders print it reads as the reference, mostly b
       );
     }
   }
-  const before = skeletonReadCount();
+  const before = fastReadCount();
   t.deepEqual(disagreements(lines), []);
-  const bySkeleton = skeletonReadCount() - before;
-  t.true(bySkeleton > lines.length / 2, `only ${bySkeleton} of ${lines.length} lines read by skeleton`);
+  const byFastPath = fastReadCount() - before;
+  t.true(byFastPath > lines.length / 2, `only ${byFastPath} of ${lines.length} lines read by the fast path`);
   t.true(lines.filter((l) => parseProbeLineJson(l) === undefined).length > 50, 'enough lines for JSON.parse to refuse');
 });
 
-test('once skeletons are known, odd variants of each line read as the reference', (t) => {
+test('after lines of the same layout, odd variants of each line read as the reference', (t) => {
   for (let i = 0; i < 3; i++) for (const line of FAST_LINES) parseProbeLine(line);
   const rand = seeded(0xbead);
   const wrong: string[] = [];
-  let bySkeleton = 0;
+  let byFastPath = 0;
   let variants = 0;
   FAST_LINES.forEach((line, i) => {
     const variantsOf: string[] = [];
@@ -259,27 +265,27 @@ test('once skeletons are known, odd variants of each line read as the reference'
       variantsOf.push(op === 0 ? line.slice(0, at) + line.slice(at + 1) : op === 1 ? line.slice(0, at) + ch + line.slice(at) : line.slice(0, at) + ch + line.slice(at + 1));
     }
     for (const v of variantsOf) {
-      // after its predecessor, the line's skeleton is the one tried first
+      // after its predecessor, as in a loader's stream
       parseProbeLine(FAST_LINES[(i + FAST_LINES.length - 1) % FAST_LINES.length]);
-      const before = skeletonReadCount();
+      const before = fastReadCount();
       if (!sameValue(parseProbeLine(v), parseProbeLineJson(v))) wrong.push(v);
-      bySkeleton += skeletonReadCount() - before;
+      byFastPath += fastReadCount() - before;
       variants++;
     }
   });
   t.deepEqual(wrong, []);
-  t.true(bySkeleton > 1000, `only ${bySkeleton} variants read by skeleton`);
-  t.true(variants - bySkeleton > 1000, 'most odd variants are left to the other paths');
+  t.true(byFastPath > 1000, `only ${byFastPath} variants read by the fast path`);
+  t.true(variants - byFastPath > 1000, 'most odd variants are left to the plain path');
 });
 
-test('many distinct skeletons, lines longer than the byte buffer and non-ASCII text still read as the reference', (t) => {
+test('many distinct tag sets, very long lines and non-ASCII text still read as the reference', (t) => {
   const lines: string[] = [];
-  // more skeletons than are kept: they start over
+  // more distinct tag objects than the parser keeps
   for (let i = 0; i < 2500; i++) {
     const line = COUNT.replace('"iface":"lspxtA"', `"iface":"if${i}"`);
     for (let r = 0; r < 3; r++) lines.push(line.replace(/"v":\d+/, `"v":${i * 3 + r}`));
   }
-  // a slot list past the byte buffer, and non-ASCII text before the integers of lines read from bytes
+  // a slot list of 40,000 integers, and non-ASCII text before the integers
   const huge = HIST.replace(/"b":\[[^\]]*\]/, `"b":[${Array.from({ length: 40_000 }, (_, i) => i).join(',')}]`);
   const accents = [CONN.replace('"laddr":"127.0.0.1"', '"laddr":"é"'), HIST.replace('"iface":"lspxtA"', '"iface":"😀"'), SAMPLE.replace('"oif":"lspxtA"', '"oif":"ü"')];
   for (let r = 0; r < 4; r++) lines.push(huge, ...accents.map((l) => withInts(l, (key) => (['lport', 'n', 'sport'].includes(key) ? String(r) : undefined))));
