@@ -9,8 +9,12 @@ import type { EngineSummary, LoadEngine, LoadPlan } from '../types.ts';
 // them: it decides when each connection sends; the client writes and reports the outcome.
 const require = createRequire(import.meta.url);
 const HttpClient = require('autocannon/lib/httpClient.js') as new (opts: Record<string, unknown>) => AcClient;
+/** The response parser autocannon uses: its headers-complete callback returns 1 to say "no body follows". */
+const { kOnHeadersComplete } = createRequire(require.resolve('autocannon'))('http-parser-js').HTTPParser as { kOnHeadersComplete: number };
 
 interface AcClient {
+  parser: Record<number, (info: unknown) => unknown>;
+  requestIterator: { currentRequest: { method?: string } };
   on(ev: 'response', fn: (status: number, bytes: number, durationMs: number) => void): void;
   on(ev: 'request' | 'timeout' | 'connError', fn: (...args: unknown[]) => void): void;
   destroy(): void;
@@ -87,7 +91,13 @@ export class AutocannonEngine implements LoadEngine, Client<Conn> {
         client.on('connError', () => s.fail(conn, 'conn'));
       },
     };
-    new HttpClient(opts);
+    const client = new HttpClient(opts);
+    // A response to HEAD carries a Content-Length but no body; autocannon would wait for one.
+    const headersComplete = client.parser[kOnHeadersComplete];
+    client.parser[kOnHeadersComplete] = (info) => {
+      headersComplete(info);
+      return client.requestIterator.currentRequest.method === 'HEAD' ? 1 : 0;
+    };
     return conn;
   }
 

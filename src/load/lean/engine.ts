@@ -38,9 +38,12 @@ class Conn extends Connection {
   private bytes = 0;
   private close = false;
   private noBody = false;
+  /** Per request in flight (the scheduler's ring slots): was it a HEAD (its response has no body)? */
+  readonly headReq: boolean[];
 
   constructor(private readonly engine: LeanEngine) {
     super(engine.pipelining);
+    this.headReq = new Array<boolean>(engine.pipelining).fill(false);
     this.connect();
   }
 
@@ -201,7 +204,7 @@ class Conn extends Connection {
       line = buf.indexOf(10, line) + 1;
     }
     const s = this.status;
-    this.noBody = (s >= 100 && s < 200) || s === 204 || s === 304;
+    this.noBody = (s >= 100 && s < 200) || s === 204 || s === 304 || this.headReq[this.head];
     if (this.noBody) return;
     if (chunked) this.state = P.ChunkSize;
     else {
@@ -294,6 +297,7 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
   port = 80;
   s!: Scheduler<Conn>;
   private requests: Buffer[] = [];
+  private isHead: boolean[] = [];
   private next = 0;
   private timeoutMs = 10_000;
 
@@ -307,6 +311,7 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
     this.host = url.hostname;
     this.port = Number(url.port || 80);
     this.requests = buildRequests(plan, url);
+    this.isHead = weightedSequence(plan.requests).map((r) => r.method === 'HEAD');
     this.timeoutMs = plan.requestTimeoutMs;
     this.s = new Scheduler(this.name, plan, this);
     const sweeper = setInterval(() => this.sweepTimeouts(), 250);
@@ -324,6 +329,7 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
 
   write(c: Conn): void {
     const req = this.requests[this.next];
+    c.headReq[(c.head + c.inflight - 1) % c.depth] = this.isHead[this.next];
     this.next = this.next + 1 === this.requests.length ? 0 : this.next + 1;
     c.socket.write(req);
   }
