@@ -89,7 +89,7 @@ interface ReplicaSet<P extends Pod> {
 /**
  * The replica sets of one cluster, one per service. Like a Deployment: `scale` accepts a size and
  * pods converge in the background (`settled` waits); a pod joins routing once ready, leaves it before
- * it is signalled, and is replaced when it dies. Pods converge only once `live()` was called.
+ * it is signalled, and is replaced when it dies. Pods converge only once `goLive()` was called.
  */
 export class ReplicaSets<P extends Pod> {
   private readonly sets = new Map<string, ReplicaSet<P>>();
@@ -112,11 +112,12 @@ export class ReplicaSets<P extends Pod> {
     return this.life.signal;
   }
 
-  /** True between live() and stop(): scale() may be called. */
+  /** True between goLive() and halt(): scale() may be called. */
   get live(): boolean {
     return this.started && !this.halting;
   }
 
+  /** True once halt() (or stop()) began. */
   get stopping(): boolean {
     return this.halting;
   }
