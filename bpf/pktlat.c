@@ -18,10 +18,10 @@
 #define PROBE "pktlat"
 #define GRACE_NS 20000000ULL
 
+/* What the window callbacks share: the options (the window grid) and the skeleton. */
 struct drain_ctx {
-	__u64 t0;
-	__u64 win;
 	const struct ls_opts *o;
+	struct pktlat_bpf *skel;
 };
 
 static const char **reason_names;
@@ -80,19 +80,11 @@ static __u32 drop_window(const void *k) { return ((const struct pktlat_drop_key 
 static void emit_lat(const void *key, const void *val, void *c)
 {
 	const struct pktlat_lat_key *k = key;
-	const struct ls_hist *h = val;
 	const struct drain_ctx *ctx = c;
-	char b[LS_HIST_SLOTS * 24 + 2];
-	int n = 0;
-	for (int i = 0; i < LS_HIST_SLOTS; i++)
-		if (h->slots[i])
-			n += snprintf(b + n, sizeof(b) - n, "%s%d,%llu", n ? "," : "", i, (unsigned long long)h->slots[i]);
-	b[n] = 0;
-	ls_out("{\"t\":\"hist\",\"probe\":\"" PROBE "\",\"m\":\"pkt_latency_ns\",\"w\":%llu,\"d\":%llu,"
-	       "\"tags\":{\"iface\":%s,\"peer\":%s,\"dir\":\"%s\"},\"n\":%llu,\"sum\":%llu,\"b\":[%s]}",
-	       (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win,
-	       ls_jstr(k->ifname), ls_jstr(k->peer), flow_name(k->flow), (unsigned long long)h->count,
-	       (unsigned long long)h->sum, b);
+	char tags[128];
+	snprintf(tags, sizeof(tags), "\"iface\":%s,\"peer\":%s,\"dir\":\"%s\"", ls_jstr(k->ifname), ls_jstr(k->peer),
+		 flow_name(k->flow));
+	ls_emit_hist(ctx->o, "pkt_latency_ns", k->window, tags, val);
 }
 
 static void emit_cnt(const void *key, const void *val, void *c)
@@ -101,13 +93,13 @@ static void emit_cnt(const void *key, const void *val, void *c)
 	const struct pktlat_cnt *v = val;
 	const struct drain_ctx *ctx = c;
 	const char *dir = k->dir == PKTLAT_TX ? "tx" : "rx";
-	unsigned long long w = ctx->t0 + k->window * ctx->win;
+	unsigned long long w = ls_window_start(ctx->o, k->window);
 	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"pkt_count\",\"w\":%llu,\"d\":%llu,"
 	       "\"tags\":{\"iface\":%s,\"dir\":\"%s\"},\"v\":%llu}",
-	       w, (unsigned long long)ctx->win, ls_jstr(k->ifname), dir, (unsigned long long)v->packets);
+	       w, (unsigned long long)ctx->o->window_ns, ls_jstr(k->ifname), dir, (unsigned long long)v->packets);
 	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"pkt_bytes\",\"w\":%llu,\"d\":%llu,"
 	       "\"tags\":{\"iface\":%s,\"dir\":\"%s\"},\"v\":%llu}",
-	       w, (unsigned long long)ctx->win, ls_jstr(k->ifname), dir, (unsigned long long)v->bytes);
+	       w, (unsigned long long)ctx->o->window_ns, ls_jstr(k->ifname), dir, (unsigned long long)v->bytes);
 }
 
 static void emit_drop(const void *key, const void *val, void *c)
@@ -116,14 +108,14 @@ static void emit_drop(const void *key, const void *val, void *c)
 	const struct drain_ctx *ctx = c;
 	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"drops\",\"w\":%llu,\"d\":%llu,"
 	       "\"tags\":{\"iface\":%s,\"reason\":%s},\"v\":%llu}",
-	       (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win,
+	       (unsigned long long)ls_window_start(ctx->o, k->window), (unsigned long long)ctx->o->window_ns,
 	       ls_jstr(k->ifname), ls_jstr(reason_name(k->reason)), *(const unsigned long long *)val);
 }
 
 /* The first window of the rings still to emit, and how far (now_w + 1 at most) they may be emitted. */
 static __u32 ring_first(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 *cutoff)
 {
-	__u32 now_w = (__u32)((ls_mono_ns() - ctx->t0) / ctx->win), first = skel->bss->ring_drained;
+	__u32 now_w = (__u32)((ls_mono_ns() - ctx->o->t0) / ctx->o->window_ns), first = skel->bss->ring_drained;
 	if (*cutoff > now_w + 1)
 		*cutoff = now_w + 1;
 	/* older windows have been overwritten (and counted as lost by the kernel) */
@@ -209,8 +201,11 @@ out:
 	free(sum);
 }
 
-static void drain(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
+/* Emits the windows before cutoff (all with UINT32_MAX): the window loop's tick. */
+static void drain(__u32 cutoff, void *p)
 {
+	struct drain_ctx *ctx = p;
+	struct pktlat_bpf *skel = ctx->skel;
 	__u32 upto = cutoff, first = ring_first(skel, ctx, &upto);
 
 	drain_cnt_ring(skel, ctx, first, upto);
@@ -225,97 +220,37 @@ static void drain(struct pktlat_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
 			 bpf_map__max_entries(skel->maps.lsc_drops), cutoff, drop_window, emit_drop, ctx, true);
 }
 
+static void end_fields(char *buf, size_t n, const __u64 *stats, void *ctx)
+{
+	snprintf(buf, n, ",\"stale\":%llu", (unsigned long long)stats[LS_STAT_STALE]);
+}
+
 int main(int argc, char **argv)
 {
-	struct pktlat_bpf *skel = NULL;
+	struct pktlat_bpf *skel;
 	struct ls_opts o;
 	struct ls_clock clk;
-	struct drain_ctx ctx;
-	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
-	__u64 t0, start, k;
-	int err = 1;
+	struct drain_ctx ctx = { .o = &o };
+	int err;
 
-	ls_setup_process();
-	ls_parse_args(argc, argv, &o, PROBE);
-	ls_clock_sync(&clk);
-	t0 = ls_window_t0(&o, &clk);
+	ls_init(argc, argv, &o, &clk, PROBE, LS_OPT_FILTER | LS_OPT_PROBE, NULL);
 
 	skel = pktlat_bpf__open();
-	if (!skel) {
-		ls_emit_error(PROBE, "open BPF object: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->ls_win_t0 = t0;
-	skel->rodata->ls_win_ns = o.window_ns;
-	skel->rodata->ls_filt_ifaces = o.n_ifaces > 0;
-	skel->rodata->ls_filt_ports = o.n_ports > 0;
-	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
-	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
-	ls_cidr_rodata(&o, &skel->rodata->ls_n_icidrs, skel->rodata->ls_icidrs);
+	if (!skel)
+		return ls_open_failed(PROBE);
+	LS_PROBE_RODATA(skel->rodata, &o);
 	skel->rodata->max_age_ns = o.max_age_ns;
 	bpf_program__set_autoload(skel->progs.lsc_skb_drop, !o.no_drops);
 	bpf_map__set_max_entries(skel->maps.lsc_pkt_ring, PKTLAT_RING * (o.n_ifaces ? o.n_ifaces : 1) * 2);
 	skel->rodata->lat_ring_on = o.n_ifaces > 0 && o.n_ifaces <= PKTLAT_LAT_RING_IFACES;
 	bpf_map__set_max_entries(skel->maps.lsc_lat_ring,
 				 skel->rodata->lat_ring_on ? PKTLAT_RING * o.n_ifaces * o.n_ifaces * 3 : 1);
-	skel->bss->ring_drained = (__u32)((ls_mono_ns() - t0) / o.window_ns);
-
-	if ((err = pktlat_bpf__load(skel))) {
-		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
-		goto cleanup;
-	}
-	if ((err = ls_fill_cidrs(&o, bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
-		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
-		goto cleanup;
-	}
-	if ((err = pktlat_bpf__attach(skel))) {
-		ls_emit_error(PROBE, "attach: %s", strerror(-err));
-		goto cleanup;
-	}
+	skel->bss->ring_drained = (__u32)((ls_mono_ns() - o.t0) / o.window_ns);
 	load_reason_names();
-
-	ls_emit_clock(&o, &clk, t0);
-	ls_emit_ready(&o, skel->obj);
-
-	ctx.t0 = t0;
-	ctx.win = o.window_ns;
-	ctx.o = &o;
-	start = ls_mono_ns();
-	for (k = (start - t0) / o.window_ns + 1; !ls_exiting; k++) {
-		__u64 now;
-		ls_sleep_until(t0 + k * o.window_ns + GRACE_NS);
-		now = ls_mono_ns();
-		if (ls_exiting)
-			break;
-		drain(skel, &ctx, (__u32)((now - GRACE_NS - t0) / o.window_ns));
-		ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
-		ls_report_lost(PROBE, stats, last, now);
-		ls_out_flush();
-		if (o.duration_s > 0 && now - start >= (__u64)(o.duration_s * 1e9))
-			break;
-	}
-
-	/* detach first so the last windows stop moving, then drain everything */
-	pktlat_bpf__detach(skel);
-	drain(skel, &ctx, UINT32_MAX);
-	ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
-	ls_report_lost(PROBE, stats, last, ls_mono_ns());
-	{
-		int fds[] = { bpf_program__fd(skel->progs.lsc_pkt_queue), bpf_program__fd(skel->progs.lsc_pkt_recv),
-			      bpf_program__fd(skel->progs.lsc_skb_drop) };
-		const char *names[] = { "lsc_pkt_queue", "lsc_pkt_recv", "lsc_skb_drop" };
-		char ps[1024];
-		ls_prog_stats_json(ps, sizeof(ps), fds, names, 3);
-		ls_out("{\"t\":\"end\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-		       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu},\"stale\":%llu,\"progs\":%s}",
-		       (unsigned long long)ls_mono_ns(), ls_cpu_seconds(), ls_lines + 1,
-		       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL],
-		       (unsigned long long)stats[LS_STAT_STALE], ps);
-	}
-	ls_out_flush();
-	err = 0;
-
-cleanup:
+	ctx.skel = skel;
+	err = ls_probe_run(skel->skeleton, &o, &clk, skel->maps.lsc_f_cidrs, NULL, NULL,
+			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx, .end_fields = end_fields,
+					      .stats_fd = bpf_map__fd(skel->maps.lsc_stats) });
 	pktlat_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

@@ -125,6 +125,21 @@ static __always_inline bool rtt_due(const struct sock *sk, __u64 at)
 	return true;
 }
 
+/*
+ * At a tracked socket's close: its slot no longer stands for it. The kernel hands the freed memory to
+ * the next socket at once (often the next connection of the same client), which must not wait out
+ * this one's rtt_every_ns. Once per connection, never per ACK.
+ */
+static __always_inline void rtt_forget(const struct sock *sk)
+{
+	__u64 id = LS_PTR_ID(sk);
+	__u32 i = ls_hash_bits(id, TCPW_RTT_SLOT_BITS);
+	struct tcpwatch_rtt_slot *r = bpf_map_lookup_elem(&lsc_rtt_last, &i);
+
+	if (r && r->sk == id)
+		r->sk = 0;
+}
+
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 {
@@ -251,6 +266,7 @@ int BPF_PROG(lsc_tcp_state, const struct sock *sk, const int oldstate, const int
 			ls_stat_inc(LS_STAT_RB_LOST);
 		}
 		bpf_map_delete_elem(&lsc_conns, &key);
+		rtt_forget(sk);
 		return 0;
 	}
 

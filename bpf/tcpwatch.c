@@ -16,9 +16,10 @@
 #define PROBE "tcpwatch"
 #define GRACE_NS 20000000ULL
 
+/* What the window callbacks share: the options (the window grid) and the skeleton. */
 struct drain_ctx {
-	__u64 t0;
-	__u64 win;
+	const struct ls_opts *o;
+	struct tcpwatch_bpf *skel;
 };
 
 static const char *state_names[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
@@ -40,18 +41,11 @@ static __u32 key_window(const void *k) { return ((const struct tcpwatch_key *)k)
 static void emit_rtt(const void *key, const void *val, void *c)
 {
 	const struct tcpwatch_key *k = key;
-	const struct ls_hist *h = val;
 	const struct drain_ctx *ctx = c;
-	char b[LS_HIST_SLOTS * 24 + 2];
-	int n = 0;
-	for (int i = 0; i < LS_HIST_SLOTS; i++)
-		if (h->slots[i])
-			n += snprintf(b + n, sizeof(b) - n, "%s%d,%llu", n ? "," : "", i, (unsigned long long)h->slots[i]);
-	b[n] = 0;
-	ls_out("{\"t\":\"hist\",\"probe\":\"" PROBE "\",\"m\":\"tcp_srtt_us\",\"w\":%llu,\"d\":%llu,"
-	       "\"tags\":{\"peer\":\"%s\",\"port\":\"%u\",\"side\":\"%s\"},\"n\":%llu,\"sum\":%llu,\"b\":[%s]}",
-	       (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win, ls_addr(k->peer),
-	       k->port, side_name(k->side), (unsigned long long)h->count, (unsigned long long)h->sum, b);
+	char tags[128];
+	snprintf(tags, sizeof(tags), "\"peer\":\"%s\",\"port\":\"%u\",\"side\":\"%s\"", ls_addr(k->peer), k->port,
+		 side_name(k->side));
+	ls_emit_hist(ctx->o, "tcp_srtt_us", k->window, tags, val);
 }
 
 static void emit_stats(const void *key, const void *val, void *c)
@@ -69,7 +63,7 @@ static void emit_stats(const void *key, const void *val, void *c)
 			continue;
 		ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"%s\",\"w\":%llu,\"d\":%llu,"
 		       "\"tags\":{\"peer\":\"%s\",\"port\":\"%u\",\"side\":\"%s\"},\"v\":%llu}",
-		       f[i].m, (unsigned long long)(ctx->t0 + k->window * ctx->win), (unsigned long long)ctx->win,
+		       f[i].m, (unsigned long long)ls_window_start(ctx->o, k->window), (unsigned long long)ctx->o->window_ns,
 		       ls_addr(k->peer), k->port, side_name(k->side), (unsigned long long)f[i].v);
 	}
 }
@@ -99,14 +93,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-static void drain(struct tcpwatch_bpf *skel, struct drain_ctx *ctx, __u32 cutoff)
-{
-	ls_drain_windows(bpf_map__fd(skel->maps.lsc_rtt), sizeof(struct tcpwatch_key), sizeof(struct ls_hist),
-			 bpf_map__max_entries(skel->maps.lsc_rtt), cutoff, key_window, emit_rtt, ctx, true);
-	ls_drain_windows(bpf_map__fd(skel->maps.lsc_tcp), sizeof(struct tcpwatch_key), sizeof(struct tcpwatch_stats),
-			 bpf_map__max_entries(skel->maps.lsc_tcp), cutoff, key_window, emit_stats, ctx, false);
-}
-
 /* Connections still open when we stop: one "conn" record each, state "open". */
 static void emit_open_conns(struct tcpwatch_bpf *skel)
 {
@@ -123,6 +109,19 @@ static void emit_open_conns(struct tcpwatch_bpf *skel)
 	}
 }
 
+/* Emits the windows before cutoff: the window loop's tick; at the end (UINT32_MAX) all, and the open connections. */
+static void drain(__u32 cutoff, void *p)
+{
+	struct drain_ctx *ctx = p;
+	struct tcpwatch_bpf *skel = ctx->skel;
+	ls_drain_windows(bpf_map__fd(skel->maps.lsc_rtt), sizeof(struct tcpwatch_key), sizeof(struct ls_hist),
+			 bpf_map__max_entries(skel->maps.lsc_rtt), cutoff, key_window, emit_rtt, ctx, true);
+	ls_drain_windows(bpf_map__fd(skel->maps.lsc_tcp), sizeof(struct tcpwatch_key), sizeof(struct tcpwatch_stats),
+			 bpf_map__max_entries(skel->maps.lsc_tcp), cutoff, key_window, emit_stats, ctx, false);
+	if (cutoff == UINT32_MAX)
+		emit_open_conns(skel);
+}
+
 static void read_port_range(__u16 *lo, __u16 *hi)
 {
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
@@ -136,101 +135,30 @@ static void read_port_range(__u16 *lo, __u16 *hi)
 	fclose(f);
 }
 
-struct tick_ctx {
-	struct tcpwatch_bpf *skel;
-	struct drain_ctx *ctx;
-};
-
-static void tick(__u32 cutoff, void *p)
-{
-	struct tick_ctx *tc = p;
-	drain(tc->skel, tc->ctx, cutoff);
-}
-
 int main(int argc, char **argv)
 {
-	struct tcpwatch_bpf *skel = NULL;
-	struct ring_buffer *rb = NULL;
+	struct tcpwatch_bpf *skel;
 	struct ls_opts o;
 	struct ls_clock clk;
-	struct drain_ctx ctx;
-	struct tick_ctx tc = { .ctx = &ctx };
-	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
-	__u64 t0;
+	struct drain_ctx ctx = { .o = &o };
 	__u16 eph_lo = 32768, eph_hi = 60999;
-	int err = 1;
+	int err;
 
-	ls_setup_process();
-	ls_parse_args(argc, argv, &o, PROBE);
-	ls_clock_sync(&clk);
-	t0 = ls_window_t0(&o, &clk);
+	ls_init(argc, argv, &o, &clk, PROBE, LS_OPT_FILTER | LS_OPT_PROBE, NULL);
 	read_port_range(&eph_lo, &eph_hi);
 
 	skel = tcpwatch_bpf__open();
-	if (!skel) {
-		ls_emit_error(PROBE, "open BPF object: %s", strerror(errno));
-		goto cleanup;
-	}
-	skel->rodata->ls_win_t0 = t0;
-	skel->rodata->ls_win_ns = o.window_ns;
+	if (!skel)
+		return ls_open_failed(PROBE);
+	LS_PROBE_RODATA(skel->rodata, &o);
 	skel->rodata->ls_filt_ifaces = false; /* sockets have no interface; ifaces do not apply */
-	skel->rodata->ls_filt_ports = o.n_ports > 0;
-	skel->rodata->ls_filt_cidrs = o.n_cidrs > 0;
-	ls_filter_rodata(&o, &skel->rodata->ls_n_ifaces, skel->rodata->ls_ifaces, skel->rodata->ls_port_bits);
-	ls_cidr_rodata(&o, &skel->rodata->ls_n_icidrs, skel->rodata->ls_icidrs);
 	skel->rodata->eph_lo = eph_lo;
 	skel->rodata->eph_hi = eph_hi;
 	skel->rodata->rtt_every_ns = o.rtt_every_ns;
-
-	if ((err = tcpwatch_bpf__load(skel))) {
-		ls_emit_error(PROBE, "load BPF programs: %s", strerror(-err));
-		goto cleanup;
-	}
-	if ((err = ls_fill_cidrs(&o, bpf_map__fd(skel->maps.lsc_f_cidrs)))) {
-		ls_emit_error(PROBE, "fill filter maps: %s", strerror(-err));
-		goto cleanup;
-	}
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.lsc_tcp_events), on_event, NULL, NULL);
-	if (!rb) {
-		err = -errno;
-		ls_emit_error(PROBE, "ring buffer: %s", strerror(errno));
-		goto cleanup;
-	}
-	if ((err = tcpwatch_bpf__attach(skel))) {
-		ls_emit_error(PROBE, "attach: %s", strerror(-err));
-		goto cleanup;
-	}
-
-	ls_emit_clock(&o, &clk, t0);
-	ls_emit_ready(&o, skel->obj);
-
-	ctx.t0 = t0;
-	ctx.win = o.window_ns;
-	tc.skel = skel;
-	ls_window_loop(rb, &o, t0, GRACE_NS, PROBE, bpf_map__fd(skel->maps.lsc_stats), stats, last, tick, &tc);
-
-	tcpwatch_bpf__detach(skel);
-	ring_buffer__consume(rb);
-	drain(skel, &ctx, UINT32_MAX);
-	emit_open_conns(skel);
-	ls_read_stats(bpf_map__fd(skel->maps.lsc_stats), stats);
-	ls_report_lost(PROBE, stats, last, ls_mono_ns());
-	{
-		int fds[] = { bpf_program__fd(skel->progs.lsc_tcp_probe), bpf_program__fd(skel->progs.lsc_tcp_retrans),
-			      bpf_program__fd(skel->progs.lsc_tcp_synack), bpf_program__fd(skel->progs.lsc_tcp_state) };
-		const char *names[] = { "lsc_tcp_probe", "lsc_tcp_retrans", "lsc_tcp_synack", "lsc_tcp_state" };
-		char ps[1024];
-		ls_prog_stats_json(ps, sizeof(ps), fds, names, 4);
-		ls_out("{\"t\":\"end\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-		       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu},\"progs\":%s}",
-		       (unsigned long long)ls_mono_ns(), ls_cpu_seconds(), ls_lines + 1,
-		       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL], ps);
-	}
-	ls_out_flush();
-	err = 0;
-
-cleanup:
-	ring_buffer__free(rb);
+	ctx.skel = skel;
+	err = ls_probe_run(skel->skeleton, &o, &clk, skel->maps.lsc_f_cidrs, skel->maps.lsc_tcp_events, on_event,
+			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx,
+					      .stats_fd = bpf_map__fd(skel->maps.lsc_stats) });
 	tcpwatch_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

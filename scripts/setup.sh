@@ -32,12 +32,13 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# eBPF objects and loaders (make is a no-op when up to date).
+# eBPF objects and loaders, the probes and the local cluster's balancer, from the one bpf/Makefile
+# (make is a no-op when up to date).
 if [ -f bpf/Makefile ]; then
   if command -v clang >/dev/null && command -v bpftool >/dev/null; then
-    make -s -C bpf >&2 || say "bpf build failed: probes will be off (see the make output above)"
+    make -s -C bpf >&2 || say "bpf build failed: probes and the local cluster will be off (see the make output above)"
   else
-    say "clang or bpftool missing: probes will be off"
+    say "clang or bpftool missing: probes and the local cluster will be off"
   fi
 fi
 

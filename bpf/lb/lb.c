@@ -13,20 +13,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "ls_loader.h"
 #include "lb.h"
 #include "lb.skel.h"
 
@@ -35,13 +28,12 @@
 #define MAX_CLIENTS 1024
 #define MAX_COUNTERS 4096
 #define NAME_LEN 64
-#define LINE_MAX_LEN 8192
 
+/* lb's own options; the window (--window-ms) is one of the shared ones. */
 struct opts {
 	const char *cgroup;
 	__u32 host_pid;
 	__u32 sample_every;
-	__u64 window_ns;
 };
 
 struct service_info {
@@ -63,121 +55,34 @@ struct last_count {
 	__u64 value;
 };
 
-static volatile sig_atomic_t exiting;
+struct counters {
+	struct last_count last[MAX_COUNTERS];
+	int n;
+};
+
 static struct service_info services[LB_MAX_SERVICES];
 static char pod_names[MAX_NAMES][NAME_LEN]; /* backend id -> pod name; id 0 unused */
 static int n_pod_names = 1;
 static struct client_info clients[MAX_CLIENTS];
 static int n_clients;
-static struct last_count last_conns[MAX_COUNTERS], last_rejects[MAX_COUNTERS];
-static int n_last_conns, n_last_rejects;
-static unsigned long long lines_out, decisions_out, refusals_out, lost_rb, lost_map;
+static struct counters conns_seen, rejects_seen;
+static unsigned long long decisions_out, refusals_out;
 
-static void on_signal(int sig) { exiting = 1; }
-
-static __u64 mono_ns(void)
+static int own_opt(const char *a, const char *v, void *ctx)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static double realtime_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void out(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
-	va_end(ap);
-	fputc('\n', stdout);
-	lines_out++;
-}
-
-static void flush(void)
-{
-	if (fflush(stdout) == EOF && errno == EPIPE)
-		exiting = 1;
-}
-
-/* JSON-safe copy: names and messages keep printable ASCII other than quote and backslash. */
-static const char *jsafe(const char *s)
-{
-	static char bufs[4][512];
-	static int next;
-	char *b = bufs[next++ & 3];
-	size_t i = 0;
-	for (; *s && i < sizeof(bufs[0]) - 1; s++)
-		b[i++] = (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\') ? *s : '?';
-	b[i] = 0;
-	return b;
-}
-
-static const char *ip4(__u32 be)
-{
-	static char bufs[8][INET_ADDRSTRLEN];
-	static int next;
-	char *b = bufs[next++ & 7];
-	inet_ntop(AF_INET, &be, b, INET_ADDRSTRLEN);
-	return b;
-}
-
-static void emit_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit_error(const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	out("{\"t\":\"error\",\"probe\":\"" PROBE "\",\"msg\":\"%s\"}", jsafe(msg));
-	flush();
-}
-
-static void usage_exit(const char *why)
-{
-	emit_error("usage: %s; lb --host-pid PID [--cgroup DIR] [--sample-every N] [--window-ms MS]", why);
-	exit(2);
-}
-
-static void parse_args(int argc, char **argv, struct opts *o)
-{
-	o->cgroup = "/sys/fs/cgroup";
-	o->host_pid = 0;
-	o->sample_every = 1;
-	o->window_ns = 1000000000ULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (i + 1 >= argc)
-			usage_exit("every flag takes a value");
-		const char *v = argv[++i];
-		char *end;
-		unsigned long long n = strtoull(v, &end, 10);
-		bool numeric = *v && !*end;
-		if (!strcmp(a, "--cgroup"))
-			o->cgroup = v;
-		else if (!strcmp(a, "--host-pid") && numeric && n > 0 && n < UINT32_MAX)
-			o->host_pid = (__u32)n;
-		else if (!strcmp(a, "--sample-every") && numeric && n < UINT32_MAX)
-			o->sample_every = (__u32)n;
-		else if (!strcmp(a, "--window-ms") && numeric && n >= 10 && n <= 60000)
-			o->window_ns = n * 1000000ULL;
-		else
-			usage_exit("unknown flag or bad value");
-	}
-	if (!o->host_pid)
-		usage_exit("--host-pid is required");
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
+	struct opts *o = ctx;
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	bool numeric = *v && !*end;
+	if (!strcmp(a, "--cgroup"))
+		o->cgroup = v;
+	else if (!strcmp(a, "--host-pid"))
+		return numeric && n > 0 && n < UINT32_MAX ? (o->host_pid = (__u32)n, 1) : -1;
+	else if (!strcmp(a, "--sample-every"))
+		return numeric && n < UINT32_MAX ? (o->sample_every = (__u32)n, 1) : -1;
+	else
+		return 0;
+	return 1;
 }
 
 /* ---- names ---- */
@@ -238,6 +143,14 @@ static const char *client_name(__u64 cgroup, __u32 tgid, __u32 host_pid)
 	return b;
 }
 
+/* What the callbacks of the window loop and the ring buffer share. */
+struct run_ctx {
+	struct lb_bpf *skel;
+	const struct opts *own;
+	const struct ls_opts *o;
+	__u32 window; /* index of the window the counters are gathering */
+};
+
 /* ---- the line protocol ---- */
 
 static bool parse_endpoint(const char *s, struct lb_addr *a)
@@ -269,18 +182,23 @@ static bool parse_u64(const char *s, __u64 *v)
 
 static void ack(unsigned long long seq, const char *extra)
 {
-	out("{\"t\":\"ack\",\"probe\":\"" PROBE "\",\"seq\":%llu,\"ok\":true,\"ts\":%llu%s}", seq,
-	    (unsigned long long)mono_ns(), extra ? extra : "");
+	ls_out("{\"t\":\"ack\",\"probe\":\"" PROBE "\",\"seq\":%llu,\"ok\":true,\"ts\":%llu%s}", seq,
+	       (unsigned long long)ls_mono_ns(), extra ? extra : "");
 }
 
 static void nack(unsigned long long seq, const char *msg)
 {
-	out("{\"t\":\"ack\",\"probe\":\"" PROBE "\",\"seq\":%llu,\"ok\":false,\"ts\":%llu,\"msg\":\"%s\"}", seq,
-	    (unsigned long long)mono_ns(), jsafe(msg));
+	ls_out("{\"t\":\"ack\",\"probe\":\"" PROBE "\",\"seq\":%llu,\"ok\":false,\"ts\":%llu,\"msg\":%s}", seq,
+	       (unsigned long long)ls_mono_ns(), ls_jstr(msg));
 }
 
-static void command(struct lb_bpf *skel, char *line)
+static void command(char *line, void *ctx)
 {
+	struct lb_bpf *skel = ((struct run_ctx *)ctx)->skel;
+	if (!line) {
+		nack(0, "line too long");
+		return;
+	}
 	char *tok[LB_MAX_BACKENDS + 8];
 	int n = 0;
 	char *save = NULL;
@@ -429,10 +347,6 @@ static void command(struct lb_bpf *skel, char *line)
 
 /* ---- ring buffer records ---- */
 
-struct run_ctx {
-	struct opts *o;
-};
-
 static int on_event(void *c, void *data, size_t len)
 {
 	const struct lb_event *e = data;
@@ -442,255 +356,169 @@ static int on_event(void *c, void *data, size_t len)
 	char comm[LB_COMM_LEN + 1];
 	memcpy(comm, e->comm, LB_COMM_LEN);
 	comm[LB_COMM_LEN] = 0;
-	const char *client = client_name(e->cgroup, e->tgid, ctx->o->host_pid);
+	const char *client = client_name(e->cgroup, e->tgid, ctx->own->host_pid);
 	struct client_info *ci = client_of(e->cgroup);
 	if (e->kind == LB_EV_DECISION) {
 		decisions_out++;
-		out("{\"t\":\"lb\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"service\":\"%s\",\"vip\":\"%s\",\"vport\":%u,"
+		ls_out("{\"t\":\"lb\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"service\":\"%s\",\"vip\":\"%s\",\"vport\":%u,"
 		    "\"client\":\"%s\",\"cport\":0,\"client_pod\":\"%s\",\"backend\":\"%s\",\"bport\":%u,\"backend_id\":%u,"
 		    "\"pod\":\"%s\",\"proto\":6,\"gen\":%u,\"cgroup\":%llu,\"pid\":%u}",
-		    (unsigned long long)e->ts, service_name(e->svc), ip4(e->dst), e->dport, ci ? ci->ip : "0.0.0.0",
-		    client, ip4(e->backend), e->bport, e->backend_id, pod_name(e->backend_id), e->gen,
-		    (unsigned long long)e->cgroup, e->tgid);
+		       (unsigned long long)e->ts, service_name(e->svc), ls_addr4(e->dst), e->dport, ci ? ci->ip : "0.0.0.0",
+		       client, ls_addr4(e->backend), e->bport, e->backend_id, pod_name(e->backend_id), e->gen,
+		       (unsigned long long)e->cgroup, e->tgid);
 	} else {
 		refusals_out++;
-		out("{\"t\":\"%s\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"service\":\"%s\",\"dst\":\"%s\",\"dport\":%u,"
-		    "\"client\":\"%s\",\"cgroup\":%llu,\"pid\":%u,\"comm\":\"%s\",\"gen\":%u}",
-		    e->kind == LB_EV_POLICY ? "policy_drop" : "no_backend", (unsigned long long)e->ts, service_name(e->svc),
-		    ip4(e->dst), e->dport, jsafe(client), (unsigned long long)e->cgroup, e->tgid, jsafe(comm), e->gen);
+		ls_out("{\"t\":\"%s\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"service\":\"%s\",\"dst\":\"%s\",\"dport\":%u,"
+		       "\"client\":%s,\"cgroup\":%llu,\"pid\":%u,\"comm\":%s,\"gen\":%u}",
+		       e->kind == LB_EV_POLICY ? "policy_drop" : "no_backend", (unsigned long long)e->ts, service_name(e->svc),
+		       ls_addr4(e->dst), e->dport, ls_jstr(client), (unsigned long long)e->cgroup, e->tgid, ls_jstr(comm), e->gen);
 	}
 	return 0;
 }
 
 /* ---- windows ---- */
 
-static __u64 *last_of(struct last_count *arr, int *n, const void *key, size_t key_sz)
+static __u64 *last_of(struct counters *seen, const void *key, size_t key_sz)
 {
-	for (int i = 0; i < *n; i++)
-		if (!memcmp(arr[i].key, key, key_sz))
-			return &arr[i].value;
-	if (*n >= MAX_COUNTERS)
+	for (int i = 0; i < seen->n; i++)
+		if (!memcmp(seen->last[i].key, key, key_sz))
+			return &seen->last[i].value;
+	if (seen->n >= MAX_COUNTERS)
 		return NULL;
-	memset(arr[*n].key, 0, sizeof(arr[*n].key));
-	memcpy(arr[*n].key, key, key_sz);
-	arr[*n].value = 0;
-	return &arr[(*n)++].value;
+	memset(seen->last[seen->n].key, 0, sizeof(seen->last[0].key));
+	memcpy(seen->last[seen->n].key, key, key_sz);
+	seen->last[seen->n].value = 0;
+	return &seen->last[seen->n++].value;
 }
 
-static void emit_conns(struct lb_bpf *skel, __u64 w, __u64 d)
+/* One counter's growth over the window [w, w+d), and its total. */
+typedef void (*growth_fn)(const void *key, __u64 growth, __u64 total, __u64 w, __u64 d);
+
+/* Calls emit for every key of a cumulative counter map (__u64 values) that grew since the last call. */
+static void emit_growth(struct bpf_map *map, struct counters *seen, growth_fn emit, __u64 w, __u64 d)
 {
-	int fd = bpf_map__fd(skel->maps.lb_conns);
-	struct lb_conn_key key, next, *prev = NULL;
-	__u64 v;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
+	int fd = bpf_map__fd(map);
+	size_t key_sz = bpf_map__key_size(map);
+	__u8 key[sizeof(seen->last[0].key)], next[sizeof(key)];
+	void *prev = NULL;
+	__u64 v, *last;
+	if (key_sz > sizeof(key))
+		return;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_sz);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, &v) || !(last = last_of(seen, key, key_sz)) || v == *last)
 			continue;
-		__u64 *last = last_of(last_conns, &n_last_conns, &key, sizeof(key));
-		if (!last || v == *last)
-			continue;
-		out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"lb.connections\",\"w\":%llu,\"d\":%llu,"
-		    "\"tags\":{\"service\":\"%s\",\"pod\":\"%s\",\"backend\":\"%s:%u\"},\"v\":%llu,\"total\":%llu}",
-		    (unsigned long long)w, (unsigned long long)d, service_name(key.svc), pod_name(key.id), ip4(key.ip),
-		    key.port, (unsigned long long)(v - *last), (unsigned long long)v);
+		emit(key, v - *last, v, w, d);
 		*last = v;
 	}
 }
 
-static void emit_rejects(struct lb_bpf *skel, struct opts *o, __u64 w, __u64 d)
+static void emit_conn_count(const void *k, __u64 growth, __u64 total, __u64 w, __u64 d)
 {
-	int fd = bpf_map__fd(skel->maps.lb_rejects);
-	struct lb_reject_key key, next, *prev = NULL;
-	__u64 v;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
-			continue;
-		__u64 *last = last_of(last_rejects, &n_last_rejects, &key, sizeof(key));
-		if (!last || v == *last)
-			continue;
-		/* the per-window count cannot tell the harness from other root-cgroup processes: name by cgroup */
-		struct client_info *ci = client_of(key.cgroup);
-		char cgname[NAME_LEN];
-		snprintf(cgname, sizeof(cgname), "cgroup-%llu", (unsigned long long)key.cgroup);
-		out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"%s\",\"w\":%llu,\"d\":%llu,"
-		    "\"tags\":{\"service\":\"%s\",\"client\":\"%s\"},\"v\":%llu,\"total\":%llu}",
-		    key.reason == LB_REJ_POLICY ? "lb.policy_drops" : "lb.no_backend", (unsigned long long)w,
-		    (unsigned long long)d, service_name(key.svc), ci ? ci->name : cgname, (unsigned long long)(v - *last),
-		    (unsigned long long)v);
-		*last = v;
-	}
-	(void)o;
+	const struct lb_conn_key *key = k;
+	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"lb.connections\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"service\":\"%s\",\"pod\":\"%s\",\"backend\":\"%s:%u\"},\"v\":%llu,\"total\":%llu}",
+	       (unsigned long long)w, (unsigned long long)d, service_name(key->svc), pod_name(key->id),
+	       ls_addr4(key->ip), key->port, (unsigned long long)growth, (unsigned long long)total);
 }
 
-static void read_stats(struct lb_bpf *skel, __u64 *tot)
+static void emit_reject_count(const void *k, __u64 growth, __u64 total, __u64 w, __u64 d)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(__u64));
-	for (__u32 i = 0; i < LB_STAT__MAX; i++) {
-		tot[i] = 0;
-		if (vals && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.lb_stats), &i, vals))
-			for (int c = 0; c < ncpu; c++)
-				tot[i] += vals[c];
-	}
-	free(vals);
+	const struct lb_reject_key *key = k;
+	/* the per-window count cannot tell the harness from other root-cgroup processes: name by cgroup */
+	struct client_info *ci = client_of(key->cgroup);
+	char cgname[NAME_LEN];
+	snprintf(cgname, sizeof(cgname), "cgroup-%llu", (unsigned long long)key->cgroup);
+	ls_out("{\"t\":\"count\",\"probe\":\"" PROBE "\",\"m\":\"%s\",\"w\":%llu,\"d\":%llu,"
+	       "\"tags\":{\"service\":\"%s\",\"client\":\"%s\"},\"v\":%llu,\"total\":%llu}",
+	       key->reason == LB_REJ_POLICY ? "lb.policy_drops" : "lb.no_backend", (unsigned long long)w,
+	       (unsigned long long)d, service_name(key->svc), ci ? ci->name : cgname, (unsigned long long)growth,
+	       (unsigned long long)total);
 }
 
-static void emit_lost(struct lb_bpf *skel, __u64 now)
+/* The counters' growth over the window [w, w+d). */
+static void emit_counts(struct lb_bpf *skel, __u64 w, __u64 d)
 {
-	__u64 s[LB_STAT__MAX];
-	read_stats(skel, s);
-	if (s[LB_STAT_RB_LOST] > lost_rb)
-		out("{\"t\":\"lost\",\"probe\":\"" PROBE "\",\"what\":\"ringbuf\",\"ts\":%llu,\"n\":%llu,\"total\":%llu}",
-		    (unsigned long long)now, (unsigned long long)(s[LB_STAT_RB_LOST] - lost_rb),
-		    (unsigned long long)s[LB_STAT_RB_LOST]);
-	if (s[LB_STAT_MAP_FULL] > lost_map)
-		out("{\"t\":\"lost\",\"probe\":\"" PROBE "\",\"what\":\"map_full\",\"ts\":%llu,\"n\":%llu,\"total\":%llu}",
-		    (unsigned long long)now, (unsigned long long)(s[LB_STAT_MAP_FULL] - lost_map),
-		    (unsigned long long)s[LB_STAT_MAP_FULL]);
-	lost_rb = s[LB_STAT_RB_LOST];
-	lost_map = s[LB_STAT_MAP_FULL];
+	emit_growth(skel->maps.lb_conns, &conns_seen, emit_conn_count, w, d);
+	emit_growth(skel->maps.lb_rejects, &rejects_seen, emit_reject_count, w, d);
 }
 
-static double cpu_seconds(void)
+/* At each window boundary: the counters' growth over the window that ended; at the end (UINT32_MAX), up to now. */
+static void tick(__u32 cutoff, void *p)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	struct run_ctx *ctx = p;
+	__u64 w = ls_window_start(ctx->o, ctx->window), now = ls_mono_ns();
+	emit_counts(ctx->skel, w, cutoff != UINT32_MAX ? ctx->o->window_ns : now > w ? now - w : 1);
+	ctx->window = cutoff;
+}
+
+static void end_fields(char *buf, size_t n, const __u64 *stats, void *ctx)
+{
+	snprintf(buf, n, ",\"decisions\":%llu,\"records\":{\"lb\":%llu,\"refusals\":%llu}",
+		 (unsigned long long)stats[LB_STAT_DECISIONS], decisions_out, refusals_out);
 }
 
 /* ---- main ---- */
 
 int main(int argc, char **argv)
 {
-	struct opts o;
+	struct opts own = { .cgroup = "/sys/fs/cgroup", .sample_every = 1 };
+	struct ls_own_opts own_opts = {
+		.fn = own_opt,
+		.ctx = &own,
+		.usage = "  --host-pid PID       the harness: may reach guarded pods, named \"host\" (required)\n"
+			 "  --cgroup DIR         cgroup v2 directory to attach to (default /sys/fs/cgroup)\n"
+			 "  --sample-every N     decision records: 1 in N (default 1; 0: none)\n"
+			 "Commands on stdin, one a line; output: NDJSON on stdout (docs/cluster.md).\n",
+	};
+	struct ls_opts o;
+	struct ls_clock clk;
+	struct run_ctx ctx = { .own = &own, .o = &o };
 	struct lb_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct bpf_link *link = NULL;
 	int cgroup_fd = -1, status = 1;
-	char inbuf[LINE_MAX_LEN];
-	size_t inlen = 0;
-	bool stdin_open = true;
 
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	parse_args(argc, argv, &o);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1 && o.host_pid != 1)
+	ls_init(argc, argv, &o, &clk, PROBE, 0, &own_opts);
+	if (!own.host_pid)
+		ls_usage_exit(PROBE, "--host-pid is required");
+	if (getppid() == 1 && own.host_pid != 1)
 		return 0; /* the harness is already gone */
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	libbpf_set_print(libbpf_print);
 
 	skel = lb_bpf__open();
-	if (!skel) {
-		emit_error("open: %s", strerror(errno));
+	if (!skel)
+		return ls_open_failed(PROBE);
+	skel->rodata->host_tgid = own.host_pid;
+	skel->rodata->sample_every = own.sample_every;
+	if (ls_load(skel->skeleton, &o, NULL))
 		goto cleanup;
-	}
-	skel->rodata->host_tgid = o.host_pid;
-	skel->rodata->sample_every = o.sample_every;
-	if (lb_bpf__load(skel)) {
-		emit_error("load: %s (needs root, BTF and cgroup sock_addr programs)", strerror(errno));
-		goto cleanup;
-	}
-	cgroup_fd = open(o.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cgroup_fd = open(own.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgroup_fd < 0) {
-		emit_error("open cgroup %s: %s", o.cgroup, strerror(errno));
+		ls_emit_error(PROBE, "open cgroup %s: %s", own.cgroup, strerror(errno));
 		goto cleanup;
 	}
 	link = bpf_program__attach_cgroup(skel->progs.lb_connect4, cgroup_fd);
 	if (!link) {
-		emit_error("attach cgroup/connect4 to %s: %s", o.cgroup, strerror(errno));
+		ls_emit_error(PROBE, "attach cgroup/connect4 to %s: %s", own.cgroup, strerror(errno));
 		goto cleanup;
 	}
-	struct run_ctx rctx = { .o = &o };
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.lb_events), on_event, &rctx, NULL);
-	if (!rb) {
-		emit_error("ring buffer: %s", strerror(errno));
+	ctx.skel = skel;
+	rb = ls_ring_buffer(PROBE, skel->maps.lb_events, on_event, &ctx);
+	if (!rb)
 		goto cleanup;
-	}
 
-	double r0 = realtime_ms();
-	__u64 m = mono_ns();
-	double r1 = realtime_ms();
-	__u64 t0 = m;
-	out("{\"t\":\"clock\",\"probe\":\"" PROBE "\",\"pid\":%d,\"mono_ns\":%llu,\"realtime_ms\":%.6f,\"err_ns\":%llu,"
-	    "\"window_ns\":%llu,\"t0_ns\":%llu}",
-	    (int)getpid(), (unsigned long long)m, (r0 + r1) / 2, (unsigned long long)((r1 - r0) * 1e6),
-	    (unsigned long long)o.window_ns, (unsigned long long)t0);
+	ls_emit_clock(&o, &clk);
 	struct bpf_link_info li = {};
 	__u32 li_len = sizeof(li);
 	bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &li_len);
-	out("{\"t\":\"ready\",\"probe\":\"" PROBE "\",\"progs\":[\"lb_connect4\"],\"links\":[%u],\"cgroup\":\"%s\","
-	    "\"host_pid\":%u,\"sample_every\":%u}",
-	    li.id, jsafe(o.cgroup), o.host_pid, o.sample_every);
-	flush();
+	ls_out("{\"t\":\"ready\",\"probe\":\"" PROBE "\",\"progs\":[\"lb_connect4\"],\"links\":[%u],\"cgroup\":%s,"
+	       "\"host_pid\":%u,\"sample_every\":%u}",
+	       li.id, ls_jstr(own.cgroup), own.host_pid, own.sample_every);
+	ls_out_flush();
 
-	__u64 window = 0;
-	while (!exiting) {
-		__u64 now = mono_ns(), next = t0 + (window + 1) * o.window_ns;
-		if (now >= next) {
-			ring_buffer__consume(rb);
-			__u64 w = t0 + window * o.window_ns;
-			emit_conns(skel, w, o.window_ns);
-			emit_rejects(skel, &o, w, o.window_ns);
-			emit_lost(skel, now);
-			flush();
-			window = (now - t0) / o.window_ns;
-			continue;
-		}
-		struct pollfd pfd[2] = { { .fd = 0, .events = POLLIN }, { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN } };
-		int timeout = (int)((next - now) / 1000000ULL) + 1;
-		int r = poll(stdin_open ? pfd : pfd + 1, stdin_open ? 2 : 1, timeout);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			emit_error("poll: %s", strerror(errno));
-			break;
-		}
-		ring_buffer__consume(rb);
-		if (stdin_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t got = read(0, inbuf + inlen, sizeof(inbuf) - 1 - inlen);
-			if (got <= 0) {
-				if (got < 0 && (errno == EINTR || errno == EAGAIN))
-					continue;
-				break; /* stdin closed: the harness is gone or done */
-			}
-			inlen += (size_t)got;
-			inbuf[inlen] = 0;
-			char *start = inbuf, *nl;
-			while ((nl = memchr(start, '\n', inbuf + inlen - start))) {
-				*nl = 0;
-				command(skel, start);
-				start = nl + 1;
-			}
-			inlen = (size_t)(inbuf + inlen - start);
-			memmove(inbuf, start, inlen);
-			if (inlen >= sizeof(inbuf) - 1) {
-				nack(0, "line too long");
-				inlen = 0;
-			}
-		}
-		flush();
-	}
-
-	{
-		__u64 now = mono_ns(), w = t0 + window * o.window_ns;
-		ring_buffer__consume(rb);
-		emit_conns(skel, w, now > w ? now - w : 1);
-		emit_rejects(skel, &o, w, now > w ? now - w : 1);
-		emit_lost(skel, now);
-		__u64 s[LB_STAT__MAX];
-		read_stats(skel, s);
-		out("{\"t\":\"end\",\"probe\":\"" PROBE "\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-		    "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu},\"decisions\":%llu,\"records\":{\"lb\":%llu,\"refusals\":%llu}}",
-		    (unsigned long long)now, cpu_seconds(), lines_out + 1, (unsigned long long)s[LB_STAT_RB_LOST],
-		    (unsigned long long)s[LB_STAT_MAP_FULL], (unsigned long long)s[LB_STAT_DECISIONS], decisions_out,
-		    refusals_out);
-		flush();
-	}
+	ls_run(&o, &(struct ls_loop){ .tick = tick, .ctx = &ctx, .rb = rb, .line = command,
+			       .stats_fd = bpf_map__fd(skel->maps.lb_stats), .end_fields = end_fields }, skel->skeleton);
 	status = 0;
 
 cleanup:
