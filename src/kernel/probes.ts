@@ -4,8 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
-import { LoaderProcess } from './loader.ts';
-import type { ProbeFilter, ProbeHandle, ProbeName, ProbeOptions, ProbeStatus, ProbeStopReport } from './types.ts';
+import type { Sink } from '../core/types.ts';
+import { LoaderClient } from './client.ts';
+import { ProbeRecordMapper } from './mapper.ts';
+import { parseProbeLine } from './ndjson.ts';
+import type { EndRecord, LoaderReport, ProbeFilter, ProbeHandle, ProbeName, ProbeOptions, ProbeRecord, ProbeStatus, ProbeStopReport } from './types.ts';
 
 export type * from './types.ts';
 export { parseProbeLine, LineSplitter } from './ndjson.ts';
@@ -96,6 +99,46 @@ function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: nu
   return args;
 }
 
+/** One probe loader: the loader client, its records mapped onto the sink, its lost events and end record kept for the report. */
+class ProbeLoader {
+  readonly client: LoaderClient<ProbeRecord>;
+  private end?: EndRecord;
+  private lostSeen = 0;
+
+  constructor(readonly name: string, path: string, args: string[], sink: Sink, onUnexpectedExit: (name: string, why: string) => void) {
+    const mapper = new ProbeRecordMapper(sink, name);
+    this.client = new LoaderClient<ProbeRecord>({
+      argv: [path, ...args],
+      parse: parseProbeLine,
+      onRecord: (r) => {
+        if (r.t === 'end') this.end = r;
+        else if (r.t === 'lost') this.lostSeen += r.n;
+        mapper.handle(r);
+      },
+      onClose: () => {
+        if (!this.end && !this.client.stopping) onUnexpectedExit(name, this.client.errorMsg ?? `exited (${this.client.exitText()})`);
+      },
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after 5 s; resolves with the loader's report once it has exited. */
+  async stop(): Promise<LoaderReport> {
+    await this.client.stop(0, 5000);
+    const e = this.end;
+    const c = this.client;
+    return {
+      exitCode: c.exit?.code ?? null,
+      signal: c.exit?.signal ?? null,
+      lostEvents: e ? Math.max(this.lostSeen, e.lost.ringbuf + e.lost.map_full) : this.lostSeen,
+      cpuSeconds: e?.cpu_s ?? 0,
+      linesParsed: c.lines - c.malformed,
+      malformedLines: c.malformed,
+      ...(e?.progs ? { progs: e.progs } : {}),
+      ...(e ? {} : { incomplete: true }),
+    };
+  }
+}
+
 function disabled(reason: string, opts: ProbeOptions, hint: string): ProbeHandle {
   if (opts.mode === 'required') throw new LoadscopeError('ENVIRONMENT', `probes are required but cannot run: ${reason}`, { hint });
   opts.onStatus?.(`probes off: ${reason}`);
@@ -124,7 +167,7 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
 
   const origin = opts.windowOriginMs ?? now();
   const failures: string[] = [];
-  const started: LoaderProcess[] = [];
+  const started: ProbeLoader[] = [];
   let stopping = false;
   for (const name of names) {
     const args = loaderArgs(name, opts.filter, opts, origin);
@@ -133,18 +176,18 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
       continue;
     }
     started.push(
-      new LoaderProcess(name, join(dir, name), args, opts.sink, (n, why) => {
+      new ProbeLoader(name, join(dir, name), args, opts.sink, (n, why) => {
         if (!stopping) opts.onStatus?.(`probe ${n} stopped early: ${why}`);
       }),
     );
   }
-  const outcomes = await Promise.all(started.map((l) => l.ready(opts.readyTimeoutMs ?? 15_000)));
-  const running: LoaderProcess[] = [];
+  const outcomes = await Promise.all(started.map((l) => l.client.ready(opts.readyTimeoutMs ?? 15_000)));
+  const running: ProbeLoader[] = [];
   outcomes.forEach((o, i) => {
     const l = started[i];
     if (o.ok) {
       running.push(l);
-      opts.onStatus?.(`probe ${l.name} attached (${o.progs.join(', ')})`);
+      opts.onStatus?.(`probe ${l.name} attached (${o.record.progs.join(', ')})`);
     } else failures.push(`${l.name}: ${o.reason}`);
   });
 
