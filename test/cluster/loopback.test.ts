@@ -2,6 +2,7 @@
 // endpoint, scale-up (ready, then routed) and scale-down (unrouted, drained) with zero failed requests.
 import test from 'ava';
 import http from 'node:http';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { control, LoopbackCluster, LOOPBACK_NOTICE } from '../../src/cluster/loopback.ts';
 import { sumMetric } from '../../src/cluster/prom.ts';
@@ -132,6 +133,20 @@ test('a pod stopped while still listed (no removal first) costs no idempotent re
   t.is(res.failed, 0, JSON.stringify(res));
   t.true(res.by.stays > res.by.gone, JSON.stringify(res.by));
   t.true(sumMetric(await fe.scrape(), 'loadscope_upstream_retries_total') >= 1, 'the closed or refused connections were retried');
+});
+
+test('a backend that resets a new connection before answering (a draining pod) costs no idempotent request', async (t) => {
+  // What a pod that stops listening does to connections still in its listen queue: a reset on a fresh
+  // socket, before any byte of an answer. The frontend retries once on another backend.
+  const resetter = net.createServer((sock) => sock.resetAndDestroy());
+  await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+  t.teardown(() => resetter.close());
+  const b = await serviceFor(t, { role: 'backend', name: 'stays' });
+  const fe = await serviceFor(t, { role: 'frontend', name: 'reset-fe', backends: [`http://127.0.0.1:${(resetter.address() as net.AddressInfo).port}`, b.url] });
+  const res = await spread(`${fe.url}/x`, 200, 4);
+  t.is(res.failed, 0, JSON.stringify(res));
+  t.deepEqual(res.by, { stays: 200 });
+  t.true(sumMetric(await fe.scrape(), 'loadscope_upstream_retries_total') >= 50, 'the reset connections were retried');
 });
 
 test.serial('scale up: pods start, turn ready, then join the frontend; requests spread over every replica', async (t) => {
