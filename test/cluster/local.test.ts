@@ -1,5 +1,5 @@
 // The embedded local cluster on the real kernel: network namespaces, cgroups, the eBPF socket load
-// balancer and policy (bpf/lb). Needs root and `make -C bpf/lb`; skipped (with the reason) otherwise.
+// balancer and policy (bpf/lb). Needs root and `make -C bpf`; skipped (with the reason) otherwise.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -6,7 +6,7 @@ import type { BalancerProvider } from '../../core/balancer.ts';
 /**
  * Why the local cluster cannot run on this machine, or undefined when it can: root, iproute2 with
  * network namespaces, a cgroup v2 hierarchy (plus cpu and memory controllers, v2 or v1), kernel BTF
- * and the eBPF load balancer the run provides (src/kernel/balancer.ts, built by make -C bpf/lb).
+ * and the eBPF load balancer the run provides (src/kernel/balancer.ts, built by make -C bpf).
  */
 export function localUnavailable(balancer: BalancerProvider | undefined): string | undefined {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
