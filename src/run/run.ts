@@ -22,6 +22,7 @@ import { startProbes, URL_TARGET_FILTER } from '../kernel/probes.ts';
 import type { ProbeHandle } from '../kernel/types.ts';
 import { renderReport } from '../render/render.ts';
 import type { Scenario } from '../scenario/load.ts';
+import { stressName } from '../scenario/schema.ts';
 import { CpuStressor } from '../stress/cpu.ts';
 import type { StressPhase } from '../stress/types.ts';
 import { Ledger, sweepStale } from '../core/ledger.ts';
@@ -68,7 +69,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
 
   const plan = planStages(spec.stages, scale);
   const stress: StressPhase[] = spec.stress.map((p, i) => ({
-    name: p.name ?? `stress-${i + 1}`,
+    name: stressName(p, i),
     startMs: p.start * scale,
     durationMs: p.duration * scale,
     cores: p.cores,

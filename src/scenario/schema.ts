@@ -154,6 +154,25 @@ const thresholdExpr = z.string().regex(THRESHOLD_RE, {
   message: 'not a threshold expression; write e.g. "p(99) < 250", "avg < 100", "rate < 0.01"',
 });
 export const THRESHOLD_METRICS = ['http_req_duration', 'http_req_failed', 'http_reqs'] as const;
+/** The aggregations each metric has, as in k6: a trend, a rate and a counter. `p` stands for p(N), 0 <= N <= 100. */
+const THRESHOLD_AGGREGATIONS: Record<(typeof THRESHOLD_METRICS)[number], readonly string[]> = {
+  http_req_duration: ['avg', 'min', 'max', 'med', 'count', 'p'],
+  http_req_failed: ['rate', 'count'],
+  http_reqs: ['count', 'rate'],
+};
+
+/** Why `expression` can never be evaluated on `metric` (an aggregation the metric lacks, a percentile beyond 100), or undefined. */
+export function thresholdMisfit(metric: (typeof THRESHOLD_METRICS)[number], expression: string): string | undefined {
+  const m = THRESHOLD_RE.exec(expression);
+  if (!m) return undefined;
+  const agg = m[2] === undefined ? m[1] : 'p';
+  const allowed = THRESHOLD_AGGREGATIONS[metric];
+  if (!allowed.includes(agg)) {
+    return `"${m[1]}" does not apply to ${metric}; use ${allowed.map((a) => (a === 'p' ? 'p(N)' : a)).join(', ')}`;
+  }
+  if (agg === 'p' && Number(m[2]) > 100) return `${m[1]}: a percentile is between 0 and 100`;
+  return undefined;
+}
 
 export const scenarioSchema = z
   .strictObject({
@@ -200,14 +219,31 @@ export const scenarioSchema = z
       names.set(st.name, i);
     });
     const total = s.stages.reduce((a, st) => a + st.duration, 0);
+    const phases = new Map<string, number>();
     s.stress.forEach((p, i) => {
       if (p.start >= total) ctx.addIssue({ code: 'custom', path: ['stress', i, 'start'], message: `stress starts after the last stage ends (${total / 1000}s)` });
+      const name = stressName(p, i);
+      if (phases.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['stress', i, ...(p.name === undefined ? [] : ['name'])], message: `stress phase name "${name}" is already used by stress phase ${phases.get(name)! + 1}; give each phase its own name` });
+      }
+      phases.set(name, i);
     });
+    for (const [metric, exprs] of Object.entries(s.thresholds) as [(typeof THRESHOLD_METRICS)[number], string[]][]) {
+      exprs.forEach((e, i) => {
+        const why = thresholdMisfit(metric, e);
+        if (why) ctx.addIssue({ code: 'custom', path: ['thresholds', metric, i], message: `threshold "${e}" can never pass: ${why}` });
+      });
+    }
   })
   .superRefine(
     (s, ctx) => checkAutoscalerRequests(s.autoscaler, (svc) => (s.services as Partial<typeof s.services> | undefined)?.[svc as 'backend' | 'frontend']?.resources?.requests, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
     { when: (payload) => payload.value !== null && typeof payload.value === 'object' },
   );
+
+/** A stress phase's name: its own, else `stress-<position from 1>`. */
+export function stressName(p: { name?: string }, index: number): string {
+  return p.name ?? `stress-${index + 1}`;
+}
 
 /** The scenario as written (before defaults and transforms). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;

@@ -19,7 +19,7 @@ for (;;) {
 /** CPU stress with worker threads in this process: one thread per core to burn. */
 export class CpuStressor implements Stressor {
   private timers: NodeJS.Timeout[] = [];
-  private active = new Map<string, Worker[]>();
+  private active = new Map<StressPhase, Worker[]>();
 
   constructor(private readonly phases: StressPhase[], private readonly runStart: number, private readonly sink: Sink) {}
 
@@ -41,16 +41,16 @@ export class CpuStressor implements Stressor {
   private begin(p: StressPhase): void {
     const workers = Array.from({ length: p.cores }, () => new Worker(BURNER, { eval: true, workerData: { utilization: p.utilization } }));
     for (const w of workers) w.unref();
-    this.active.set(p.name, workers);
+    this.active.set(p, workers);
     const t = now();
     this.sink.event({ kind: 'stress.start', time: t, source: 'stress', attrs: { name: p.name, kind: 'cpu', cores: p.cores, utilization: p.utilization } });
     this.sink.sample({ metric: 'stress.cores', time: t, value: p.cores * p.utilization, tags: { phase: p.name } });
   }
 
   private async end(p: StressPhase, why: string): Promise<void> {
-    const workers = this.active.get(p.name);
+    const workers = this.active.get(p);
     if (!workers) return;
-    this.active.delete(p.name);
+    this.active.delete(p);
     await Promise.all(workers.map((w) => w.terminate()));
     const t = now();
     this.sink.event({ kind: 'stress.stop', time: t, source: 'stress', attrs: { name: p.name, kind: 'cpu', reason: why } });

@@ -73,6 +73,31 @@ test('thresholds are parsed with k6 syntax and bad ones are located', (t) => {
   t.truthy(p.find((x) => x.line === 6));
 });
 
+test('a threshold whose aggregation does not fit its metric can never pass: refused where it is written', (t) => {
+  const p = problemsOf(
+    'name: a\nstages:\n  - { duration: 1s, connections: 1 }\nthresholds:\n' +
+      '  http_req_failed: ["p(99) < 1", "rate < 0.01"]\n' +
+      '  http_req_duration: ["rate < 1", "p(150) < 200", "p(99.9) < 300", "count > 1"]\n' +
+      '  http_reqs: ["avg > 3", "count > 10", "rate > 5"]\n',
+  );
+  t.deepEqual(p.map((x) => [x.line, x.col]).sort(), [[5, 21], [6, 23], [6, 35], [7, 15]], JSON.stringify(p));
+  t.regex(p.find((x) => x.line === 5)!.message, /"p\(99\)" does not apply to http_req_failed; use rate, count/);
+  t.regex(p.find((x) => x.line === 6 && x.col === 23)!.message, /"rate" does not apply to http_req_duration; use avg, min, max, med, count, p\(N\)/);
+  t.regex(p.find((x) => x.line === 6 && x.col === 35)!.message, /p\(150\): a percentile is between 0 and 100/);
+  t.regex(p.find((x) => x.line === 7)!.message, /"avg" does not apply to http_reqs/);
+});
+
+test('two stress phases of one name are refused (each phase ends by its name), also against a default name', (t) => {
+  const base = 'name: a\nstages:\n  - { duration: 10s, connections: 1 }\nstress:\n';
+  const p = problemsOf(base + '  - { name: burn, start: 1s, duration: 2s, cores: 1 }\n  - { name: burn, start: 2s, duration: 2s, cores: 1 }\n');
+  t.is(p.length, 1);
+  t.is(p[0].line, 6);
+  t.regex(p[0].message, /stress phase name "burn" is already used by stress phase 1/);
+  const q = problemsOf(base + '  - { start: 1s, duration: 2s, cores: 1 }\n  - { name: stress-1, start: 2s, duration: 2s, cores: 1 }\n');
+  t.is(q.length, 1);
+  t.regex(q[0].message, /"stress-1" is already used/);
+});
+
 test('a remote target is refused unless allowed, with the reason and the flag', (t) => {
   const text = 'name: a\ntarget: { url: "http://203.0.113.7:8080" }\nstages:\n  - { duration: 1s, connections: 1 }\n';
   const p = problemsOf(text);
