@@ -6,9 +6,12 @@ import { HistAcc, mergeSparse } from './hist.ts';
 
 /** A run longer than this many windows is cut there (a journal with a bogus timestamp must not allocate without bound). */
 export const MAX_WINDOWS = 7 * 24 * 3600;
+/** Whether window `w` is one a run keeps (0 ≤ w < MAX_WINDOWS). */
 export const inWindows = (w: number) => w >= 0 && w < MAX_WINDOWS;
 
+/** A record's value as display text, cut at `max` characters ('' for none). */
 export const str = (x: unknown, max = 300) => (typeof x === 'string' ? x : x === undefined || x === null ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x)).slice(0, max);
+/** A finite number, or a string holding one, as a number; null otherwise. */
 export const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : typeof x === 'string' && x.trim() !== '' && Number.isFinite(Number(x)) ? Number(x) : null);
 
 /** Adds `v` at window `w` of a zero-filled series that grows as windows arrive. */

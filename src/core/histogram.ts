@@ -9,6 +9,7 @@ export type Histogram = hdr.JsHistogram;
 
 const HIGHEST = 3_600_000_000; // one hour in µs
 
+/** An empty histogram of the default layout (values above one hour are clamped by record, never thrown). */
 export function createHistogram(): Histogram {
   return new hdr.Int32Histogram(1, HIGHEST, 3);
 }
@@ -207,6 +208,7 @@ export interface HistogramSummary {
   max: number;
 }
 
+/** The summary of a library histogram (analysis uses summarizeSparse, with equal figures, on buckets). */
 export function summarize(h: Histogram, divisor = 1): HistogramSummary {
   const at = (p: number) => (h.totalCount ? h.getValueAtPercentile(p) / divisor : 0);
   return {
