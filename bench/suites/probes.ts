@@ -4,7 +4,7 @@
 // `loadscope run`s of that scenario (what a user's run pays, start-up and all).
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { measureLoad, type LoadMeasurement } from '../lib/measure.ts';
 import { nginxBinary, startNginx } from '../lib/nginx.ts';
@@ -18,18 +18,15 @@ import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { clusters } from '../../src/cluster/clusters.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
+import { startProbes, URL_TARGET_FILTER } from '../../src/kernel/probes.ts';
+import type { ProbeFilter } from '../../src/kernel/types.ts';
 import { now } from '../../src/core/clock.ts';
 import { Ledger } from '../../src/core/ledger.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 
 type ProgStats = Record<string, { run_cnt: number; run_ns: number }>;
-interface ProbeHandle {
-  status: { enabled: boolean; reason?: string; probes: string[] };
-  stop(): Promise<{ cpuSeconds?: number; lostEvents?: number; linesParsed?: number; loaders?: Record<string, { progs?: ProgStats }> } & Record<string, unknown>>;
-}
-type Filter = { ports?: number[]; ifaces?: string[]; cidrs?: string[] };
-type StartProbes = (o: { sink: Sink; filter: Filter; mode: 'auto' | 'required' | 'off'; signal?: AbortSignal }) => Promise<ProbeHandle>;
-type UrlTargetFilter = { ifaces: readonly string[]; cidrs: readonly string[] };
+type Filter = ProbeFilter;
+type StartProbes = typeof startProbes;
 
 const CONNECTIONS = 16;
 /** Pause after each attach or detach before a run or a continuous-load phase is measured. */
@@ -49,13 +46,9 @@ const suite: Suite = {
   description: 'probe overhead: all probes vs none, same load',
   quick: true,
   async run(ctx: BenchContext) {
-    const index = join(ctx.root, 'src/kernel/probes.ts');
-    if (!existsSync(index)) return ctx.skip('probe overhead', 'probes not built yet (src/kernel/probes.ts missing)');
     if (!nginxBinary()) return ctx.skip('probe overhead', 'nginx not installed');
-    const mod = (await import(index)) as { startProbes?: StartProbes; URL_TARGET_FILTER?: UrlTargetFilter };
-    if (typeof mod.startProbes !== 'function') return ctx.skip('probe overhead', 'src/kernel/probes.ts does not export startProbes');
     // the filter `loadscope run` gives the probes for a URL target: the port, lo and 127.0.0.0/8
-    const extra = mod.URL_TARGET_FILTER ?? { ifaces: ['lo'], cidrs: [] };
+    const extra = URL_TARGET_FILTER;
     const filterFor = (port: number): Filter => ({ ports: [port], ifaces: [...extra.ifaces], cidrs: [...extra.cidrs] });
     const filterText = `filter: nginx port, ${[...extra.ifaces, ...extra.cidrs].join(', ')}, as a run against a URL`;
     // many short pairs rather than a few long ones: on a shared machine one slow run moves a mean of
@@ -82,7 +75,7 @@ const suite: Suite = {
           const sink: Sink = { sample: (_s: Sample) => void records++, event: (_e: RunEvent) => void records++ };
           const ac = new AbortController();
           const cpu0 = process.cpuUsage();
-          const handle = await mod.startProbes({ sink, filter: filterFor(nginx.port), mode: 'auto', signal: ac.signal });
+          const handle = await startProbes({ sink, filter: filterFor(nginx.port), mode: 'auto', signal: ac.signal });
           if (!handle.status.enabled) {
             await handle.stop();
             return ctx.skip('probe overhead', `probes off: ${handle.status.reason ?? 'unknown reason'}`);
@@ -123,11 +116,11 @@ const suite: Suite = {
       }
       // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
       // machine's drift more closely than a few long ones, and the median of many ratios moves little
-      await nginxToggled(ctx, nginx, mod.startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
+      await nginxToggled(ctx, nginx, startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
     } finally {
       await nginx.stop();
     }
-    await clusterToggled(ctx, mod.startProbes, ctx.quick ? 12 : 40, 2);
+    await clusterToggled(ctx, startProbes, ctx.quick ? 12 : 40, 2);
     await scenarioPairs(ctx, ctx.quick ? 2 : 8);
   },
 };
