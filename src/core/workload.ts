@@ -28,7 +28,8 @@ export interface PodSnapshot {
   time: number;
   /** Cumulative CPU seconds (cgroup cpu.stat usage_usec, or the process's own counter on loopback). */
   cpuSeconds: number;
-  /** Current memory bytes (cgroup memory.current, or RSS on loopback). */
+  /** Memory in use now, bytes: the working set as metrics-server reports it (cgroup memory.current less
+   *  inactive file pages), or RSS on loopback. */
   memoryBytes: number;
   /** Cumulative requests served (the pod's own /metrics). */
   requestsServed: number;

@@ -2,7 +2,7 @@
 // balancer and policy (bpf/lb). Needs root and `make -C bpf`; skipped (with the reason) otherwise.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -218,6 +218,23 @@ kernel('1 frontend + 2 backend pods come up in namespaces and cgroups with their
   const last = rec.events('routing.update').filter((e) => e.attrs.service === 'backend').at(-1)!;
   t.deepEqual(last.attrs.pods, ['backend-1', 'backend-2']);
   t.is(last.attrs.via, 'ebpf');
+});
+
+kernel('pod memory is the working set (memory.current less inactive file pages), as metrics-server reports it', async (t) => {
+  const info = cluster.info()!;
+  const dir = join(info.cgroups.find((c) => c.includes('/memory/')) ?? info.cgroups[0], 'backend-1');
+  const v2 = existsSync(join(dir, 'memory.current'));
+  const file = join('/var/tmp', `ls-working-set-${process.pid}`);
+  t.teardown(() => rmSync(file, { force: true }));
+  // page cache charged to the pod: 64 MiB written by a process inside its cgroup
+  const dd = spawnSync('sh', ['-c', `echo $$ > ${join(dir, 'cgroup.procs')} && dd if=/dev/zero of=${file} bs=1M count=64 status=none`]);
+  t.is(dd.status, 0, String(dd.stderr));
+  const pod = (await cluster.podMetrics('backend')).find((p) => p.pod === 'backend-1')!;
+  const current = Number(readFileSync(join(dir, v2 ? 'memory.current' : 'memory.usage_in_bytes'), 'utf8'));
+  const inactive = Number(new RegExp(`^${v2 ? '' : 'total_'}inactive_file (\\d+)$`, 'm').exec(readFileSync(join(dir, 'memory.stat'), 'utf8'))![1]);
+  t.log(`memory.current ${current}, inactive_file ${inactive}, reported ${pod.memoryBytes}`);
+  t.true(inactive >= 32 * 2 ** 20, 'the written file sits in the pod\'s inactive file pages');
+  t.true(Math.abs(pod.memoryBytes - (current - inactive)) <= 4 * 2 ** 20, `reported ${pod.memoryBytes}, working set ${current - inactive}`);
 });
 
 kernel('new connections through the frontend spread over both backends (x-served-by, kernel counts)', async (t) => {

@@ -256,8 +256,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
       ...(p.terminatingTime !== undefined ? { terminatingTime: p.terminatingTime } : {}),
       time: now(),
       cpuSeconds: p.removed ? 0 : p.cgroup.cpuSeconds() ?? 0,
-      memoryBytes: p.removed ? 0 : p.cgroup.memoryBytes() ?? 0,
-      workingSetBytes: p.removed ? 0 : p.cgroup.workingSetBytes() ?? 0,
+      memoryBytes: p.removed ? 0 : p.cgroup.workingSetBytes() ?? 0,
       requestsServed: s?.requestsServed ?? 0,
       requests: { ...(r.requests.cpu !== undefined ? { cpuMillis: r.requests.cpu } : {}), ...(r.requests.memory !== undefined ? { memoryBytes: r.requests.memory } : {}) },
       limits: { ...(r.limits.cpu !== undefined ? { cpuMillis: r.limits.cpu } : {}), ...(r.limits.memory !== undefined ? { memoryBytes: r.limits.memory } : {}) },
@@ -272,7 +271,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     for (const p of pods) {
       const tags = { service: p.service, pod: p.name };
       const cpu = p.cgroup.cpuSeconds();
-      const mem = p.cgroup.memoryBytes();
+      const mem = p.cgroup.workingSetBytes();
       if (cpu !== undefined) this.ctx.sink.sample({ metric: 'pod.cpu_seconds', time: t, value: cpu, tags });
       if (mem !== undefined) this.ctx.sink.sample({ metric: 'pod.memory_bytes', time: t, value: mem, tags });
     }

@@ -15,8 +15,6 @@ export interface LocalPodSnapshot extends PodSnapshot {
   ip: string;
   /** When the pod was taken out of the routing table to drain. */
   terminatingTime?: number;
-  /** memoryBytes minus inactive file pages: what the kubelet reports as the working set. */
-  workingSetBytes: number;
   /** The pod spec's limits (millicores, bytes); undefined when not set. */
   limits: { cpuMillis?: number; memoryBytes?: number };
 }
