@@ -24,16 +24,13 @@ import { runScenario } from '../../src/run/run.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { scenarioSchema } from '../../src/scenario/schema.ts';
 import { processAlive } from '../helpers/with-server.ts';
+import { needs } from '../helpers/needs.ts';
 
 process.env.LOADSCOPE_LEDGER_DIR = mkdtempSync(join(tmpdir(), 'ls-local-ledger-'));
 const src = (p: string) => fileURLToPath(new URL(`../../src/${p}`, import.meta.url));
 
 const unavailable = localUnavailable(balancer);
-const kernel = unavailable ? test.serial.skip : test.serial;
-if (unavailable) test('local cluster tests need the local cluster', (t) => {
-  t.log(`skipped: ${unavailable}`);
-  t.pass();
-});
+const kernel = needs('the local cluster tests', unavailable);
 
 /** Journal stand-in: keeps every record. */
 class Records {

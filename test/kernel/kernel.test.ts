@@ -6,14 +6,10 @@ import { summarizeProbes } from '../../src/analyze/probes.ts';
 import { startProbes } from '../../src/kernel/probes.ts';
 import type { ProbeFilter, ProbeName } from '../../src/kernel/types.ts';
 import { bpfState, kernelTestsUnavailable, MemorySink, NetPair, sleep } from './helpers/netns.ts';
+import { needs } from '../helpers/needs.ts';
 
 const unavailable = kernelTestsUnavailable();
-const ktest = unavailable ? test.serial.skip : test.serial;
-if (unavailable)
-  test('kernel probe tests', (t) => {
-    t.log(`skipped: ${unavailable}`);
-    t.pass();
-  });
+const ktest = needs('the kernel probe tests', unavailable);
 
 /** A port of our own: the filters match in every namespace, and other tests may serve 8080. */
 const freshPort = () => 10_000 + Math.floor(Math.random() * 20_000);
