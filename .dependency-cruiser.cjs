@@ -54,6 +54,20 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/(services|core)/' },
     },
     {
+      name: 'analyze-is-pure',
+      comment: 'analysis is pure: no file system, threads, processes or other Node built-ins, no build tools; run/ reads files and decides threading',
+      severity: 'error',
+      from: { path: '^src/analyze/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'analyze-no-build-tools',
+      comment: 'no bundler at run time inside analysis',
+      severity: 'error',
+      from: { path: '^src/analyze/' },
+      to: { path: 'node_modules/esbuild/' },
+    },
+    {
       name: 'not-to-unresolvable',
       comment: 'every import resolves',
       severity: 'error',

@@ -13,8 +13,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeSyntheticJournal, type SyntheticOptions } from '../test/helpers/synthetic-journal.ts';
-// test/render/fixtures.ts still takes the generator from here; it lives in test/helpers/synthetic-journal.ts
-export { syntheticRecords, type SyntheticOptions } from '../test/helpers/synthetic-journal.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -39,6 +39,8 @@ test('each rule reports a planted violation (type-only imports count)', async (t
     // layer 1 → layer 3 (upward)
     'src/scenario/load.ts': "import { summary } from '../analyze/summary.ts';\nexport const load = summary;\n",
     'src/analyze/summary.ts': 'export const summary = 1;\n',
+    // analysis reading a file
+    'src/analyze/read.ts': "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n",
     // a cycle inside one folder
     'src/run/a.ts': "import { b } from './b.ts';\nexport const a = () => b;\n",
     'src/run/b.ts': "import { a } from './a.ts';\nexport const b = () => a;\n",
@@ -59,4 +61,5 @@ test('each rule reports a planted violation (type-only imports count)', async (t
   t.regex(out, /no-circular: src\/run\/a\.ts → /);
   t.regex(out, /services-stand-alone: src\/services\/main\.ts → src\/cluster\/pods\.ts/);
   t.regex(out, /src-not-to-tests: src\/render\/view\.ts → test\/helper\.ts/);
+  t.regex(out, /analyze-is-pure: src\/analyze\/read\.ts → (node:)?fs/);
 });

@@ -13,7 +13,7 @@ export interface Sample {
   time: number;
   value: number;
   tags: Tags;
-  /** Encoded HDR histogram (base64, see histogram.ts); present only on histogram samples. */
+  /** Encoded HDR histogram (the bucket text of core/histogram.ts; journals before it: compressed base64); present only on histogram samples. */
   hist?: string;
   /** Per-record detail that must not become a tag (connection tuple, packet addresses). */
   meta?: Record<string, unknown>;

@@ -267,10 +267,6 @@ export class ProbeLineParser {
   }
 }
 
-/** One line read by a parser of its own (no tag objects shared across calls): for callers without a stream. */
-export function parseProbeLine(line: string): ProbeRecord | undefined {
-  return new ProbeLineParser().parse(line);
-}
 
 /** Splits a stream of text chunks into lines (without the newline); a torn last line is passed to end(). */
 export class LineSplitter {

@@ -7,11 +7,11 @@ import { LoadscopeError } from '../core/errors.ts';
 import type { Sink } from '../core/types.ts';
 import { LoaderClient } from './client.ts';
 import { ProbeRecordMapper } from './mapper.ts';
-import { parseProbeLine } from './ndjson.ts';
+import { ProbeLineParser } from './ndjson.ts';
 import type { EndRecord, LoaderReport, ProbeFilter, ProbeHandle, ProbeName, ProbeOptions, ProbeRecord, ProbeStatus, ProbeStopReport } from './types.ts';
 
 export type * from './types.ts';
-export { parseProbeLine, LineSplitter } from './ndjson.ts';
+export { ProbeLineParser, LineSplitter } from './ndjson.ts';
 export { monoToEpochMs, ProbeRecordMapper } from './mapper.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -107,9 +107,10 @@ class ProbeLoader {
 
   constructor(readonly name: string, path: string, args: string[], sink: Sink, onUnexpectedExit: (name: string, why: string) => void) {
     const mapper = new ProbeRecordMapper(sink, name);
+    const parser = new ProbeLineParser();
     this.client = new LoaderClient<ProbeRecord>({
       argv: [path, ...args],
-      parse: parseProbeLine,
+      parse: (line) => parser.parse(line),
       onRecord: (r) => {
         if (r.t === 'end') this.end = r;
         else if (r.t === 'lost') this.lostSeen += r.n;

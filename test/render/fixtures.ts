@@ -1,6 +1,6 @@
-// Journals for the report tests: the synthetic run of bench/report-scale.ts (every signal) at small
+// Journals for the report tests: the synthetic run of test/helpers/synthetic-journal.ts (every signal) at small
 // sizes, and the strings a hostile scenario, response or cluster could carry.
-import { syntheticRecords, type SyntheticOptions } from '../../bench/report-scale.ts';
+import { syntheticRecords, type SyntheticOptions } from '../helpers/synthetic-journal.ts';
 import type { JournalRecord } from '../../src/core/types.ts';
 
 /** Markup that must come out as text wherever it lands (HTML body, attributes, script data, canvas). */
