@@ -1,21 +1,20 @@
 // Pipeline throughput on one core: NDJSON lines/s through the probe reader (split, parse, map to
 // samples and events), through the journal (serialize, buffer, write), both end to end, and the
 // correlator's windows/s (buildResult over a synthetic journal). CPU time of this one thread.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildResult } from '../../src/analyze/results.ts';
 import { Journal } from '../../src/journal/journal.ts';
+import { ProbeRecordMapper } from '../../src/kernel/mapper.ts';
+import { LineSplitter, ProbeLineParser } from '../../src/kernel/ndjson.ts';
 import type { JournalRecord, RunEvent, Sample, Sink } from '../../src/core/types.ts';
 import { collect, spawnTracked, waitExit } from '../lib/proc.ts';
 import { spread } from '../lib/stats.ts';
 import { syntheticRecords } from '../../test/helpers/synthetic-journal.ts';
 import type { BenchContext, Suite } from '../lib/types.ts';
 
-interface ProbeModules {
-  LineSplitter: new (onLine: (l: string) => void) => { push(c: string): void; end(): void };
-  ProbeLineParser: new () => { parse(l: string): unknown };
-  ProbeRecordMapper: new (sink: Sink, probe: string) => { handle(r: unknown): void };
-}
+const probes = { LineSplitter, ProbeLineParser, ProbeRecordMapper };
+type ProbeModules = typeof probes;
 
 /**
  * Synthetic loader output with a busy run's mix: per-window aggregates are few (hist 1%, count 4%,
@@ -69,7 +68,6 @@ const suite: Suite = {
     const avg = Math.round(text.length / n);
     const dir = mkdtempSync(join(ctx.tmp, 'pipeline-'));
     try {
-      const probes = await loadProbeModules(ctx.root);
       const reader: number[] = [];
       const journal: number[] = [];
       const both: number[] = [];
@@ -78,31 +76,27 @@ const suite: Suite = {
       const nWindows = ctx.quick ? 600 : 1200;
       const recs = [...syntheticRecords({ seconds: nWindows, packetRecords: 0, events: 100 })];
       for (let r = 0; r < reps; r++) {
-        if (probes) reader.push(n / timeCpu(() => readAll(probes, chunks, nullSink)));
+        reader.push(n / timeCpu(() => readAll(probes, chunks, nullSink)));
         parseFloor.push(n / timeCpu(() => lines.forEach((l) => JSON.parse(l))));
         journal.push(n / timeCpu(() => journalAll(lines, join(dir, `j${r}.ndjson`))));
-        if (probes) {
-          const jp = join(dir, `b${r}.ndjson`);
-          both.push(
-            n /
-              timeCpu(() => {
-                const j = new Journal(jp, 60_000);
-                let k = 0;
-                const sink: Sink = { sample: (s) => (j.sample(s), ++k % 4096 === 0 && j.flush()), event: (e) => (j.event(e), ++k % 4096 === 0 && j.flush()) };
-                readAll(probes, chunks, sink);
-                j.close();
-              }),
-          );
-        }
+        const jp = join(dir, `b${r}.ndjson`);
+        both.push(
+          n /
+            timeCpu(() => {
+              const j = new Journal(jp, 60_000);
+              let k = 0;
+              const sink: Sink = { sample: (s) => (j.sample(s), ++k % 4096 === 0 && j.flush()), event: (e) => (j.event(e), ++k % 4096 === 0 && j.flush()) };
+              readAll(probes, chunks, sink);
+              j.close();
+            }),
+        );
         windows.push(nWindows / timeCpu(() => buildResult(recs as JournalRecord[])));
       }
       const core = `one thread's CPU time (process.cpuUsage), ${n.toLocaleString('en-US')} synthetic loader lines of ~${avg} B (route_sample 60%, conn 30%, route 5%, count 4%, hist 1%)`;
       ctx.line({ name: 'JSON.parse alone: lines per CPU-second', compared: `${core}; JSON.parse of each line and nothing else: the floor any NDJSON reader in JS starts from on this machine`, unit: 'lines/s', spread: spread(parseFloor) });
-      if (probes) {
-        ctx.line({ name: 'probe reader: lines per CPU-second', compared: `${core}; LineSplitter → ProbeLineParser → ProbeRecordMapper → a sink that drops`, unit: 'lines/s', spread: spread(reader), goal: { op: '>=', value: 1_000_000 } });
-      } else ctx.skip('probe reader: lines per CPU-second', 'src/kernel/ndjson.ts or mapper.ts missing');
+      ctx.line({ name: 'probe reader: lines per CPU-second', compared: `${core}; LineSplitter → ProbeLineParser → ProbeRecordMapper → a sink that drops`, unit: 'lines/s', spread: spread(reader), goal: { op: '>=', value: 1_000_000 } });
       ctx.line({ name: 'journal: lines per CPU-second', compared: `${core}; one count sample per line appended to the real Journal (JSON.stringify, buffer, writeSync every 4096) on local disk, fsync at close`, unit: 'lines/s', spread: spread(journal), goal: { op: '>=', value: 1_000_000 } });
-      if (probes) ctx.line({ name: 'probe reader → journal: lines per CPU-second', compared: `${core}; reader and journal together, as in a run`, unit: 'lines/s', spread: spread(both), goal: { op: '>=', value: 1_000_000 } });
+      ctx.line({ name: 'probe reader → journal: lines per CPU-second', compared: `${core}; reader and journal together, as in a run`, unit: 'lines/s', spread: spread(both), goal: { op: '>=', value: 1_000_000 } });
       if (!ctx.quick) await probesParseScript(ctx);
       ctx.line({ name: 'correlator: windows per CPU-second', compared: `buildResult (src/analyze/results.ts) over a synthetic journal (test/helpers/synthetic-journal.ts) of ${nWindows} 1 s windows with every signal the report draws (HTTP, pods, HPA, probe histograms; no sampled packet records) and 100 events, one thread's CPU time`, unit: 'windows/s', spread: spread(windows) });
     } finally {
@@ -117,7 +111,6 @@ const suite: Suite = {
  */
 async function probesParseScript(ctx: BenchContext): Promise<void> {
   const script = join(ctx.root, 'bench', 'probes-parse.ts');
-  if (!existsSync(script)) return ctx.skip('probe reader (bench/probes-parse.ts)', 'bench/probes-parse.ts not there yet');
   const child = spawnTracked(process.execPath, ['--import', 'tsx', script], { cwd: ctx.root });
   const io = collect(child);
   const code = await waitExit(child, 180_000);
@@ -157,14 +150,5 @@ function journalAll(lines: string[], path: string): void {
   j.close();
 }
 
-async function loadProbeModules(root: string): Promise<ProbeModules | undefined> {
-  const nd = join(root, 'src/kernel/ndjson.ts');
-  const mp = join(root, 'src/kernel/mapper.ts');
-  if (!existsSync(nd) || !existsSync(mp)) return undefined;
-  const a = (await import(nd)) as Partial<ProbeModules>;
-  const b = (await import(mp)) as Partial<ProbeModules>;
-  if (!a.LineSplitter || !a.ProbeLineParser || !b.ProbeRecordMapper) return undefined;
-  return { LineSplitter: a.LineSplitter, ProbeLineParser: a.ProbeLineParser, ProbeRecordMapper: b.ProbeRecordMapper };
-}
 
 export default suite;
