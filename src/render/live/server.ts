@@ -137,7 +137,8 @@ export class LiveServer {
 
   private tick(force = false): void {
     const now = performance.now();
-    if (!force && now < this.nextAt) return;
+    // nobody watching: no correlation on the thread that sends the run's requests
+    if (!force && (now < this.nextAt || !this.clients.size)) return;
     let snap: Snapshot | undefined;
     try {
       snap = this.current();
