@@ -15,7 +15,8 @@ const volatile __u64 max_age_ns = 1000000000ULL;
 
 /*
  * Direct-mapped by skb address: no allocation, lock or cleanup per packet. A new packet simply
- * takes its slot; an entry nobody receives is overwritten or never matches again.
+ * takes its slot; an entry nobody receives is overwritten (counted when it was within max_age) or
+ * never matches again.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -109,7 +110,8 @@ static __always_inline void count_pkt(const struct ls_ifname *ifname, int ifslot
 	struct pktlat_cnt *c, init = { .packets = 1, .bytes = bytes };
 	__u32 w = ls_window(now);
 
-	if (ls_filt_ifaces) {
+	/* a name matched by a prefix only has no ring slot: it is counted by name, as without a filter */
+	if (ls_filt_ifaces && (__u32)ifslot < ls_n_ifaces) {
 		__u32 idx = (((w & (PKTLAT_RING - 1)) * ls_n_ifaces + ifslot) << 1) + dir - 1;
 		struct pktlat_ring_cnt *r = bpf_map_lookup_elem(&lsc_pkt_ring, &idx);
 		if (!r)
@@ -208,6 +210,9 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	st = slot_of(key);
 	if (!st)
 		return 0;
+	/* an entry still waiting for its receive, within max_age, loses its pair: counted, not silent */
+	if (READ_ONCE(st->skb) && now - st->ts <= max_age_ns)
+		ls_stat_inc(LS_STAT_OVERWRITTEN);
 	/* free the slot first and fill it in last, so a receive never takes half of two entries */
 	WRITE_ONCE(st->skb, 0);
 	barrier();
@@ -215,7 +220,7 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	st->fp = pk.fp;
 	__builtin_memcpy(st->ifname, dev.name, LS_IFNAMSIZ);
 	st->flow = flow;
-	st->ifslot = ifslot >= 0 ? ifslot : PKTLAT_NO_SLOT;
+	st->ifslot = (__u32)ifslot < ls_n_ifaces ? ifslot : PKTLAT_NO_SLOT;
 	barrier();
 	WRITE_ONCE(st->skb, key);
 	return 0;
@@ -255,7 +260,7 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 		qslot = st->ifslot;
 		flow = st->flow;
 		/* the ring when both interfaces are in a small filter, else the hash map keyed by name */
-		ring = lat_ring_on && ifslot >= 0 && qslot < ls_n_ifaces && flow <= PKTLAT_FLOW_FROM;
+		ring = lat_ring_on && (__u32)ifslot < ls_n_ifaces && qslot < ls_n_ifaces && flow <= PKTLAT_FLOW_FROM;
 		if (!ring) {
 			__builtin_memset(&lk, 0, sizeof(lk));
 			__builtin_memcpy(lk.ifname, st->ifname, LS_IFNAMSIZ);

@@ -222,7 +222,8 @@ static void drain(__u32 cutoff, void *p)
 
 static void end_fields(char *buf, size_t n, const __u64 *stats, void *ctx)
 {
-	snprintf(buf, n, ",\"stale\":%llu", (unsigned long long)stats[LS_STAT_STALE]);
+	snprintf(buf, n, ",\"stale\":%llu,\"overwritten\":%llu", (unsigned long long)stats[LS_STAT_STALE],
+		 (unsigned long long)stats[LS_STAT_OVERWRITTEN]);
 }
 
 int main(int argc, char **argv)
@@ -249,8 +250,7 @@ int main(int argc, char **argv)
 	load_reason_names();
 	ctx.skel = skel;
 	err = ls_probe_run(skel->skeleton, &o, &clk, skel->maps.lsc_f_cidrs, NULL, NULL,
-			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx, .end_fields = end_fields,
-					      .stats_fd = bpf_map__fd(skel->maps.lsc_stats) });
+			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx, .end_fields = end_fields });
 	pktlat_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

@@ -157,8 +157,7 @@ int main(int argc, char **argv)
 	skel->rodata->rtt_every_ns = o.rtt_every_ns;
 	ctx.skel = skel;
 	err = ls_probe_run(skel->skeleton, &o, &clk, skel->maps.lsc_f_cidrs, skel->maps.lsc_tcp_events, on_event,
-			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx,
-					      .stats_fd = bpf_map__fd(skel->maps.lsc_stats) });
+			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx });
 	tcpwatch_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

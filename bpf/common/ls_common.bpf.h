@@ -30,6 +30,9 @@ const volatile bool ls_filt_cidrs = false;
 const volatile __u32 ls_n_ifaces = 0;
 const volatile struct ls_ifname ls_ifaces[LS_MAX_IFACES] = {};
 const volatile __u64 ls_port_bits[LS_PORT_WORDS] = {};
+/* Name prefixes, tried only for a name that is not in ls_ifaces (a match has no filter index). */
+const volatile __u32 ls_n_ifprefixes = 0;
+const volatile struct ls_ifprefix ls_ifprefixes[LS_MAX_IFPREFIXES] = {};
 /* The address filter inline (ls_n_icidrs prefixes), or 0 with ls_filt_cidrs: the trie below. */
 const volatile __u32 ls_n_icidrs = 0;
 const volatile struct ls_cidr_words ls_icidrs[LS_INLINE_CIDRS] = {};
@@ -197,7 +200,13 @@ static __always_inline void ls_dev_name(const struct net_device *dev, struct ls_
 	}
 }
 
-/* Index of the name in the interface filter, or -1 (also when there is no interface filter). */
+/* A name that matches an interface prefix of the filter: in it, but with no index of its own. */
+#define LS_IFACE_PREFIX LS_MAX_IFACES
+
+/*
+ * Index of the name in the interface filter, LS_IFACE_PREFIX when only a prefix matches it, or -1
+ * (also when there is no interface filter).
+ */
 static __always_inline int ls_iface_find(const struct ls_ifname *n)
 {
 	for (__u32 i = 0; i < LS_MAX_IFACES; i++) {
@@ -205,6 +214,13 @@ static __always_inline int ls_iface_find(const struct ls_ifname *n)
 			break;
 		if (ls_ifaces[i].w[0] == n->w[0] && ls_ifaces[i].w[1] == n->w[1])
 			return i;
+	}
+	for (__u32 i = 0; i < LS_MAX_IFPREFIXES; i++) {
+		if (i >= ls_n_ifprefixes)
+			break;
+		if ((n->w[0] & ls_ifprefixes[i].mask[0]) == ls_ifprefixes[i].w[0] &&
+		    (n->w[1] & ls_ifprefixes[i].mask[1]) == ls_ifprefixes[i].w[1])
+			return LS_IFACE_PREFIX;
 	}
 	return -1;
 }

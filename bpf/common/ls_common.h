@@ -5,6 +5,8 @@
 
 #define LS_IFNAMSIZ 16
 #define LS_MAX_IFACES 64
+/* Interface name prefixes ("--iface NAME*"): interfaces that may appear after the loader started. */
+#define LS_MAX_IFPREFIXES 8
 /* Port filter: one bit per port, 65536 bits. */
 #define LS_PORT_WORDS (65536 / 64)
 
@@ -48,11 +50,18 @@ struct ls_ifname {
 	};
 };
 
+/* An interface name prefix: a name matches when (name & mask) == w, word by word. */
+struct ls_ifprefix {
+	__u64 w[2];
+	__u64 mask[2];
+};
+
 /* Indexes into the per-CPU stats array every probe has. */
 enum ls_stat {
 	LS_STAT_RB_LOST = 0,   /* ring buffer reserve failed: a sampled record was lost */
 	LS_STAT_MAP_FULL = 1,  /* an aggregation map was full: a count was lost */
 	LS_STAT_STALE = 2,     /* pktlat: an entry met at receive was older than max_age or another packet's */
+	LS_STAT_OVERWRITTEN = 3, /* pktlat: a queue entry within max_age replaced by another before its receive */
 	LS_STAT__MAX = 4,
 };
 

@@ -162,7 +162,7 @@ static void usage(const char *probe)
 {
 	fprintf(stderr, "usage: %s [options]\n", probe);
 	if (opt_groups & LS_OPT_FILTER)
-		fputs("  --iface NAME         count only this interface (repeatable)\n"
+		fputs("  --iface NAME         count only this interface (repeatable); NAME* : every interface so named, also later ones\n"
 		      "  --port N             count only packets/sockets with this port on either side (repeatable)\n"
 		      "  --cidr A/LEN         count only packets/sockets with an address in this prefix (repeatable)\n",
 		      stderr);
@@ -239,7 +239,14 @@ static int shared_opt(struct ls_opts *o, const char *a, const char *v)
 	} else if (!(opt_groups & LS_OPT_FILTER)) {
 		goto probe;
 	} else if (!strcmp(a, "--iface")) {
-		if (o->n_ifaces >= LS_MAX_IFACES || strlen(v) >= LS_IFNAMSIZ || !*v)
+		size_t len = strlen(v);
+		if (len >= 2 && v[len - 1] == '*') {
+			if (o->n_ifprefixes >= LS_MAX_IFPREFIXES || len > LS_IFNAMSIZ || strchr(v, '*') != v + len - 1)
+				return -1;
+			memcpy(o->ifprefixes[o->n_ifprefixes++], v, len - 1);
+			return 1;
+		}
+		if (o->n_ifaces >= LS_MAX_IFACES || len >= LS_IFNAMSIZ || !*v)
 			return -1;
 		strcpy(o->ifaces[o->n_ifaces++], v);
 	} else if (!strcmp(a, "--port")) {
@@ -316,12 +323,21 @@ void ls_init(int argc, char **argv, struct ls_opts *o, struct ls_clock *c, const
 	o->t0 = window_t0(o, c);
 }
 
-void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u64 *port_bits)
+void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u32 *n_ifprefixes,
+		      struct ls_ifprefix *ifprefixes, __u64 *port_bits)
 {
 	*n_ifaces = (__u32)o->n_ifaces;
 	for (int i = 0; i < o->n_ifaces; i++) {
 		memset(&ifaces[i], 0, sizeof(ifaces[i]));
 		strncpy(ifaces[i].name, o->ifaces[i], LS_IFNAMSIZ - 1);
+	}
+	*n_ifprefixes = (__u32)o->n_ifprefixes;
+	for (int i = 0; i < o->n_ifprefixes; i++) {
+		struct ls_ifname name = {}, mask = {};
+		size_t len = strnlen(o->ifprefixes[i], LS_IFNAMSIZ);
+		memcpy(name.name, o->ifprefixes[i], len);
+		memset(mask.name, 0xff, len);
+		ifprefixes[i] = (struct ls_ifprefix){ .w = { name.w[0], name.w[1] }, .mask = { mask.w[0], mask.w[1] } };
 	}
 	memset(port_bits, 0, LS_PORT_WORDS * sizeof(__u64));
 	for (int i = 0; i < o->n_ports; i++)
@@ -408,6 +424,11 @@ static void emit_ready(const struct ls_opts *o, struct bpf_object *obj)
 	int nn = 0, np = 0, nm = 0;
 	for (int i = 0; i < o->n_ifaces && n < (int)sizeof(f) - 64; i++)
 		n += snprintf(f + n, sizeof(f) - n, "%s%s", i ? "," : "", ls_jstr(o->ifaces[i]));
+	for (int i = 0; i < o->n_ifprefixes && n < (int)sizeof(f) - 64; i++) {
+		char pat[LS_IFNAMSIZ + 1];
+		snprintf(pat, sizeof(pat), "%s*", o->ifprefixes[i]);
+		n += snprintf(f + n, sizeof(f) - n, "%s%s", i || o->n_ifaces ? "," : "", ls_jstr(pat));
+	}
 	n += snprintf(f + n, sizeof(f) - n, "],\"ports\":[");
 	for (int i = 0; i < o->n_ports && n < (int)sizeof(f) - 64; i++)
 		n += snprintf(f + n, sizeof(f) - n, "%s%u", i ? "," : "", o->ports[i]);
@@ -680,9 +701,13 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 int ls_probe_run(struct bpf_object_skeleton *s, const struct ls_opts *o, const struct ls_clock *c, struct bpf_map *cidrs,
 		 struct bpf_map *events, int (*fn)(void *, void *, size_t), struct ls_loop *l)
 {
+	struct bpf_map *stats;
 	int err = ls_load(s, o, cidrs);
 	if (err)
 		return err;
+	/* a map has its fd only once loaded: taken here, not by the caller before load */
+	stats = bpf_object__find_map_by_name(*s->obj, "lsc_stats");
+	l->stats_fd = stats ? bpf_map__fd(stats) : -1;
 	if (events && !(l->rb = ls_ring_buffer(o->probe, events, fn, NULL)))
 		return -1;
 	if ((err = bpf_object__attach_skeleton(s))) {

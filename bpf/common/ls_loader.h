@@ -16,6 +16,8 @@ struct ls_opts {
 	const char *probe;
 	char ifaces[LS_MAX_IFACES][LS_IFNAMSIZ];
 	int n_ifaces;
+	char ifprefixes[LS_MAX_IFPREFIXES][LS_IFNAMSIZ]; /* "--iface NAME*", without the '*' */
+	int n_ifprefixes;
 	__u16 ports[LS_MAX_PORTS];
 	int n_ports;
 	struct ls_cidr_key cidrs[LS_MAX_CIDRS];
@@ -62,8 +64,9 @@ void ls_usage_exit(const char *probe, const char *fmt, ...) __attribute__((forma
 void ls_init(int argc, char **argv, struct ls_opts *o, struct ls_clock *c, const char *probe, unsigned groups,
 	      const struct ls_own_opts *own);
 __u64 ls_mono_ns(void);
-/* Writes the interface names and the port bitmap into a skeleton's read-only data (before load). */
-void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u64 *port_bits);
+/* Writes the interface names and prefixes and the port bitmap into a skeleton's read-only data (before load). */
+void ls_filter_rodata(const struct ls_opts *o, __u32 *n_ifaces, struct ls_ifname *ifaces, __u32 *n_ifprefixes,
+		      struct ls_ifprefix *ifprefixes, __u64 *port_bits);
 /* The address filter as rodata words when it is small enough (LS_INLINE_CIDRS), else n = 0. */
 void ls_cidr_rodata(const struct ls_opts *o, __u32 *n, struct ls_cidr_words *w);
 /* The window grid and the filters into a probe skeleton's rodata (the settings of ls_common.bpf.h), before load. */
@@ -71,10 +74,11 @@ void ls_cidr_rodata(const struct ls_opts *o, __u32 *n, struct ls_cidr_words *w);
 	do {                                                                                            \
 		(rodata)->ls_win_t0 = (o)->t0;                                                          \
 		(rodata)->ls_win_ns = (o)->window_ns;                                                   \
-		(rodata)->ls_filt_ifaces = (o)->n_ifaces > 0;                                           \
+		(rodata)->ls_filt_ifaces = (o)->n_ifaces > 0 || (o)->n_ifprefixes > 0;                  \
 		(rodata)->ls_filt_ports = (o)->n_ports > 0;                                             \
 		(rodata)->ls_filt_cidrs = (o)->n_cidrs > 0;                                             \
-		ls_filter_rodata((o), &(rodata)->ls_n_ifaces, (rodata)->ls_ifaces, (rodata)->ls_port_bits); \
+		ls_filter_rodata((o), &(rodata)->ls_n_ifaces, (rodata)->ls_ifaces, &(rodata)->ls_n_ifprefixes, \
+				 (rodata)->ls_ifprefixes, (rodata)->ls_port_bits);                      \
 		ls_cidr_rodata((o), &(rodata)->ls_n_icidrs, (rodata)->ls_icidrs);                       \
 	} while (0)
 
@@ -126,7 +130,7 @@ struct ls_loop {
 	void *ctx;              /* for tick, line and end_fields */
 	struct ring_buffer *rb; /* consumed as records arrive (NULL: none) */
 	ls_line_fn line;        /* NULL: stdin is not read; else its lines, output flushed after each wake-up */
-	int stats_fd;           /* the per-CPU stats array (enum ls_stat) */
+	int stats_fd;           /* the per-CPU stats array (enum ls_stat); ls_probe_run sets it to lsc_stats once loaded */
 	/* Extra fields of the end record, each after a comma, from the final stats (NULL: none). */
 	void (*end_fields)(char *buf, size_t n, const __u64 *stats, void *ctx);
 };

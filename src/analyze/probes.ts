@@ -23,7 +23,8 @@ export interface ProbesSummary {
   connections: { opened: number; closed: number; failed: number; openAtEnd: number; durationMs?: HistogramSummary; connectMs?: HistogramSummary };
   drops: { total: number; byReason: { reason: string; iface: string; count: number }[] };
   lostEvents: { total: number; byProbe: Record<string, number> };
-  loaders: { probe: string; cpuSeconds: number; lines: number; lost: number }[];
+  /** Per loader; pktlat adds the pairs it gave up: stale at receive, or overwritten before it. */
+  loaders: { probe: string; cpuSeconds: number; lines: number; lost: number; stale?: number; overwritten?: number }[];
 }
 
 const byCount = <T>(key: (x: T) => number) => (a: T, b: T) => key(b) - key(a);
@@ -179,7 +180,8 @@ export class ProbeAccumulator {
       const probe = String(e.attrs.probe);
       const n = (lost?.ringbuf ?? 0) + (lost?.map_full ?? 0);
       lostByProbe[probe] = Math.max(lostByProbe[probe] ?? 0, n);
-      return { probe, cpuSeconds: Number(e.attrs.cpuSeconds), lines: Number(e.attrs.lines), lost: n };
+      const pairs = probe === 'pktlat' ? { stale: Number(e.attrs.stale ?? 0), overwritten: Number(e.attrs.overwritten ?? 0) } : {};
+      return { probe, cpuSeconds: Number(e.attrs.cpuSeconds), lines: Number(e.attrs.lines), lost: n, ...pairs };
     });
     return {
       packets: packets.sort(byCount((x) => x.packets)),

@@ -107,7 +107,7 @@ export class ProbeRecordMapper {
           kind: 'probe.end',
           time: this.time(r.ts),
           source: this.source,
-          attrs: { probe: r.probe, cpuSeconds: r.cpu_s, lines: r.lines, lost: r.lost, stale: r.stale ?? 0, progs: r.progs ?? {} },
+          attrs: { probe: r.probe, cpuSeconds: r.cpu_s, lines: r.lines, lost: r.lost, stale: r.stale ?? 0, overwritten: r.overwritten ?? 0, progs: r.progs ?? {} },
         });
         return;
     }

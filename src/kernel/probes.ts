@@ -134,6 +134,8 @@ class ProbeLoader {
       cpuSeconds: e?.cpu_s ?? 0,
       linesParsed: c.lines - c.malformed,
       malformedLines: c.malformed,
+      ...(e?.stale !== undefined ? { stale: e.stale } : {}),
+      ...(e?.overwritten !== undefined ? { overwritten: e.overwritten } : {}),
       ...(e?.progs ? { progs: e.progs } : {}),
       ...(e ? {} : { incomplete: true }),
     };

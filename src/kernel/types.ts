@@ -59,6 +59,9 @@ export interface LoaderReport {
   malformedLines: number;
   /** Per BPF program: run count and ns (non-zero only with kernel.bpf_stats_enabled=1). */
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
+  /** pktlat: pairs given up as stale, and queue entries overwritten before their receive. */
+  stale?: number;
+  overwritten?: number;
   /** Set when the loader died without its end record. */
   incomplete?: boolean;
 }
@@ -206,7 +209,10 @@ export interface EndRecord {
   cpu_s: number;
   lines: number;
   lost: { ringbuf: number; map_full: number };
+  /** pktlat: entries met at receive that were too old or another packet's. */
   stale?: number;
+  /** pktlat: queue entries within max_age replaced before their receive (a pair lost). */
+  overwritten?: number;
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
 }
 

@@ -92,6 +92,30 @@ netTest('latency pairs the same way through the hash map when the interface filt
   t.is(report.lostEvents, 0);
 });
 
+netTest('queue entries overwritten before their receive are counted, in the end record and in results', async (t, net, P) => {
+  // B's end is down: every datagram is queued on A's veth and dropped there, never received; the
+  // next skb takes the freed one's address, so its queue entry replaces one that is still young
+  const mac = JSON.parse(net.ip('-n', net.nsB, '-j', 'link', 'show', 'dev', net.ifB))[0].address as string;
+  net.ip('-n', net.nsA, 'neigh', 'replace', net.addrB, 'lladdr', mac, 'dev', net.ifA, 'nud', 'permanent');
+  net.ip('-n', net.nsB, 'link', 'set', net.ifB, 'down');
+  const sink = new MemorySink();
+  const h = await probes(sink, { ifaces: [net.ifA, net.ifB], ports: [P] }, ['pktlat']);
+  const N = 2000;
+  await net.traffic(net.nsA, 'udpsend', net.addrB, P, N);
+  const report = await h.stop();
+  const queued = sum(sink.samples('probe.pkt_count').filter((s) => s.tags.iface === net.ifA && s.tags.dir === 'tx'));
+  const end = sink.events('probe.end')[0];
+  const loader = summarizeProbes(sink.records).loaders.find((l) => l.probe === 'pktlat');
+  t.log(`queued ${queued}, received 0; end record overwritten=${String(end?.attrs.overwritten)} stale=${String(end?.attrs.stale)}; results loader ${JSON.stringify(loader)}; stop report overwritten=${String(report.loaders.pktlat?.overwritten)}`);
+  t.true(queued >= N * 0.98, 'the datagrams were queued on A');
+  // every entry but the last few is replaced by a later packet within max_age (1 s)
+  t.true(Number(end?.attrs.overwritten) >= queued * 0.5, `overwritten ${String(end?.attrs.overwritten)} of ${queued} unpaired entries`);
+  t.is(loader?.overwritten, Number(end?.attrs.overwritten));
+  t.is(report.loaders.pktlat?.overwritten, Number(end?.attrs.overwritten));
+  t.is(report.lostEvents, 0, 'not counted as lost');
+  t.is(Number(end?.attrs.stale), 0, 'not counted as stale');
+});
+
 netTest('routing decisions match `ip route get`', async (t, net, P) => {
   net.ip('-n', net.nsA, 'route', 'add', '198.19.0.0/24', 'via', net.addrB);
   net.ip('-n', net.nsA, 'rule', 'add', 'to', '198.19.1.0/24', 'table', '100');
