@@ -8,8 +8,13 @@ import { collect, killGroup, spawnTracked, waitExit } from '../lib/proc.ts';
 import { spread } from '../lib/stats.ts';
 import { autocannon, engineChild, wrk, wrkPath } from '../lib/tools.ts';
 import type { BenchContext, Suite } from '../lib/types.ts';
+import { k6Missing } from './engine.ts';
 
 const CONNECTIONS = 4;
+/** The open-model comparison: loadscope and k6 at the same arrival rate against the same server. */
+const OPEN_RATE = 1000;
+const LS_OPEN = `loadscope autocannon engine, open ${OPEN_RATE}/s`;
+const K6_OPEN = `loadscope k6 engine (k6 constant-arrival-rate), open ${OPEN_RATE}/s`;
 const DELAY_US = 2000;
 const JITTER_US = 500;
 
@@ -23,7 +28,7 @@ const suite: Suite = {
   quick: true,
   async run(ctx: BenchContext) {
     const durationS = ctx.quick ? 2 : 4;
-    const reps = ctx.quick ? 2 : 4;
+    const reps = ctx.quick ? 3 : 5;
     const server = spawnTracked(process.execPath, ['--import', 'tsx', join(ctx.root, 'bench', 'delay-server.ts'), JSON.stringify({ delayUs: DELAY_US, jitterUs: JITTER_US })], { cwd: ctx.root });
     const io = collect(server);
     try {
@@ -37,6 +42,10 @@ const suite: Suite = {
       tools.push(engineChild(ctx.root, 'loadscope autocannon engine', spec('autocannon')));
       tools.push(engineChild(ctx.root, 'loadscope autocannon engine, open 500/s', spec('autocannon', { rate: 500, connections: 16 })));
       if (!ctx.quick) tools.push(engineChild(ctx.root, 'loadscope lean engine', spec('lean')));
+      tools.push(engineChild(ctx.root, LS_OPEN, spec('autocannon', { rate: OPEN_RATE, connections: 32 })));
+      const k6 = k6Missing(ctx.root);
+      if (k6) ctx.skip(`${K6_OPEN}: latency error`, k6);
+      else tools.push(engineChild(ctx.root, K6_OPEN, spec('k6', { rate: OPEN_RATE, connections: 32 })));
       ctx.log(`${tools.length} tools × ${reps} repetitions × ${durationS} s, ${CONNECTIONS} connections (closed model unless said)`);
       const err: Record<string, { p50: number[]; p99: number[] }> = {};
       const injected: { p50: number[]; p99: number[] } = { p50: [], p99: [] };
@@ -74,6 +83,14 @@ const suite: Suite = {
         const note = t.name.startsWith('autocannon') ? 'autocannon reports whole milliseconds: its error is ±1000 µs by resolution alone' : t.name === 'wrk' ? 'wrk prints 2 decimals (10 µs resolution at ms scale)' : t.name.includes('open') ? 'open model, 500 req/s over up to 16 connections: measured from the intended start (coordinated-omission corrected)' : undefined;
         ctx.line({ name: `${t.name}: p50 error`, compared: how, unit: 'µs', spread: spread(e.p50), ...(note ? { note } : {}) });
         ctx.line({ name: `${t.name}: p99 error`, compared: how, unit: 'µs', spread: spread(e.p99) });
+      }
+      const ls = err[LS_OPEN];
+      const k = err[K6_OPEN];
+      if (ls && k && ls.p50.length === k.p50.length) {
+        const pairs = `paired per repetition: ${LS_OPEN} error ÷ ${K6_OPEN} error (same server, same rate, interleaved; ≤ 1 means loadscope's error is no worse than k6's)`;
+        for (const q of ['p50', 'p99'] as const) {
+          ctx.line({ name: `open ${OPEN_RATE}/s: loadscope ÷ k6 ${q} error`, compared: pairs, unit: '×', spread: spread(ls[q].map((v, i) => v / k[q][i])), goal: { op: '<=', value: 1 } });
+        }
       }
     } finally {
       killGroup(server, 'SIGTERM');
