@@ -9,7 +9,7 @@ export interface ClusterTarget {
   url: string;
   /** TCP ports of the run's own traffic (probe filter). */
   ports: number[];
-  /** Interfaces the run's traffic crosses (probe filter). */
+  /** Interfaces the run's traffic crosses (probe filter); `NAME*` covers every interface whose name starts with NAME, also ones made later (pods started during the run). */
   ifaces: string[];
   /** Address ranges of the run's own hosts (probe filter). */
   cidrs: string[];

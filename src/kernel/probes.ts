@@ -38,7 +38,7 @@ export function probeTrafficFilterForPorts(ports: number[], extra: { ifaces?: st
 export function filterProblems(f: ProbeFilter): string[] {
   const out: string[] = [];
   for (const p of f.ports ?? []) if (!Number.isInteger(p) || p < 1 || p > 65535) out.push(`port ${p} is not 1..65535`);
-  for (const i of f.ifaces ?? []) if (!/^[^\s/:]{1,15}$/.test(i)) out.push(`interface name "${i}" is not a Linux interface name`);
+  for (const i of f.ifaces ?? []) if (!/^[^\s/:*]{1,15}$|^[^\s/:*]{1,14}\*$/.test(i)) out.push(`interface name "${i}" is not a Linux interface name (or a prefix of one, ending in *)`);
   for (const c of f.cidrs ?? []) {
     const [addr, len, more] = c.split('/');
     const fam = isIP(addr ?? '');
@@ -46,6 +46,7 @@ export function filterProblems(f: ProbeFilter): string[] {
     const n = len === undefined ? max : Number(len);
     if (!fam || more !== undefined || !Number.isInteger(n) || n < 0 || n > max) out.push(`"${c}" is not an address or CIDR`);
   }
+  if ((f.ifaces ?? []).filter((i) => i.endsWith('*')).length > 8) out.push('more than 8 interface name prefixes (NAME*)');
   if (!f.ports?.length && !f.ifaces?.length && !f.cidrs?.length)
     out.push('empty filter: give ports, interfaces or address ranges (the probes never trace the whole machine)');
   return out;

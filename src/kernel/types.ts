@@ -4,7 +4,9 @@ import type { Sink } from '../core/types.ts';
  * Which traffic the probes count: the run's own, never the machine's. Categories combine with AND
  * (an interface in `ifaces` AND a port in `ports` AND an address in `cidrs`), values within one
  * category with OR; a packet or socket matches a port/address category when either side matches.
- * At least one category must be non-empty. Interfaces are matched by name in every namespace.
+ * At least one category must be non-empty. Interfaces are matched by name in every namespace; a
+ * name ending in `*` (at most 8 of them) matches every interface whose name starts with the rest,
+ * also ones created after the probes started.
  */
 export interface ProbeFilter {
   ports?: number[];

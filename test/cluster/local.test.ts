@@ -14,6 +14,8 @@ import { LocalCluster } from '../../src/cluster/local/cluster.ts';
 import { names } from '../../src/cluster/local/net.ts';
 import { localUnavailable, resolveClusterMode } from '../../src/cluster/local/resolve.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
+import { startProbes } from '../../src/kernel/probes.ts';
+import { summarizeProbes } from '../../src/analyze/probes.ts';
 import { sweepLocalLeftovers } from '../../src/cluster/local/sweep.ts';
 import { now } from '../../src/core/clock.ts';
 import { LoadscopeError } from '../../src/core/errors.ts';
@@ -368,6 +370,39 @@ kernel('a pod that dies leaves the routing table and its namespace, and is repla
   t.false(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(names.netns(info.tag, victim.pod)), 'its namespace is gone');
   const after = await Promise.all(Array.from({ length: 10 }, () => get(`${url}/`)));
   t.deepEqual(tally(after), { [successor]: 10 });
+});
+
+kernel('a pod added by a scale-up has packet-latency pairs on its veth from its first packets', async (t) => {
+  const own = 'probe' + runId.slice(-6);
+  const spec = scenarioSchema.parse({ name: 'local-probes', stages: [{ duration: '1s', connections: 1 }], services: { backend: { replicas: 1 }, frontend: { replicas: 1 } } });
+  const sink = new Records();
+  const led = new Ledger(own);
+  const c = new LocalCluster(spec, { runId: own, sink, ledger: led, onStatus: () => {}, balancer });
+  let probes: Awaited<ReturnType<typeof startProbes>> | undefined;
+  try {
+    const target = await c.start(new AbortController().signal);
+    probes = await startProbes({ sink, filter: { ports: target.ports, ifaces: target.ifaces, cidrs: target.cidrs }, mode: 'required', probes: ['pktlat'] });
+    await c.scale('backend', 2);
+    await c.settled();
+    const replies: Reply[] = [];
+    for (let round = 0; round < 8 && !replies.some((r) => r.by === 'backend-2'); round++) replies.push(...(await Promise.all(Array.from({ length: 60 }, () => get(`${target.url}/`)))));
+    t.true(replies.some((r) => r.by === 'backend-2'), JSON.stringify(tally(replies)));
+    await probes.stop();
+    const tag = c.info()!.tag;
+    const lat = summarizeProbes(sink.all).packetLatency;
+    const pairs = (veth: string) => lat.filter((l) => l.iface === veth || l.peer === veth).reduce((a, l) => a + l.count, 0);
+    const vethRe = new RegExp(`^lsv${tag}\\d+$`);
+    const atStart = target.ifaces.filter((i) => vethRe.test(i));
+    const later = [...new Set(lat.flatMap((l) => [l.iface, l.peer]).filter((i) => vethRe.test(i) && !atStart.includes(i)))];
+    const added = [...new Set(sink.samples('probe.pkt_count').map((s) => s.tags.iface).filter((i) => vethRe.test(i) && !atStart.includes(i)))];
+    t.log(`veths at start ${atStart.map((v) => `${v}: ${pairs(v)} pairs`).join(', ')}; added later (seen in packet counts) ${added.join(', ') || 'none'}; pairs on them ${added.map((v) => `${v}: ${pairs(v)}`).join(', ') || 'none'}`);
+    t.is(added.length, 1, 'the added pod\'s veth is counted');
+    t.true(later.includes(added[0]) && pairs(added[0]) >= 20, `pairs on ${added[0]}: ${pairs(added[0])}`);
+  } finally {
+    await probes?.stop();
+    await c.stop();
+    led.close();
+  }
 });
 
 kernel('stop leaves no namespace, link, cgroup, process or BPF link', async (t) => {

@@ -116,7 +116,8 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     return {
       url: `http://${fe.vip}${this.opts.vipPort === 80 ? '' : `:${this.opts.vipPort}`}`,
       ports: [this.opts.vipPort, this.opts.podPort],
-      ifaces: [this.bridge!, ...[...podsOf(be), ...podsOf(fe)].map((p) => p.veth)],
+      // the pods of now by name (the probes' fast path), and the pods started later by the pattern
+      ifaces: [this.bridge!, ...[...podsOf(be), ...podsOf(fe)].map((p) => p.veth), names.vethPattern(this.run!.tag)],
       cidrs: [`198.18.${o}.0/24`, `198.19.${o}.0/24`],
     };
   }

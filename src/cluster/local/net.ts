@@ -12,6 +12,8 @@ import { LoadscopeError } from '../../core/errors.ts';
 export const names = {
   bridge: (tag: string) => `lsb${tag}`,
   veth: (tag: string, seq: number) => `lsv${tag}${seq}`,
+  /** The probe filter's name for every pod veth of the run, those made later included. */
+  vethPattern: (tag: string) => `lsv${tag}*`,
   netns: (tag: string, pod: string) => `ls-${tag}-${pod}`,
   /** Matches every name above for `tag` (or for any tag), to find leftovers. */
   bridgeRe: /^lsb([0-9a-f]{6})$/,
