@@ -80,7 +80,8 @@ export function sloFromThresholds(thresholds: Record<string, string[]>): Analysi
  */
 function stageLoad(s: RunResult['stages'][number]): { start: number; end: number; text: string } {
   if (s.model === 'open' && s.rate) return { start: s.rate.from, end: s.rate.to, text: s.rate.from === s.rate.to ? `${s.rate.to} req/s` : `${s.rate.from}→${s.rate.to} req/s` };
-  return { start: s.rps, end: s.rps, text: `${s.connections ?? '?'} connections (${Math.round(s.rps)} req/s)` };
+  const rps = s.rps ?? 0;
+  return { start: rps, end: rps, text: `${s.connections ?? '?'} connections (${s.rps === null ? 'n/a' : Math.round(s.rps)} req/s)` };
 }
 
 /** The service an HPA scales: "Deployment/backend" → "backend". */
@@ -383,7 +384,7 @@ export class Analyzer {
       errors[w] = base.windows[w].errors;
       stress[w] = base.windows[w].stressCores;
     }
-    const stageIdx = zeros().map((_, w) => base.stages.findIndex((s) => w + 0.5 >= s.startS && w + 0.5 < s.startS + s.durationS));
+    const stageIdx = zeros().map((_, w) => base.stages.findIndex((s) => w + 0.5 >= s.startS && w + 0.5 < s.startS + (s.durationS ?? Infinity)));
     const violation = zeros();
     if (slo) {
       for (let w = 0; w < n; w++) {

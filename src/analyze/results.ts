@@ -1,17 +1,19 @@
-import { parseScenario } from '../scenario/load.ts';
+import { parse as parseYaml } from 'yaml';
+import { scenarioSchema } from '../scenario/schema.ts';
 import type { RawHandlers, RawLine } from '../journal/journal.ts';
 import { Analyzer } from './analysis.ts';
 import { decodeSparse, DEFAULT_LAYOUT, type SparseHist } from '../core/histogram.ts';
 import { HistAcc, mergeSparse, summarizeSparse } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../core/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../core/types.ts';
-import { evaluateThresholds } from './thresholds.ts';
+import { evaluateThresholds, k6Thresholds, type ThresholdResult } from './thresholds.ts';
 import { ProbeAccumulator, takeConn } from './probes.ts';
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
 const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
 
 type Window = { stage: string; reqs: number; errors: number; hists: SparseHist[] };
+type StageAgg = { reqs: number; late: number; errors: number; hist: HistAcc };
 
 /**
  * Builds results.json from a journal alone, as its records stream past (`add`, or `raw()` fast paths
@@ -28,7 +30,7 @@ export class ResultBuilder {
   private readonly service = new HistAcc();
   private readonly byWindow = new Map<number, Window>();
   private readonly early: (Sample & { type: 'sample' })[] = [];
-  private readonly byStage = new Map<string, { reqs: number; errors: number; hist: HistAcc }>();
+  private readonly byStage = new Map<string, StageAgg>();
   private readonly errorsByKind: Record<string, number> = {};
   private responses = 0;
   private bytes = 0;
@@ -95,10 +97,10 @@ export class ResultBuilder {
     return w;
   }
 
-  private stageAgg(s: Sample): { reqs: number; errors: number; hist: HistAcc } {
+  private stageAgg(s: Sample): StageAgg {
     const stage = s.tags.stage ?? '';
     let a = this.byStage.get(stage);
-    if (!a) this.byStage.set(stage, (a = { reqs: 0, errors: 0, hist: new HistAcc() }));
+    if (!a) this.byStage.set(stage, (a = { reqs: 0, late: 0, errors: 0, hist: new HistAcc() }));
     return a;
   }
 
@@ -108,6 +110,9 @@ export class ResultBuilder {
         this.responses += s.value;
         this.win(s).reqs += s.value;
         this.stageAgg(s).reqs += s.value;
+        break;
+      case 'http.reqs_late':
+        this.stageAgg(s).late += s.value;
         break;
       case 'http.bytes':
         this.bytes += s.value;
@@ -168,23 +173,31 @@ export class ResultBuilder {
     const loadStart = stageStarts[0]?.time ?? t0;
     const loadEnd = stageEnds.at(-1)?.time ?? endedAt;
     const loadS = Math.max(0.001, (loadEnd - loadStart) / 1000);
+    // responses to the last stage's requests that came after it ended came in the drain, outside loadS
+    const drained = byStage.get(String(stageEnds.at(-1)?.attrs.stage ?? ''))?.late ?? 0;
 
     const stages: RunResult['stages'] = header.plan.map((p) => {
       const started = stageStarts.find((e) => e.attrs.stage === p.name);
       const ended = stageEnds.find((e) => e.attrs.stage === p.name);
-      const agg = byStage.get(p.name) ?? { reqs: 0, errors: 0, hist: new HistAcc() };
-      const dur = started && ended ? (ended.time - started.time) / 1000 : 0;
+      const agg = byStage.get(p.name) ?? { reqs: 0, late: 0, errors: 0, hist: new HistAcc() };
+      const dur = started && ended ? (ended.time - started.time) / 1000 : null;
+      const hist = agg.hist.sparse();
+      const why = [
+        !started ? 'never started' : !ended ? `did not end: the run ${footer?.outcome ?? 'crashed'} first` : '',
+        hist.total === 0 ? 'no responses: no latency' : '',
+      ].filter(Boolean);
       return {
         name: p.name,
         model: p.model,
         startS: started ? round((started.time - t0) / 1000, 3) : p.startMs / 1000,
-        durationS: round(dur, 3),
+        durationS: dur === null ? null : round(dur, 3),
         ...(p.connections !== undefined ? { connections: p.connections } : {}),
         ...(p.rate !== undefined ? { rate: p.rate } : {}),
         requests: agg.reqs,
         errors: agg.errors,
-        rps: dur > 0 ? round(agg.reqs / dur, 2) : 0,
-        latencyMs: ms(agg.hist.sparse()),
+        rps: dur === null ? null : dur > 0 ? round((agg.reqs - agg.late) / dur, 2) : 0,
+        latencyMs: hist.total ? ms(hist) : null,
+        ...(why.length ? { note: why.join('; ') } : {}),
       };
     });
 
@@ -195,14 +208,17 @@ export class ResultBuilder {
     for (let i = 0; i <= lastIdx; i++) {
       const w = byWindow.get(i);
       const time = t0 + i * 1000;
-      const s = w ? summarizeSparse(mergeSparse(w.hists.length ? w.hists : [EMPTY]), 1000) : undefined;
+      const h = w?.hists.length ? mergeSparse(w.hists) : EMPTY;
+      const s = h.total ? summarizeSparse(h, 1000) : undefined;
+      const q = (v: number | undefined) => (v === undefined ? null : round(v, 3));
       windows.push({
         time,
         t: i,
         stage: w?.stage ?? stageAt(events, time),
         rps: w?.reqs ?? 0,
         errors: w?.errors ?? 0,
-        latencyMs: { p50: round(s?.p50 ?? 0, 3), p90: round(s?.p90 ?? 0, 3), p99: round(s?.p99 ?? 0, 3), max: round(s?.max ?? 0, 3) },
+        latencyMs: { p50: q(s?.p50), p90: q(s?.p90), p99: q(s?.p99), max: q(s?.max) },
+        ...(s ? {} : { noData: 'no request finished in this window' }),
         stressCores: stressOn(time + 500),
       });
     }
@@ -223,17 +239,16 @@ export class ResultBuilder {
       };
     }
 
-    let scenarioThresholds: Record<string, string[]> = {};
-    let description: string | undefined;
-    try {
-      const sc = parseScenario(header.scenarioText, header.scenarioFile, { allowRemote: true });
-      scenarioThresholds = sc.spec.thresholds as Record<string, string[]>;
-      description = sc.spec.description;
-    } catch {
-      // the journal keeps the scenario text; a scenario that no longer parses only loses thresholds
-    }
+    const judged = judgedBy(header);
+    const scenarioThresholds = judged.thresholds ?? {};
+    const description = judged.description;
+    const notices = judged.problem ? [...header.notices, `thresholds unknown: ${judged.problem}`] : header.notices;
     const allSparse = this.all.sparse();
-    const thresholds = evaluateThresholds(scenarioThresholds, { latencyMs: allSparse, attempts: responses + unanswered, failed: errors, durationS: loadS });
+    const dropped = 'dropped' in engineSummary ? num('dropped') : null;
+    const thresholds: ThresholdResult[] = judged.thresholds
+      ? evaluateThresholds(scenarioThresholds, { latencyMs: allSparse, attempts: responses + unanswered, failed: errors, dropped, durationS: loadS })
+      : [{ metric: 'thresholds', expression: 'the scenario\'s thresholds', observed: null, ok: false, status: 'unknown', source: 'loadscope' }];
+    if (judged.script) thresholds.push(...k6Thresholds(events.filter((e) => e.kind === 'k6.summary').map((e) => (Array.isArray(e.attrs.thresholds) ? e.attrs.thresholds : []))));
 
     const stressList: RunResult['stress'] = events
       .filter((e) => e.kind === 'stress.start')
@@ -259,14 +274,14 @@ export class ResultBuilder {
       endedAt: new Date(endedAt).toISOString(),
       durationS: round((endedAt - t0) / 1000, 3),
       outcome: footer?.outcome ?? 'crashed',
-      notices: header.notices,
+      notices,
       http: {
         requests: responses,
         requestsSent: num('requestsSent'),
         errors,
         errorsByKind: { ...errorsByKind },
         errorRate: responses + unanswered > 0 ? round(errors / (responses + unanswered), 6) : 0,
-        rps: round(responses / loadS, 2),
+        rps: round((responses - drained) / loadS, 2),
         bytes: this.bytes,
         inFlightAtCutoff,
         dropped: num('dropped'),
@@ -295,6 +310,24 @@ export class ResultBuilder {
 }
 
 const EMPTY: SparseHist = { layout: DEFAULT_LAYOUT, idx: [], cnt: [], total: 0 };
+
+/**
+ * What the run is judged by: the thresholds, description and user script its header recorded as
+ * resolved; for journals older than that, the kept scenario text read again (never a file: a moved
+ * script or another working directory changes nothing). `problem` when neither can be read.
+ */
+function judgedBy(h: RunHeader): { thresholds?: Record<string, string[]>; description?: string; script?: string; problem?: string } {
+  if (h.thresholds) return { thresholds: h.thresholds, description: h.description, script: h.script };
+  let raw: unknown;
+  try {
+    raw = parseYaml(h.scenarioText);
+  } catch (e) {
+    return { problem: `the journal has no resolved thresholds and its scenario text is not YAML (${(e as Error).message.split('\n')[0]})` };
+  }
+  const sc = scenarioSchema.safeParse(raw);
+  if (!sc.success) return { problem: `the journal has no resolved thresholds and its scenario text does not validate (${sc.error.issues[0]?.message ?? 'invalid'})` };
+  return { thresholds: sc.data.thresholds as Record<string, string[]>, description: sc.data.description, script: sc.data.script };
+}
 
 /** Builds results.json from a whole journal held in memory (ResultBuilder over every record). */
 export function buildResult(records: Iterable<JournalRecord>): RunResult {

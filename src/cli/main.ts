@@ -48,7 +48,8 @@ Runs the scenario and writes events.ndjson (the journal), results.json and repor
 Ctrl-C stops the load and still writes results and report (exit 130); a second Ctrl-C quits at once.`,
   report: `loadscope report <rundir> [--pdf] [--png]
 
-Rebuilds results.json and report.html from <rundir>/events.ndjson alone.
+Rebuilds results.json and report.html from <rundir>/events.ndjson alone (exit 99 when a threshold
+did not pass, as the run did).
   --pdf                also print the report to report.pdf (headless Chromium)
   --png                also save a full-page screenshot, report.png`,
   validate: `loadscope validate <scenario.yaml> [--allow-remote]
@@ -223,7 +224,7 @@ async function report(dir: string, images: { pdf: boolean; png: boolean } = { pd
     if (files.pdf) console.log(`pdf:     ${files.pdf}`);
     if (files.png) console.log(`png:     ${files.png}`);
   }
-  return EXIT.ok;
+  return out.result.thresholds.some((t) => !t.ok) ? EXIT.thresholds : EXIT.ok;
 }
 
 function printSummary(r: RunResult): void {
@@ -235,7 +236,7 @@ function printSummary(r: RunResult): void {
     ['throughput', `${h.rps.toFixed(1)} req/s`],
     ['latency ms', `p50 ${h.latencyMs.p50}  p90 ${h.latencyMs.p90}  p99 ${h.latencyMs.p99}  p99.9 ${h.latencyMs.p999}  max ${h.latencyMs.max}`],
   ];
-  for (const s of r.stages) rows.push([`  ${s.name}`, `${s.model} ${s.requests} req, ${s.rps.toFixed(1)} req/s, p99 ${s.latencyMs.p99} ms, ${s.errors} errors`]);
+  for (const s of r.stages) rows.push([`  ${s.name}`, `${s.model} ${s.requests} req, ${s.rps === null ? 'n/a' : s.rps.toFixed(1)} req/s, p99 ${s.latencyMs ? `${s.latencyMs.p99} ms` : 'n/a'}, ${s.errors} errors${s.note ? ` (${s.note})` : ''}`]);
   for (const [name, s] of Object.entries(r.services)) rows.push([`service ${name}`, `${s.requestsServed} served, ${s.cpuSeconds.toFixed(2)} CPU s`]);
   for (const [name, s] of Object.entries(r.services)) {
     if (s.pods && Object.keys(s.pods).length > 1) rows.push([`  ${name} pods`, Object.entries(s.pods).sort(([x], [y]) => x.localeCompare(y, 'en', { numeric: true })).map(([pod, p]) => `${pod} ${p.requestsServed}`).join(', ')]);
@@ -245,7 +246,7 @@ function printSummary(r: RunResult): void {
   for (const n of r.notices) rows.push(['notice', n]);
   const c = r.checks.servedVsClient;
   if (c) rows.push(['served check', `${c.ok ? 'ok' : 'MISMATCH'}: client ${c.clientResponses}, ${c.service} ${c.served} (allowed difference ${c.allowed})`]);
-  for (const t of r.thresholds) rows.push([`threshold`, `${t.ok ? 'pass' : 'FAIL'} ${t.metric} ${t.expression} (observed ${t.observed === null ? 'n/a' : +t.observed.toFixed(4)})`]);
+  for (const t of r.thresholds) rows.push([`threshold`, `${t.ok ? 'pass' : t.status === 'fail' ? 'FAIL' : t.status.toUpperCase()} ${t.metric} ${t.expression} (${t.source === 'k6' ? 'judged by k6' : `observed ${t.observed === null ? 'n/a' : +t.observed.toFixed(4)}`})`]);
   const st = r.probes.status as { enabled?: boolean; reason?: string };
   rows.push(['probes', st.enabled ? 'on' : `off: ${st.reason ?? 'unknown'}`]);
   const w = Math.max(...rows.map(([k]) => k.length));

@@ -42,6 +42,12 @@ export interface RunHeader {
   durationScale: number;
   /** Planned stages with their offsets from startedAt (ms), after duration scaling. */
   plan: PlannedStage[];
+  /** The scenario's thresholds as resolved at the start (the SLO comes from them); `report` reads these, never the scenario again. Absent in older journals. */
+  thresholds?: Record<string, string[]>;
+  /** The scenario's description, for the report. */
+  description?: string;
+  /** engine k6 with a user script: that script (k6's own thresholds of it then decide too). */
+  script?: string;
   environment: Record<string, unknown>;
   /** Notes that the report must show (e.g. "probes off: not root"). */
   notices: string[];

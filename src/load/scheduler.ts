@@ -149,17 +149,21 @@ export class Scheduler<C extends Connection> {
     c.head = i + 1 === c.depth ? 0 : i + 1;
     c.inflight--;
     const stage = c.stage[i];
-    this.recorder.record(t, stage.name, status, (t - c.intended[i]) * 1000, bytes, stage.model === 'open' ? (t - c.sentAt[i]) * 1000 : undefined);
+    const late = stage !== this.stage || this.stopping;
+    this.recorder.record(t, stage.name, status, (t - c.intended[i]) * 1000, bytes, stage.model === 'open' ? (t - c.sentAt[i]) * 1000 : undefined, late);
     this.responses++;
     this.inflight--;
   }
 
-  /** Every request in flight on `c` is lost (timeout or connection error): each counts as an error. */
+  /** Every request in flight on `c` is lost (timeout or connection error): each counts as an error, with the time it took until now. */
   fail(c: C, kind: 'timeout' | 'conn'): void {
     const n = c.inflight;
     if (n === 0) return;
     const t = now();
-    for (let k = 0; k < n; k++) this.recorder.record(t, c.stage[(c.head + k) % c.depth].name, kind);
+    for (let k = 0; k < n; k++) {
+      const i = (c.head + k) % c.depth;
+      this.recorder.record(t, c.stage[i].name, kind, (t - c.intended[i]) * 1000);
+    }
     c.inflight = 0;
     c.head = 0;
     this.errors += n;

@@ -9,6 +9,7 @@ interface Bucket {
   stage: string;
   start: number;
   responses: number;
+  late: number;
   bytes: number;
   errors: Map<string, number>;
   latency: Histogram;
@@ -26,7 +27,9 @@ export function errorKind(o: Outcome): string | undefined {
 /**
  * Aggregates request outcomes into 1 s windows aligned to the run start, one bucket per window and
  * stage, and emits each finished window to the sink: http.reqs, http.errors{kind}, http.bytes,
- * http.latency_us (HDR) and, when recorded, http.service_time_us (HDR, from the actual send).
+ * http.latency_us (HDR: responses and failed requests alike, each with the time it took, as k6's
+ * http_req_duration), http.reqs_late (responses that came after their stage ended) and, when
+ * recorded, http.service_time_us (HDR, from the actual send).
  */
 export class WindowRecorder {
   private buckets = new Map<string, Bucket>();
@@ -42,8 +45,8 @@ export class WindowRecorder {
     this.timer.unref();
   }
 
-  /** Records one finished request at `time`; latencyUs is undefined for timeouts and connection errors. */
-  record(time: number, stage: string, outcome: Outcome, latencyUs?: number, bytes = 0, serviceTimeUs?: number): void {
+  /** Records one finished request at `time`: a response (status) or a failure; latencyUs undefined when its start is unknown; late: its stage had ended. */
+  record(time: number, stage: string, outcome: Outcome, latencyUs?: number, bytes = 0, serviceTimeUs?: number, late = false): void {
     const idx = Math.floor((time - this.runStart) / 1000);
     let b = this.current;
     // hot path: the same window and stage as the last record (no key string is built)
@@ -52,16 +55,17 @@ export class WindowRecorder {
       this.currentIdx = idx;
       b = this.buckets.get(key);
       if (!b) {
-        b = { stage, start: this.runStart + idx * 1000, responses: 0, bytes: 0, errors: new Map(), latency: createHistogram() };
+        b = { stage, start: this.runStart + idx * 1000, responses: 0, late: 0, bytes: 0, errors: new Map(), latency: createHistogram() };
         this.buckets.set(key, b);
       }
       this.current = b;
       this.currentKey = key;
     }
-    if (latencyUs !== undefined) {
+    if (latencyUs !== undefined) record(b.latency, latencyUs);
+    if (typeof outcome === 'number') {
       b.responses++;
       b.bytes += bytes;
-      record(b.latency, latencyUs);
+      if (late) b.late++;
       if (serviceTimeUs !== undefined) record((b.serviceTime ??= createHistogram()), serviceTimeUs);
     }
     const kind = errorKind(outcome);
@@ -87,6 +91,7 @@ export class WindowRecorder {
     const tags = { stage: b.stage };
     this.sink.sample({ metric: 'http.reqs', time: b.start, value: b.responses, tags });
     this.sink.sample({ metric: 'http.bytes', time: b.start, value: b.bytes, tags });
+    if (b.late) this.sink.sample({ metric: 'http.reqs_late', time: b.start, value: b.late, tags });
     for (const [kind, n] of b.errors) this.sink.sample({ metric: 'http.errors', time: b.start, value: n, tags: { stage: b.stage, kind } });
     if (b.latency.totalCount) this.sink.sample({ metric: 'http.latency_us', time: b.start, value: b.latency.totalCount, tags, hist: encode(b.latency) });
     if (b.serviceTime?.totalCount) this.sink.sample({ metric: 'http.service_time_us', time: b.start, value: b.serviceTime.totalCount, tags, hist: encode(b.serviceTime) });

@@ -288,7 +288,12 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
   // ---- tables ----
   const thresholds: Table = {
     head: ['metric', 'expression', 'observed', 'result'],
-    rows: r.thresholds.map((x) => [c(x.metric), c(x.expression, 'code'), c(fmtNum(x.observed, 4)), c(x.ok ? 'pass' : 'FAIL', x.ok ? 'good' : 'bad')]),
+    rows: r.thresholds.map((x) => [
+      c(x.source === 'k6' ? `${x.metric} (k6 script)` : x.metric),
+      c(x.expression, 'code'),
+      c(x.observed !== null ? fmtNum(x.observed, 4) : x.source === 'k6' ? 'judged by k6' : 'n/a'),
+      c(x.ok ? 'pass' : x.status === 'fail' ? 'FAIL' : x.status.toUpperCase(), x.ok ? 'good' : 'bad'),
+    ]),
   };
   const scaleUp: Table = {
     head: ['load step', 'at', 'load', 'first scale-up', 'replicas', 'first new pod ready', 'back under the SLO', 'note'],
@@ -314,12 +319,12 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
       c(x.model),
       c(x.connections !== undefined && x.model === 'closed' ? `${x.connections} connections` : x.rate ? `${x.rate.from}→${x.rate.to} req/s` : '—'),
       c(`${fmtNum(x.startS, 1)} s`),
-      c(`${fmtNum(x.durationS, 1)} s`),
+      c(x.durationS === null ? `n/a (${x.note ?? 'no data'})` : `${fmtNum(x.durationS, 1)} s`),
       c(fmtNum(x.requests, 0)),
       c(fmtNum(x.errors, 0), x.errors > 0 ? 'bad' : undefined),
-      c(fmtNum(x.rps, 1)),
-      c(fmtMs(x.latencyMs.p50)),
-      c(fmtMs(x.latencyMs.p99)),
+      c(x.rps === null ? 'n/a' : fmtNum(x.rps, 1)),
+      c(x.latencyMs ? fmtMs(x.latencyMs.p50) : 'n/a (no responses)'),
+      c(x.latencyMs ? fmtMs(x.latencyMs.p99) : 'n/a'),
     ]),
   };
   const byReplicas: Table = {
@@ -441,7 +446,7 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     scenarioText,
     data: {
       t,
-      stages: r.stages.map((x) => ({ name: s(x.name), start: x.startS, end: x.startS + x.durationS })),
+      stages: r.stages.map((x) => ({ name: s(x.name), start: x.startS, end: x.startS + (x.durationS ?? Math.max(0, r.durationS - x.startS)) })),
       markers: (a?.markers ?? []).filter((m) => m.category !== 'stage').map((m) => ({ t: m.t, category: m.category, label: m.label })),
       violation: a?.series.violation ?? [],
       charts,

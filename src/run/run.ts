@@ -121,6 +121,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       startedAt: runStart,
       durationScale: scale,
       plan,
+      thresholds: spec.thresholds as Record<string, string[]>,
+      ...(spec.description !== undefined ? { description: spec.description } : {}),
+      ...(spec.script !== undefined ? { script: spec.script } : {}),
       environment: environment(),
       notices,
     };

@@ -153,12 +153,13 @@ export const THRESHOLD_RE = /^\s*(avg|min|max|med|count|rate|p\((\d+(?:\.\d+)?)\
 const thresholdExpr = z.string().regex(THRESHOLD_RE, {
   message: 'not a threshold expression; write e.g. "p(99) < 250", "avg < 100", "rate < 0.01"',
 });
-export const THRESHOLD_METRICS = ['http_req_duration', 'http_req_failed', 'http_reqs'] as const;
-/** The aggregations each metric has, as in k6: a trend, a rate and a counter. `p` stands for p(N), 0 <= N <= 100. */
+export const THRESHOLD_METRICS = ['http_req_duration', 'http_req_failed', 'http_reqs', 'dropped_iterations'] as const;
+/** The aggregations each metric has, as in k6: a trend, a rate and two counters (dropped_iterations: open-model arrivals never sent). `p` stands for p(N), 0 <= N <= 100. */
 const THRESHOLD_AGGREGATIONS: Record<(typeof THRESHOLD_METRICS)[number], readonly string[]> = {
   http_req_duration: ['avg', 'min', 'max', 'med', 'count', 'p'],
   http_req_failed: ['rate', 'count'],
   http_reqs: ['count', 'rate'],
+  dropped_iterations: ['count', 'rate'],
 };
 
 /** Why `expression` can never be evaluated on `metric` (an aggregation the metric lacks, a percentile beyond 100), or undefined. */

@@ -107,15 +107,15 @@ test.serial('the same open-model scenario with autocannon and k6: both reach the
     const { result } = await runScenario(parseScenario(openScenario(engine), `open-${engine}.yaml`), { outDir: dir });
     results[engine] = result;
     const steady = result.stages.find((s) => s.name === 'steady')!;
-    t.log(`${engine}: steady ${steady.requests} responses in ${steady.durationS} s = ${steady.rps} req/s, p99 ${steady.latencyMs.p99} ms; run: sent ${result.http.requestsSent}, responses ${result.http.requests}, dropped ${result.http.dropped}, basis ${result.http.latencyBasis}`);
-    t.true(Math.abs(steady.rps - 200) / 200 <= 0.05, `${engine} reached ${steady.rps} req/s of 200`);
+    t.log(`${engine}: steady ${steady.requests} responses in ${steady.durationS} s = ${steady.rps} req/s, p99 ${steady.latencyMs?.p99} ms; run: sent ${result.http.requestsSent}, responses ${result.http.requests}, dropped ${result.http.dropped}, basis ${result.http.latencyBasis}`);
+    t.true(Math.abs(steady.rps! - 200) / 200 <= 0.05, `${engine} reached ${steady.rps} req/s of 200`);
     t.is(result.outcome, 'completed');
     t.true(result.checks.servedVsClient?.ok, JSON.stringify(result.checks.servedVsClient));
     t.is(result.http.errors, 0);
     t.true(result.windows.some((w) => w.stage === 'steady' && w.rps > 150));
   }
   const [a, k] = [results.autocannon, results.k6];
-  t.true(Math.abs(a.stages[1].rps - k.stages[1].rps) / 200 <= 0.05, `autocannon ${a.stages[1].rps} vs k6 ${k.stages[1].rps}`);
+  t.true(Math.abs(a.stages[1].rps! - k.stages[1].rps!) / 200 <= 0.05, `autocannon ${a.stages[1].rps} vs k6 ${k.stages[1].rps}`);
   t.deepEqual(shapeDiff(shape(k), shape(a)), []);
   t.is(k.engine, 'k6');
   t.deepEqual(k.thresholds.map((x) => x.expression), a.thresholds.map((x) => x.expression));
@@ -142,7 +142,7 @@ thresholds:
   t.log(`browse ${browse.requests} req (${browse.rps}/s), checkout ${checkout.requests} req, windows ${result.windows.map((w) => `${w.stage}:${w.rps}`).join(' ')}`);
   t.true(Math.abs(browse.requests - 200) <= 10, `browse: 50/s for 4 s, got ${browse.requests}`);
   t.true(checkout.requests > 10);
-  t.true(browse.durationS > 3.5 && browse.durationS < 4.5, `browse lasted ${browse.durationS} s`);
+  t.true(browse.durationS! > 3.5 && browse.durationS! < 4.5, `browse lasted ${browse.durationS} s`);
   t.is(result.windows.reduce((x, w) => x + w.rps, 0), result.http.requests);
   t.true(result.windows.filter((w) => w.rps > 0).length >= 4);
   t.true(result.checks.servedVsClient?.ok, JSON.stringify(result.checks.servedVsClient));

@@ -2,6 +2,8 @@ import test from 'ava';
 import { now } from '../../src/core/clock.ts';
 import { mergeEncoded } from '../../src/core/histogram.ts';
 import { arrivalTime, expectedArrivals } from '../../src/load/arrivals.ts';
+import { buildResult } from '../../src/analyze/results.ts';
+import type { JournalRecord } from '../../src/core/types.ts';
 import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
 import { LeanEngine } from '../../src/load/lean/engine.ts';
 import type { LoadEngine } from '../../src/load/types.ts';
@@ -103,5 +105,52 @@ for (const [name, make] of Object.entries(clients)) {
     t.true(r.summary.dropped >= 100, `dropped ${r.summary.dropped}: the queue left by stage o is counted`);
     t.true(Math.abs(sentOpen + r.summary.dropped - scheduled) <= 2, `open stages: ${sentOpen} sent + ${r.summary.dropped} dropped of ${scheduled} scheduled`);
     t.is(r.summary.requestsSent, r.summary.responses + r.summary.errors + r.summary.inFlightAtCutoff);
+  });
+}
+
+/** results.json of what `drive` recorded, judged by `thresholds`. */
+function resultOf(r: Awaited<ReturnType<typeof drive>>, stages: ReturnType<typeof closed>[], thresholds: Record<string, string[]> = {}) {
+  const startedAt = Math.min(...r.samples.map((s) => s.time));
+  const records: JournalRecord[] = [
+    { type: 'run', runId: 't', schemaVersion: 1, scenarioName: 't', scenarioFile: 't.yaml', scenarioText: '', engine: 'test', startedAt, durationScale: 1, plan: stages, thresholds, environment: {}, notices: [] },
+    ...r.samples.map((s) => ({ type: 'sample' as const, ...s })),
+    ...r.events.map((e) => ({ type: 'event' as const, ...e })),
+    { type: 'event', kind: 'engine.summary', time: Math.max(...r.events.map((e) => e.time)), source: 'load', attrs: { ...r.summary } },
+    { type: 'end', endedAt: Math.max(...r.events.map((e) => e.time)) + 1, outcome: 'completed' },
+  ];
+  return buildResult(records);
+}
+
+for (const [name, make] of Object.entries(clients)) {
+  test(`${name}: timeouts count in the latency with the time they took, as k6's http_req_duration`, async (t) => {
+    // the server never answers: every request times out after 300 ms
+    const srv = await serverFor(t, () => {});
+    const stages = [closed('hang', 1000, 2)];
+    const r = await drive(make(), srv.url, stages, undefined, 300);
+    const errors = r.total('http.errors');
+    t.true(errors >= 2, `${errors} timeouts`);
+    t.is(r.latency().totalCount, errors, `latency holds ${r.latency().totalCount} of ${errors} timed-out requests`);
+    t.true(r.latency().minNonZeroValue >= 290_000, `shortest ${r.latency().minNonZeroValue} µs`);
+    const p99 = resultOf(r, stages, { http_req_duration: ['p(99) < 100'] }).thresholds[0];
+    t.true(p99.observed !== null && p99.observed >= 290 && !p99.ok, JSON.stringify(p99));
+  });
+
+  test(`${name}: a stage's rate counts the responses received within it, over its duration (not the ones answered in the drain)`, async (t) => {
+    // 300 ms per response on 10 connections for 1 s: three rounds end within the stage, the fourth in the drain
+    const finished: number[] = [];
+    const srv = await serverFor(t, (_req, res) => setTimeout(() => {
+      res.end('ok');
+      finished.push(now());
+    }, 300));
+    const stages = [closed('slow', 1000, 10)];
+    const r = await drive(make(), srv.url, stages);
+    const end = r.events.find((e) => e.kind === 'stage.end')!.time;
+    const within = finished.filter((f) => f <= end).length;
+    const result = resultOf(r, stages);
+    const s = result.stages[0];
+    t.log(`${s.requests} responses, ${within} within the stage of ${s.durationS} s, rps ${s.rps}, run rps ${result.http.rps}`);
+    t.true(s.requests > within, 'some responses came in the drain');
+    t.true(Math.abs(s.rps! * s.durationS! - within) <= 2, `stage rate ${s.rps} × ${s.durationS} s vs ${within} received within it`);
+    t.true(Math.abs(result.http.rps * s.durationS! - within) <= 2, `run rate ${result.http.rps} × ${s.durationS} s vs ${within}`);
   });
 }
