@@ -1,0 +1,116 @@
+// The packet-latency probe against bpftrace, an instrument we did not write, on the same tracepoints
+// (net:net_dev_queue → net:netif_receive_skb, paired by skb address) of a veth pair between two
+// namespaces of the test's own. Needs root, a built bpf/.output and bpftrace (in CI a missing one fails).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { summarizeProbes } from '../../src/analyze/probes.ts';
+import { startProbes } from '../../src/kernel/probes.ts';
+import { kernelTestsUnavailable, MemorySink, NetPair } from './helpers/netns.ts';
+import { needs } from '../helpers/needs.ts';
+
+function bpftraceMissing(): string | undefined {
+  try {
+    execFileSync('bpftrace', ['--version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'bpftrace is not installed (apt-get install bpftrace; scripts/setup.sh installs it)';
+  }
+}
+
+/** bpftrace reads tracepoints through tracefs: mount it unless it is there (idempotent). */
+function mountTracefs(): void {
+  if (existsSync('/sys/kernel/tracing/events')) return;
+  execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
+}
+
+const ktest = needs('the bpftrace cross-check', kernelTestsUnavailable() ?? bpftraceMissing());
+const freshPort = () => 10_000 + Math.floor(Math.random() * 20_000);
+
+/** bpftrace pairing queue on `from` with receive on `to`; resolves once attached, stop() gives each latency in ns. */
+async function bpftracePairs(from: string, to: string): Promise<{ stop(): Promise<{ lat: number[]; queued: number; lost: string }> }> {
+  const script = `
+tracepoint:net:net_dev_queue { $t = nsecs; if (str(args->name) == "${from}") { @q[args->skbaddr] = $t; @queued = count(); } }
+tracepoint:net:netif_receive_skb { $t = nsecs; if (str(args->name) == "${to}" && @q[args->skbaddr]) { printf("L %llu\\n", $t - @q[args->skbaddr]); delete(@q[args->skbaddr]); } }
+BEGIN { printf("ready\\n"); }
+END { clear(@q); }`;
+  const p = spawn('bpftrace', ['-B', 'line', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  p.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const closed = new Promise<void>((r) => p.on('close', () => r()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('ready\n')) {
+    if (p.exitCode !== null || Date.now() > deadline) throw new Error(`bpftrace did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    async stop() {
+      p.kill('SIGINT');
+      await closed;
+      const lat = [...out.matchAll(/^L (\d+)$/gm)].map((m) => Number(m[1]));
+      const queued = Number(/@queued: (\d+)/.exec(out)?.[1] ?? 0);
+      return { lat, queued, lost: /Lost \d+ events/.exec(out + err)?.[0] ?? '' };
+    },
+  };
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+
+/**
+ * pktlat and bpftrace on the same packets: `shaped` puts a token bucket on A's veth (ms of queueing
+ * behind a bulk transfer), else the bare pair (µs).
+ */
+function crossCheck(title: string, shaped: boolean): void {
+  ktest(title, async (t) => {
+    mountTracefs();
+    const net = new NetPair();
+    try {
+      const P = freshPort();
+      // The bucket is deep enough never to drop, and its burst holds a whole GSO packet, so it never
+      // segments one (a new skb would break both pairings).
+      if (shaped) net.ip('netns', 'exec', net.nsA, 'tc', 'qdisc', 'add', 'dev', net.ifA, 'root', 'tbf', 'rate', '20mbit', 'burst', '128kb', 'limit', '1mb');
+      await net.server(net.nsB, net.addrB, P);
+      // Programs on one tracepoint run in the order they attached, and each one's run is part of the
+      // path the other measures. pktlat attaches first and bpftrace reads its clock first thing, so
+      // both timestamps of a pair are one pktlat program run apart at either end (what bpftrace does
+      // after reading the clock, its printf included, lies outside both measurements).
+      const sink = new MemorySink();
+      const h = await startProbes({ sink, filter: { ifaces: [net.ifA, net.ifB] }, mode: 'required', probes: ['pktlat'] });
+      const bt = await bpftracePairs(net.ifA, net.ifB);
+      if (shaped) {
+        // short connections queued behind a bulk transfer that keeps the bucket full
+        const bulk = net.traffic(net.nsA, 'bulk', net.addrB, P, 6_000_000);
+        await new Promise((r) => setTimeout(r, 300));
+        await Promise.all([bulk, net.traffic(net.nsA, 'client', net.addrB, P, 100, 2_000)]);
+      } else await net.traffic(net.nsA, 'client', net.addrB, P, 300, 20_000);
+      const report = await h.stop();
+      const ref = await bt.stop();
+
+      const ours = summarizeProbes(sink.records).packetLatency.find((l) => l.iface === net.ifA && l.peer === net.ifB);
+      t.truthy(ours, 'pktlat paired A→B');
+      const sorted = ref.lat.sort((a, b) => a - b);
+      const theirs = { count: sorted.length, p50: pct(sorted, 50), p90: pct(sorted, 90), p99: pct(sorted, 99) };
+      const dev = (a: number, b: number) => Math.abs(a - b) / Math.max(a, b);
+      const hs = sink.samples('probe.pkt_latency_ns').filter((x) => x.tags.iface === net.ifA && x.tags.peer === net.ifB);
+      const exactMean = hs.reduce((a, x) => a + Number(x.meta?.sum), 0) / hs.reduce((a, x) => a + x.value, 0);
+      t.log(`pairs ${net.ifA}→${net.ifB}: pktlat ${ours!.count}, bpftrace ${theirs.count} (Δ ${(dev(ours!.count, theirs.count) * 100).toFixed(2)}%); bpftrace saw ${ref.queued} queued ${ref.lost}`);
+      for (const p of ['p50', 'p90', 'p99'] as const) t.log(`${p}: pktlat ${ours![p]} ns, bpftrace ${theirs[p]} ns (Δ ${(dev(ours![p], theirs[p]) * 100).toFixed(1)}%)`);
+      t.log(`mean: pktlat ${exactMean.toFixed(0)} ns (exact sum), bpftrace ${(sorted.reduce((a, x) => a + x, 0) / sorted.length).toFixed(0)} ns`);
+      t.log(`pktlat end: stale ${String(report.loaders.pktlat?.stale)}, overwritten ${String(report.loaders.pktlat?.overwritten)}, lost ${report.lostEvents}`);
+      t.is(ref.lost, '', 'bpftrace lost no events');
+      t.true(theirs.count > 500, 'enough pairs to compare');
+      t.true(dev(ours!.count, theirs.count) <= 0.02, `pairs: pktlat ${ours!.count} vs bpftrace ${theirs.count}`);
+      if (shaped) t.true(theirs.p50 > 200_000, 'the bucket queued the packets');
+      // a log-linear slot is 12.5% of its lower bound wide (pktlat reports a slot's midpoint), plus
+      // one pktlat program run between the two tools' clock reads
+      for (const p of ['p50', 'p90', 'p99'] as const)
+        t.true(Math.abs(ours![p] - theirs[p]) <= 0.125 * Math.max(ours![p], theirs[p]) + 300, `${p}: pktlat ${ours![p]} vs bpftrace ${theirs[p]}`);
+    } finally {
+      net.destroy();
+    }
+  });
+}
+
+crossCheck('packet latency agrees with bpftrace on a bare veth pair (µs): pairs and percentiles', false);
+crossCheck('packet latency agrees with bpftrace behind a token bucket (ms): pairs and percentiles', true);
