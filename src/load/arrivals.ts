@@ -7,6 +7,7 @@ import { now } from '../core/clock.ts';
  * N(t) = from·t + (to − from)·t²/(2D) reaches k. Undefined when it falls after the stage.
  */
 export function arrivalTime(k: number, from: number, to: number, durationMs: number): number | undefined {
+  if (from === 0 && to === 0) return undefined;
   const d = durationMs / 1000;
   const a = (to - from) / (2 * d);
   const b = from;

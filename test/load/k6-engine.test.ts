@@ -256,6 +256,16 @@ test('no k6 binary: an ENVIRONMENT error whose hint says how to get k6', async (
   // LOADSCOPE_K6 pointing at something that is not k6 is named as such.
   const bad = await t.throwsAsync(locateK6({ env: { PATH: '', LOADSCOPE_K6: join(bin, 'go') }, root: empty }), { instanceOf: LoadscopeError });
   t.regex(bad!.message, /does not run as k6/);
+
+  // LOADSCOPE_K6 naming no file is an error too, never a quiet fall-back to another k6.
+  const tools = join(empty, '.tools', 'bin');
+  mkdirSync(tools, { recursive: true });
+  writeFileSync(join(tools, 'k6'), '#!/bin/sh\necho "k6 v1.8.1 (fake)"\n');
+  chmodSync(join(tools, 'k6'), 0o755);
+  t.is((await locateK6({ env: { PATH: '' }, root: empty })).source, 'tools');
+  const missing = await t.throwsAsync(locateK6({ env: { PATH: '', LOADSCOPE_K6: join(empty, 'no-such-k6') }, root: empty }), { instanceOf: LoadscopeError });
+  t.is(missing!.code, 'ENVIRONMENT');
+  t.regex(missing!.message, /LOADSCOPE_K6=.*no-such-k6 is not an executable file/);
 });
 
 test('a loadscope killed outright takes its k6 process with it, and the next run removes its stream directory', async (t) => {

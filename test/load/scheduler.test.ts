@@ -34,6 +34,12 @@ test('arrival schedule: constant spacing, ramp area, strictly increasing', (t) =
 });
 
 
+test('a stage whose rate is 0 throughout has no arrival at all', (t) => {
+  t.is(arrivalTime(0, 0, 0, 5000), undefined);
+  t.is(expectedArrivals(0, 0, 5000), 0);
+  t.is(arrivalTime(0, 0, 10, 5000), 0);
+});
+
 test('open-model pool by default: 100 ms of the peak rate, at least 16', (t) => {
   t.is(defaultMaxConnections({ from: 1, to: 1 }), 16);
   t.is(defaultMaxConnections({ from: 160, to: 160 }), 16);

@@ -41,6 +41,9 @@ export async function locateK6(opts: LocateOptions = {}): Promise<K6Binary> {
 
   const tried: string[] = [];
   for (const c of candidates) {
+    if (c.source === 'env' && !isExecutable(c.path)) {
+      throw new LoadscopeError('ENVIRONMENT', `LOADSCOPE_K6=${c.path} is not an executable file`, { hint: 'point LOADSCOPE_K6 at a k6 binary, or unset it to use .tools/bin/k6' });
+    }
     if (!isExecutable(c.path)) {
       tried.push(c.path);
       continue;
