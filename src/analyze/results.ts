@@ -286,7 +286,7 @@ export class ResultBuilder {
         inFlightAtCutoff,
         dropped: num('dropped'),
         latencyBasis: String(engineSummary.latencyBasis ?? 'unknown'),
-        latencyMs: ms(allSparse),
+        latencyMs: allSparse.total ? ms(allSparse) : null,
         ...(this.service.total ? { serviceTimeMs: ms(this.service.sparse()) } : {}),
       },
       stages,

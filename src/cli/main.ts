@@ -234,7 +234,7 @@ function printSummary(r: RunResult): void {
     ['engine', `${r.engine}; latency from ${h.latencyBasis}`],
     ['requests', `${h.requests} responses, ${h.errors} errors (${(h.errorRate * 100).toFixed(2)}%), ${h.inFlightAtCutoff} in flight at cut-off`],
     ['throughput', `${h.rps.toFixed(1)} req/s`],
-    ['latency ms', `p50 ${h.latencyMs.p50}  p90 ${h.latencyMs.p90}  p99 ${h.latencyMs.p99}  p99.9 ${h.latencyMs.p999}  max ${h.latencyMs.max}`],
+    ['latency ms', h.latencyMs ? `p50 ${h.latencyMs.p50}  p90 ${h.latencyMs.p90}  p99 ${h.latencyMs.p99}  p99.9 ${h.latencyMs.p999}  max ${h.latencyMs.max}` : 'n/a (no request finished)'],
   ];
   for (const s of r.stages) rows.push([`  ${s.name}`, `${s.model} ${s.requests} req, ${s.rps === null ? 'n/a' : s.rps.toFixed(1)} req/s, p99 ${s.latencyMs ? `${s.latencyMs.p99} ms` : 'n/a'}, ${s.errors} errors${s.note ? ` (${s.note})` : ''}`]);
   for (const [name, s] of Object.entries(r.services)) rows.push([`service ${name}`, `${s.requestsServed} served, ${s.cpuSeconds.toFixed(2)} CPU s`]);

@@ -127,7 +127,7 @@ export const runResultSchema = z.object({
     inFlightAtCutoff: z.number().int().meta({ description: 'Requests sent but unanswered when the engine stopped; the services may have served them.' }),
     dropped: z.number().int().meta({ description: 'Open-model arrivals never sent (connection pool saturated until the end); threshold metric dropped_iterations.' }),
     latencyBasis: z.string().meta({ description: 'What latency is measured from: the intended start (coordinated-omission corrected) or the actual send.' }),
-    latencyMs: latency,
+    latencyMs: latency.nullable().meta({ description: 'null: no request of the run finished (nothing to measure).' }),
     serviceTimeMs: latency.optional().meta({ description: 'Open model: from the actual send; latencyMs minus this is time queued in the client.' }),
   }),
   stages: z.array(

@@ -151,9 +151,9 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     { key: 'requests', label: 'requests', value: fmtNum(r.http.requests, 0) },
     { key: 'rps', label: 'throughput', value: `${fmtNum(r.http.rps, 1)} req/s` },
     { key: 'errors', label: 'errors', value: `${fmtNum(r.http.errors, 0)} (${pct(r.http.errorRate)})`, cls: r.http.errors > 0 ? 'bad' : undefined },
-    { key: 'p50', label: 'latency p50', value: fmtMs(r.http.latencyMs.p50) },
-    { key: 'p99', label: 'latency p99', value: fmtMs(r.http.latencyMs.p99) },
-    { key: 'max', label: 'p99.9 / max', value: `${fmtMs(r.http.latencyMs.p999)} / ${fmtMs(r.http.latencyMs.max)}` },
+    { key: 'p50', label: 'latency p50', value: fmtMs(r.http.latencyMs?.p50) },
+    { key: 'p99', label: 'latency p99', value: fmtMs(r.http.latencyMs?.p99) },
+    { key: 'max', label: 'p99.9 / max', value: `${fmtMs(r.http.latencyMs?.p999)} / ${fmtMs(r.http.latencyMs?.max)}` },
   ];
   if (a?.slo && a.violation) {
     figures.push({ key: 'violation', label: `over the SLO (p${a.slo.percentile} ${a.slo.strict ? '<' : '≤'} ${fmtMs(a.slo.limitMs)})`, value: fmtS(a.violation.seconds), cls: a.violation.seconds > 0 ? 'bad' : 'good' });

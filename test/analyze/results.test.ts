@@ -78,6 +78,12 @@ test('nothing attempted: "rate < 0.01" is no data and not a pass', (t) => {
   t.deepEqual(r.thresholds.map((x) => [x.observed, x.ok, x.status]), [[null, false, 'no data']]);
 });
 
+test('a run in which no request finished has no latency at all (null), not zeros', (t) => {
+  const r = runResultSchema.parse(buildResult([header({ thresholds: {} }), { type: 'event', kind: 'stage.start', time: T0, source: 'load', attrs: { stage: 'a' } }, { type: 'sample', metric: 'http.errors', time: T0, value: 4, tags: { stage: 'a', kind: 'conn' } }, { type: 'event', kind: 'stage.end', time: T0 + 2000, source: 'load', attrs: { stage: 'a' } }, { type: 'end', endedAt: T0 + 2100, outcome: 'completed' }]));
+  t.is(r.http.latencyMs, null);
+  t.is(r.http.errors, 4);
+});
+
 test('windows and stages without data are null with the reason, not 0', (t) => {
   const r = runResultSchema.parse(buildResult([header({ thresholds: {} }), ...body()]));
   t.deepEqual(r.windows[1].latencyMs, { p50: null, p90: null, p99: null, max: null });

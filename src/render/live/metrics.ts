@@ -49,7 +49,9 @@ export function prometheusText(r: RunResult | undefined, o: { finished: boolean 
   m.metric('loadscope_http_errors_total', 'counter', 'Failed requests (status >= 400, timeouts, connection errors).', r.http.errors);
   for (const [kind, n] of Object.entries(r.http.errorsByKind)) m.metric('loadscope_http_errors_by_kind_total', 'counter', 'Failed requests by kind.', n, { kind });
   m.metric('loadscope_http_bytes_total', 'counter', 'Response bytes received.', r.http.bytes);
-  for (const [q, v] of [['0.5', r.http.latencyMs.p50], ['0.9', r.http.latencyMs.p90], ['0.99', r.http.latencyMs.p99], ['0.999', r.http.latencyMs.p999], ['1', r.http.latencyMs.max]] as const) {
+  const l = r.http.latencyMs;
+  // no request finished yet: no latency series at all (Prometheus' absence, not a 0)
+  for (const [q, v] of l ? ([['0.5', l.p50], ['0.9', l.p90], ['0.99', l.p99], ['0.999', l.p999], ['1', l.max]] as const) : []) {
     m.metric('loadscope_http_latency_run_seconds', 'gauge', 'Request latency over the run so far, by quantile.', v / 1000, { quantile: q });
   }
   if (a) {
