@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
 import type { Sink } from '../core/types.ts';
@@ -14,6 +17,7 @@ export type * from './types.ts';
 export { ProbeLineParser, LineSplitter } from './ndjson.ts';
 export { monoToEpochMs, ProbeRecordMapper } from './mapper.ts';
 
+const execFileP = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ALL_PROBES: readonly ProbeName[] = ['pktlat', 'fibroute', 'tcpwatch'];
 
@@ -23,10 +27,33 @@ export function defaultLoaderDir(): string {
 }
 
 /**
- * What a run filters on besides its ports when its target is a URL (not a cluster it started): the
- * loopback interface and 127.0.0.0/8. The bench measures the probes' cost with this same filter.
+ * The filter urlTargetFilter gives a target on 127.0.0.1 (besides its port): the loopback interface
+ * and 127.0.0.0/8. The bench measures the probes' cost with this filter.
  */
 export const URL_TARGET_FILTER: Readonly<{ ifaces: readonly string[]; cidrs: readonly string[] }> = { ifaces: ['lo'], cidrs: ['127.0.0.0/8'] };
+
+/**
+ * The probe filter for a URL target loadscope did not start: its port, every address its host
+ * resolves to (as /32 or /128), and the interface `ip route get` picks to reach each one. A target
+ * the routes cannot reach keeps its addresses and port, without interfaces.
+ */
+export async function urlTargetFilter(url: string): Promise<Required<ProbeFilter>> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  const addrs = isIP(host) ? [host] : [...new Set((await lookup(host, { all: true }).catch(() => [])).map((a) => a.address))];
+  const ifaces: string[] = [];
+  for (const a of addrs) {
+    try {
+      const { stdout } = await execFileP('ip', ['-j', 'route', 'get', a], { timeout: 5000 });
+      const dev = (JSON.parse(stdout) as { dev?: string }[])[0]?.dev;
+      if (dev) ifaces.push(dev);
+    } catch {
+      // no route: the address and port still filter
+    }
+  }
+  return probeTrafficFilterForPorts([port], { ifaces, cidrs: addrs.map((a) => `${a}/${isIP(a) === 6 ? 128 : 32}`) }) as Required<ProbeFilter>;
+}
 
 /** A probe filter for the run's own ports, optionally narrowed to interfaces and address ranges. */
 export function probeTrafficFilterForPorts(ports: number[], extra: { ifaces?: string[]; cidrs?: string[] } = {}): ProbeFilter {

@@ -18,7 +18,7 @@ import { LoadscopeError } from '../core/errors.ts';
 import { Journal } from '../journal/journal.ts';
 import type { RunResult } from '../core/result.ts';
 import type { JournalRecord, PlannedStage, RunHeader } from '../core/types.ts';
-import { startProbes, URL_TARGET_FILTER } from '../kernel/probes.ts';
+import { startProbes, urlTargetFilter } from '../kernel/probes.ts';
 import type { ProbeHandle } from '../kernel/types.ts';
 import { renderReport } from '../render/render.ts';
 import type { Scenario } from '../scenario/load.ts';
@@ -87,11 +87,12 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   try {
     let baseUrl: string;
     let ports: number[];
-    let ifaces = [...URL_TARGET_FILTER.ifaces];
-    let cidrs = [...URL_TARGET_FILTER.cidrs];
+    let ifaces: string[];
+    let cidrs: string[];
     if ('url' in spec.target) {
       baseUrl = spec.target.url;
-      ports = [Number(new URL(baseUrl).port || 80)];
+      // the target's own addresses and the interfaces that reach them (not only lo and 127/8)
+      ({ ports, ifaces, cidrs } = await urlTargetFilter(baseUrl));
       notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
     } else {
       const mode = spec.cluster.mode === 'auto' ? resolveClusterMode(notices, balancer) : spec.cluster.mode;

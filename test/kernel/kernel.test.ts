@@ -3,7 +3,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { now } from '../../src/core/clock.ts';
 import { summarizeProbes } from '../../src/analyze/probes.ts';
-import { startProbes } from '../../src/kernel/probes.ts';
+import net from 'node:net';
+import { startProbes, URL_TARGET_FILTER, urlTargetFilter } from '../../src/kernel/probes.ts';
 import type { ProbeFilter, ProbeName } from '../../src/kernel/types.ts';
 import { bpfState, kernelTestsUnavailable, MemorySink, NetPair, sleep } from './helpers/netns.ts';
 import { needs } from '../helpers/needs.ts';
@@ -114,6 +115,32 @@ netTest('queue entries overwritten before their receive are counted, in the end 
   t.is(report.loaders.pktlat?.overwritten, Number(end?.attrs.overwritten));
   t.is(report.lostEvents, 0, 'not counted as lost');
   t.is(Number(end?.attrs.stale), 0, 'not counted as stale');
+});
+
+ktest('a URL target is filtered on its own addresses and route: [::1] is seen (lo + 127.0.0.0/8 saw nothing)', async (t) => {
+  const server = net.createServer((c) => c.end('x'.repeat(2000)));
+  await new Promise<void>((r) => server.listen(0, '::1', () => r()));
+  const P = (server.address() as net.AddressInfo).port;
+  const hit = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise<void>((r) => net.connect(P, '::1').on('data', () => {}).on('close', () => r()));
+  };
+  try {
+    const filter = await urlTargetFilter(`http://[::1]:${P}/`);
+    t.deepEqual(filter, { ports: [P], ifaces: ['lo'], cidrs: ['::1/128'] });
+    const seen: Record<string, number> = {};
+    const filters: [string, ProbeFilter][] = [['lo + 127.0.0.0/8 (the old URL filter)', { ports: [P], ifaces: [...URL_TARGET_FILTER.ifaces], cidrs: [...URL_TARGET_FILTER.cidrs] }], ['urlTargetFilter', filter]];
+    for (const [name, f] of filters) {
+      const sink = new MemorySink();
+      const h = await probes(sink, f, ['pktlat']);
+      await hit(20);
+      await h.stop();
+      seen[name] = sum(sink.samples('probe.pkt_count').filter((s) => s.tags.iface === 'lo' && s.tags.dir === 'tx'));
+    }
+    t.log(`packets queued on lo for [::1]:${P}:`, seen);
+    t.true(seen.urlTargetFilter >= 20 * 4, `the target's packets are counted: ${seen.urlTargetFilter}`);
+  } finally {
+    server.close();
+  }
 });
 
 netTest('routing decisions match `ip route get`', async (t, net, P) => {
