@@ -209,6 +209,16 @@ export class ProbeAccumulator {
   }
 }
 
+/**
+ * The notice of probes that ran the packet probe and counted no packet at all (a filter that missed
+ * the target: "probes on" and nothing recorded), else none. Pure.
+ */
+export function probeNotices(status: Record<string, unknown>, s: ProbesSummary): string[] {
+  const packetProbe = status.enabled === true && Array.isArray(status.probes) && status.probes.includes('pktlat');
+  if (!packetProbe || s.packets.some((p) => p.packets > 0)) return [];
+  return ['probes on, but they counted no packet of the target: the probe filter missed its traffic (no packet data in the results)'];
+}
+
 /** Summarizes the probe samples and events of a run's journal. Pure. */
 export function summarizeProbes(records: Iterable<JournalRecord>): ProbesSummary {
   const acc = new ProbeAccumulator();

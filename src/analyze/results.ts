@@ -7,7 +7,7 @@ import { HistAcc, mergeSparse, summarizeSparse } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../core/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../core/types.ts';
 import { evaluateThresholds, k6Thresholds, type ThresholdResult } from './thresholds.ts';
-import { ProbeAccumulator, takeConn } from './probes.ts';
+import { ProbeAccumulator, probeNotices, takeConn } from './probes.ts';
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
 const HIST_METRICS = new Set(['http.latency_us', 'http.service_time_us', 'probe.pkt_latency_ns', 'probe.tcp_srtt_us']);
@@ -265,6 +265,8 @@ export class ResultBuilder {
 
     const probeStatus = events.find((e) => e.kind === 'probes.status')?.attrs ?? { enabled: false, reason: 'probes were not started' };
 
+    const probesSummary = this.probes.finish();
+
     const result: RunResult = {
       schemaVersion: RESULT_SCHEMA_VERSION,
       runId: header.runId,
@@ -274,7 +276,7 @@ export class ResultBuilder {
       endedAt: new Date(endedAt).toISOString(),
       durationS: round((endedAt - t0) / 1000, 3),
       outcome: footer?.outcome ?? 'crashed',
-      notices,
+      notices: [...notices, ...probeNotices(probeStatus, probesSummary)],
       http: {
         requests: responses,
         requestsSent: num('requestsSent'),
@@ -295,7 +297,7 @@ export class ResultBuilder {
       checks,
       stress: stressList,
       thresholds,
-      probes: { status: probeStatus, ...this.probes.finish() },
+      probes: { status: probeStatus, ...probesSummary },
       events: events
         .slice(0, 5000)
         .map((e) => ({ t: round((e.time - t0) / 1000, 3), kind: e.kind, source: e.source, text: describe(e) })),

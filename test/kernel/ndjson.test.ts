@@ -1,4 +1,6 @@
 // The loader output reader, histogram conversion, clock mapping and summary, on recorded loader lines.
+import { buildResult } from '../../src/analyze/results.ts';
+import { syntheticRecords } from '../helpers/synthetic-journal.ts';
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -175,3 +177,13 @@ test('loglinToEncoded (slots straight to HDR buckets) encodes exactly what a his
     t.is(loglinToEncoded(b), encode(loglinToHistogram(b)), `input ${i}`);
   }
 });
+
+test('probes on that counted no packet of the target make a notice in results.json', (t) => {
+  const recs = [...syntheticRecords({ seconds: 4, packetRecords: 5, events: 4 })];
+  const notice = (r: ReturnType<typeof buildResult>) => r.notices.filter((n) => n.includes('counted no packet'));
+  t.deepEqual(notice(buildResult(recs)), [], 'packets were counted: no notice');
+  const none = notice(buildResult(recs.filter((r) => !(r.type === 'sample' && r.metric === 'probe.pkt_count'))));
+  t.log(none);
+  t.is(none.length, 1);
+});
+
