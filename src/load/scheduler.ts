@@ -155,11 +155,14 @@ export class Scheduler<C extends Connection> {
     this.inflight--;
   }
 
-  /** Every request in flight on `c` is lost (timeout or connection error): each counts as an error, with the time it took until now. */
-  fail(c: C, kind: 'timeout' | 'conn'): void {
+  /**
+   * Every request in flight on `c` is lost (timeout or connection error): each counts as an error, with
+   * the time it took until `at` (default now; a client that notices a timeout late passes when it struck).
+   */
+  fail(c: C, kind: 'timeout' | 'conn', at = now()): void {
     const n = c.inflight;
     if (n === 0) return;
-    const t = now();
+    const t = at;
     for (let k = 0; k < n; k++) {
       const i = (c.head + k) % c.depth;
       this.recorder.record(t, c.stage[i].name, kind, (t - c.intended[i]) * 1000);

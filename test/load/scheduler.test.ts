@@ -141,6 +141,15 @@ for (const [name, make] of Object.entries(clients)) {
     t.true(p99.observed !== null && p99.observed >= 290 && !p99.ok, JSON.stringify(p99));
   });
 
+  test(`${name}: a timed-out request took its timeout, not the time until the client noticed`, async (t) => {
+    const srv = await serverFor(t, () => {});
+    const r = await drive(make(), srv.url, [closed('hang', 1500, 4)], undefined, 300);
+    const h = r.latency();
+    t.true(h.totalCount >= 4, `${h.totalCount} timeouts`);
+    t.log(`timed-out requests: min ${h.minNonZeroValue} µs, p50 ${h.getValueAtPercentile(50)} µs, max ${h.maxValue} µs`);
+    t.true(h.minNonZeroValue >= 290_000 && h.maxValue <= 360_000, `300 ms timeouts recorded as ${h.minNonZeroValue}..${h.maxValue} µs`);
+  });
+
   test(`${name}: a stage's rate counts the responses received within it, over its duration (not the ones answered in the drain)`, async (t) => {
     // 300 ms per response on 10 connections for 1 s: three rounds end within the stage, the fourth in the drain
     const finished: number[] = [];

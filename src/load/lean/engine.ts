@@ -355,7 +355,8 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
     for (const c of this.s.conns) {
       if (c.dead) continue;
       if (c.oldestSentAt() < limit) {
-        this.s.fail(c, 'timeout');
+        // the sweep runs every 250 ms: the request timed out when its time was up, not when the sweep saw it
+        this.s.fail(c, 'timeout', c.oldestSentAt() + this.timeoutMs);
         c.socket.destroy();
       }
     }
