@@ -5,6 +5,7 @@ import { now } from '../core/clock.ts';
 import { formatProblem, LoadscopeError, type ErrorCode } from '../core/errors.ts';
 import type { RunResult } from '../core/result.ts';
 import { loadScenario } from '../scenario/load.ts';
+import { COMMANDS } from './commands/index.ts';
 import { ProgressTracker } from './progress.ts';
 import { writeSchemas } from './schemas.ts';
 
@@ -32,7 +33,7 @@ Usage:
   loadscope validate <scenario.yaml> [--allow-remote]
   loadscope schemas [--out DIR]
   loadscope cleanup
-  loadscope <command> --help
+%EXTRA%  loadscope <command> --help
 
 Exit codes: 0 ok, 1 run failed, 2 invalid input, 3 missing environment (e.g. k6 binary),
 99 thresholds failed, 130 interrupted (results still written).`,
@@ -81,9 +82,11 @@ const ONLY: Record<string, string> = { live: 'run', 'live-port': 'run', pdf: 're
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(HELP.main);
+    console.log(HELP.main.replace('%EXTRA%', COMMANDS.map((c) => `  ${c.usage}\n`).join('')));
     return command ? EXIT.ok : EXIT.invalid;
   }
+  const extra = COMMANDS.find((c) => c.name === command);
+  if (extra) return runCommand(extra, rest);
   if (!(command in HELP) || command === 'main') throw new LoadscopeError('USAGE', `unknown command "${command}"`, { hint: 'run `loadscope --help` for the commands' });
   let parsed;
   try {
@@ -119,6 +122,20 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
   }
   return EXIT.invalid;
+}
+
+async function runCommand(c: (typeof COMMANDS)[number], args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...c.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new LoadscopeError('USAGE', (e as Error).message, { hint: `run \`loadscope ${c.name} --help\`` });
+  }
+  if (parsed.values.help) {
+    console.log(c.help);
+    return EXIT.ok;
+  }
+  return c.run(parsed.positionals, parsed.values as Record<string, unknown>);
 }
 
 function one(positionals: string[], command: string): string {
