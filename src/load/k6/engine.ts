@@ -1,29 +1,28 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
 import type { PlannedStage, Sink } from '../../core/types.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan } from '../types.ts';
-import { WindowRecorder } from '../windows.ts';
+import { K6Collector, type StageMap } from './collector.ts';
 import { blacklistFor } from './guard.ts';
 import { inspectScript, type K6ScenarioInfo } from './inspect.ts';
 import { locateK6, type K6Binary, type LocateOptions } from './locate.ts';
+import { RemoteWriteReceiver } from './receiver.ts';
 import { generateScript, type GeneratedScript } from './script.ts';
-import { K6Collector, K6JsonParser, type StageMap } from './stream.ts';
 import { mergeChecks, readSummaryExport, type K6Summary } from './summary.ts';
 
-// The k6 engine: runs the real k6 (one process, or several splitting the load with k6's own
-// execution segments) and folds its `--out json` stream into the run's windows while k6 runs.
+// The k6 engine: runs the real, stock k6 (one process, or several splitting the load with k6's own
+// execution segments) and folds what k6 aggregates in-process into the run's windows while k6 runs.
 //
-// Streaming: each k6 process writes its JSON lines into a FIFO (mkfifo, in a folder of the run
-// directory, removed at the end);
-// the engine reads it as a stream, parses only the points it needs (http_req_duration,
-// data_received, dropped_iterations, loadscope_sent) and records them in one WindowRecorder shared
-// by every process, so the windows' HDR histograms merge the processes exactly. Windows are emitted
-// 1.5 s after they end (k6 buffers samples ~100 ms before writing them).
+// Results: each k6 process pushes its metrics with k6's built-in Prometheus remote-write output
+// (`-o experimental-prometheus-rw`, trends as native histograms, every PUSH_MS) to a receiver on
+// 127.0.0.1 (receiver.ts), each to its own path (/write/<index>) with the run's bearer token. The
+// receiver turns k6's cumulative series into per-push deltas and one K6Collector folds the deltas
+// of every process into shared windows (collector.ts), so the processes merge exactly. Windows are
+// emitted WINDOW_LAG_MS after they end. k6 writes no per-request output.
 //
 // Stages: a generated script's setup() adds 1 to the loadscope_start counter right before k6 starts
 // its scenarios; stage.start/stage.end are scheduled from that sample's time at the planned offsets. A user script
@@ -35,7 +34,9 @@ import { mergeChecks, readSummaryExport, type K6Summary } from './summary.ts';
 // Outcome: exit 0 and 99 (k6's thresholds crossed) are normal ends — loadscope's own verdict is
 // computed on the merged journal data; any other exit is LoadscopeError('ENGINE') with k6's stderr.
 
-/** Windows are emitted this long after they end, so k6's buffered samples are in them. */
+/** k6's push interval: a request lands at most half of it away from its window (collector.ts). */
+export const PUSH_MS = 100;
+/** Windows are emitted this long after they end, so every process's push of them has arrived. */
 const WINDOW_LAG_MS = 1500;
 /** After an abort (SIGINT, k6 stops gracefully) k6 gets this long before SIGKILL. */
 const KILL_AFTER_MS = 15_000;
@@ -78,16 +79,21 @@ export const K6_OPEN_BASIS: LatencyBasis = 'actual-send (open model, k6: late ar
 export interface K6EngineOptions {
   /** k6 processes splitting the load by execution segment; default $LOADSCOPE_K6_INSTANCES or 1. */
   instances?: number;
+  /**
+   * Per-request detail: each k6 process also writes `--out json` (every sample, ~14 lines per
+   * request) to k6-requests.json (k6-requests-<i>.json) in the run directory. Costs k6 most of its
+   * speed; default $LOADSCOPE_K6_REQUEST_LOG=1 or off.
+   */
+  requestLog?: boolean;
   locate?: LocateOptions;
 }
 
 interface Instance {
   index: number;
+  /** Its remote-write sender id (the path it writes to). */
+  sender: string;
   segment?: string;
   child: ChildProcess;
-  collector: K6Collector;
-  parser: K6JsonParser;
-  fifo: string;
   summaryPath: string;
   logPath: string;
   stderr: string[];
@@ -95,14 +101,14 @@ interface Instance {
   requestFailedLogs: number;
   cpuSeconds: number;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>;
-  stream: Promise<void>;
-  streamEnded: boolean;
 }
 
 /** The k6 engine. Each run needs a fresh engine (engines.ts makes one per run). */
 export class K6Engine implements LoadEngine {
   readonly name = 'k6';
   private instances: Instance[] = [];
+  private collector?: K6Collector;
+  private receiver?: RemoteWriteReceiver;
 
   constructor(private readonly opts: K6EngineOptions = {}) {}
 
@@ -138,17 +144,7 @@ export class K6Engine implements LoadEngine {
     }
 
     const blacklist = await blacklistFor(plan.baseUrl);
-    const recorder = new WindowRecorder(plan.sink, plan.runStart);
-    const lag = setInterval(() => {
-      const upTo = now() - WINDOW_LAG_MS;
-      recorder.flush(upTo);
-      for (const i of this.instances) i.collector.flushDropped(plan.sink, upTo);
-    }, 250);
-    lag.unref();
     const clockOffset = now() - Date.now();
-    const fifoDir = mkdtempSync(join(plan.workDir, '.k6-stream-'));
-    plan.ledger?.add({ kind: 'file', path: fifoDir });
-
     const schedule = gen ? new StageSchedule(plan.stages, plan.sink, gen) : undefined;
     const userStages = new Map<string, number>();
     const onFirst = gen
@@ -159,6 +155,14 @@ export class K6Engine implements LoadEngine {
           const info = userScenarios?.find((s) => s.name === stage);
           plan.sink.event({ kind: 'stage.start', time, source: 'load', attrs: { stage, model: info?.model ?? 'closed', ...(info?.model === 'open' ? { rate: info.rate, connections: info.vus } : { connections: info?.vus }), k6: { scenario: stage, executor: info?.executor } } });
         };
+
+    const collector = new K6Collector(plan.sink, plan.runStart, stageMap, clockOffset, PUSH_MS, onFirst, (t) => schedule?.begin(t));
+    const receiver = new RemoteWriteReceiver((d) => collector.delta(d));
+    this.collector = collector;
+    this.receiver = receiver;
+    await receiver.start();
+    const lag = setInterval(() => collector.flush(now() - WINDOW_LAG_MS), 250);
+    lag.unref();
 
     const sequence = Array.from({ length: count + 1 }, (_, i) => fraction(i, count)).join(',');
     let cancelling = false;
@@ -172,56 +176,53 @@ export class K6Engine implements LoadEngine {
     try {
       for (let index = 0; index < count; index++) {
         const segment = count > 1 ? `${fraction(index, count)}:${fraction(index + 1, count)}` : undefined;
-        const fifo = join(fifoDir, `k6-${index}.ndjson`);
-        makeFifo(fifo);
+        const sender = String(index);
         const summaryPath = join(plan.workDir, count > 1 ? `k6-summary-${index}.json` : 'k6-summary.json');
         const logPath = join(plan.workDir, count > 1 ? `k6-${index}.log` : 'k6.log');
+        const requestLog = (this.opts.requestLog ?? process.env.LOADSCOPE_K6_REQUEST_LOG === '1') ? ['--out', `json=${join(plan.workDir, count > 1 ? `k6-requests-${index}.json` : 'k6-requests.json')}`] : [];
         const args = [
           'run', '--no-usage-report', '--quiet', '--address', '', '--log-format', 'json',
-          '--out', `json=${fifo}`, '--summary-export', summaryPath,
+          '--out', 'experimental-prometheus-rw', ...requestLog, '--summary-export', summaryPath,
           '--blacklist-ip', blacklist.join(','),
           ...envArgs,
           ...(segment ? ['--execution-segment', segment, '--execution-segment-sequence', sequence] : []),
           script,
         ];
-        const collector = new K6Collector(recorder, stageMap, clockOffset, onFirst, (t) => schedule?.begin(t), plan.runStart);
-        const parser = new K6JsonParser((p) => collector.point(p));
+        const rwEnv = {
+          K6_PROMETHEUS_RW_SERVER_URL: receiver.urlFor(sender),
+          K6_PROMETHEUS_RW_BEARER_TOKEN: receiver.token,
+          K6_PROMETHEUS_RW_PUSH_INTERVAL: `${PUSH_MS}ms`,
+          K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM: 'true',
+          // at its end k6 sends every series once more (a stale marker): its histograms' final state
+          K6_PROMETHEUS_RW_STALE_MARKERS: 'true',
+        };
         const [file, argv] = PDEATHSIG ? [PDEATHSIG, ['--pdeathsig', 'KILL', '--', k6.path, ...args]] : [k6.path, args];
-        const child = spawn(file, argv, { cwd: plan.workDir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(file, argv, { cwd: plan.workDir, env: { ...env, ...rwEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
         const inst: Instance = {
-          index, segment, child, collector, parser, fifo, summaryPath, logPath,
+          index, sender, segment, child, summaryPath, logPath,
           stderr: [], errors: [], requestFailedLogs: 0, cpuSeconds: 0,
           exit: new Promise((res) => {
             child.once('error', (spawnError) => res({ code: null, signal: null, spawnError }));
             child.once('close', (code, sig) => res({ code, signal: sig }));
           }),
-          stream: Promise.resolve(),
-          streamEnded: false,
         };
-        inst.stream = readStream(inst);
         this.watchStderr(inst);
         watchCpu(inst);
         this.instances.push(inst);
         void inst.exit.then((e) => {
           if (!cancelling && !okExit(e, signal.aborted)) cancelAll();
-          return unblockFifo(inst);
         });
       }
       if (signal.aborted) cancelAll();
+      // k6 posts its last push (and waits for our answer) before it exits: after the exits, every delta is in
       const exits = await Promise.all(this.instances.map((i) => i.exit));
-      await Promise.all(this.instances.map((i) => i.stream));
 
       const ended = now();
       const truncated = signal.aborted || exits.some((e) => !okExit(e, signal.aborted));
       schedule?.finish(truncated);
-      if (!gen) emitUserStageEnds(plan.sink, this.instances, userStages);
+      if (!gen) emitUserStageEnds(plan.sink, collector, userStages);
       clearInterval(lag);
-      recorder.stop();
-      const bytesAt = plan.runStart + Math.floor((ended - plan.runStart) / 1000) * 1000;
-      for (const i of this.instances) {
-        i.collector.flushBytes(plan.sink, bytesAt);
-        i.collector.flushDropped(plan.sink, Infinity);
-      }
+      collector.flush(Infinity);
 
       const summaries = this.instances.map((i) => readSummaryExport(i.summaryPath));
       this.instances.forEach((inst, k) => {
@@ -237,8 +238,7 @@ export class K6Engine implements LoadEngine {
       clearInterval(lag);
       schedule?.finish(true);
       for (const inst of this.instances) if (inst.child.exitCode === null && inst.child.signalCode === null) inst.child.kill('SIGKILL');
-      rmSync(fifoDir, { recursive: true, force: true });
-      plan.ledger?.remove((r) => r.kind === 'file' && r.path === fifoDir);
+      await receiver.stop();
     }
   }
 
@@ -258,10 +258,11 @@ export class K6Engine implements LoadEngine {
     let dropped = 0;
     let vusMax = 0;
     for (const [k, i] of this.instances.entries()) {
-      responses += i.collector.responses;
-      failures += i.collector.failures;
-      sent += i.collector.sent;
-      dropped += i.collector.dropped;
+      const t = this.collector!.totals(i.sender);
+      responses += t.responses;
+      failures += t.failures;
+      sent += t.sent;
+      dropped += t.dropped;
       vusMax += summaries[k]?.metrics.vus_max?.max ?? summaries[k]?.metrics.vus_max?.value ?? 0;
     }
     const models = new Set<string>(gen ? plan.stages.map((s) => s.model) : (userScenarios ?? []).map((s) => s.model));
@@ -295,8 +296,7 @@ export class K6Engine implements LoadEngine {
           cpuSeconds: this.instances.map((i) => round(i.cpuSeconds, 2)),
           ...(userScenarios ? { scenarios: userScenarios } : {}),
           summaries: summaries.map((s) => s?.metrics ?? null),
-          jsonLines: this.instances.reduce((a, i) => a + i.parser.lines, 0),
-          malformedLines: this.instances.reduce((a, i) => a + i.parser.malformed, 0),
+          remoteWrite: { pushIntervalMs: PUSH_MS, ...this.receiver!.stats },
         },
       },
     };
@@ -390,43 +390,11 @@ class StageSchedule {
 }
 
 /** User script: each k6 scenario's stage ends at its last response (merged over processes), in time order. */
-function emitUserStageEnds(sink: Sink, instances: Instance[], started: Map<string, number>): void {
+function emitUserStageEnds(sink: Sink, collector: K6Collector, started: Map<string, number>): void {
   const last = new Map<string, number>();
-  for (const i of instances) for (const [stage, s] of i.collector.spans) last.set(stage, Math.max(last.get(stage) ?? -Infinity, s.last));
+  for (const t of collector.senders.values()) for (const [stage, s] of t.spans) last.set(stage, Math.max(last.get(stage) ?? -Infinity, s.last));
   for (const [stage, time] of [...last].sort((a, b) => a[1] - b[1])) {
     if (started.has(stage)) sink.event({ kind: 'stage.end', time, source: 'load', attrs: { stage } });
-  }
-}
-
-/** Reads a process's FIFO to its end (k6 closes it when done). */
-function readStream(inst: Instance): Promise<void> {
-  return new Promise((res, rej) => {
-    const stream = createReadStream(inst.fifo, { encoding: 'utf8', highWaterMark: 1 << 18 });
-    stream.on('data', (chunk) => inst.parser.push(chunk as string));
-    stream.on('end', () => {
-      inst.parser.end();
-      inst.streamEnded = true;
-      res();
-    });
-    stream.on('error', (err) => {
-      inst.streamEnded = true;
-      rej(new LoadscopeError('ENGINE', `cannot read k6's JSON output from ${inst.fifo}`, { cause: err }));
-    });
-  });
-}
-
-/**
- * After k6 exited: if it never opened the FIFO (it failed first), our reader is still blocked in
- * open(2). Opening the write end once and closing it releases the reader with an end of stream.
- */
-async function unblockFifo(inst: Instance): Promise<void> {
-  for (let n = 0; n < 200 && !inst.streamEnded; n++) {
-    try {
-      closeSync(openSync(inst.fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-    } catch {
-      // ENXIO: no reader yet (its open has not started); ENOENT: the run already cleaned up
-    }
-    await sleep(50);
   }
 }
 
@@ -511,14 +479,6 @@ function checkInstances(n: number): number {
     throw new LoadscopeError('USAGE', `${n} k6 processes asked for (LOADSCOPE_K6_INSTANCES): give a whole number from 1 to 64`, { hint: 'unset LOADSCOPE_K6_INSTANCES for one k6 process, or set e.g. LOADSCOPE_K6_INSTANCES=2' });
   }
   return n;
-}
-
-function makeFifo(path: string): void {
-  try {
-    execFileSync('mkfifo', ['-m', '600', path], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (cause) {
-    throw new LoadscopeError('ENVIRONMENT', `cannot create the FIFO that streams k6's output (${path})`, { cause, hint: 'the k6 engine needs `mkfifo` (coreutils) and a run directory on a filesystem that can hold FIFOs (--out)' });
-  }
 }
 
 function round(x: number, digits: number): number {
