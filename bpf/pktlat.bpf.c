@@ -14,6 +14,18 @@
 const volatile __u64 max_age_ns = 1000000000ULL;
 
 /*
+ * Fidelity. With time_all every packet is timed. Otherwise (sampled) a packet is timed when the
+ * 32-bit hash of its fingerprint is below the threshold of the window it was queued in: 2^32 / N
+ * for 1 in N. The loader moves N only at a window boundary it names: samp_old holds before window
+ * samp_from, samp_new from it on. It writes samp_old, then samp_from, then samp_new, so a reader
+ * never mixes two decisions. The hash is of fields inside the packet: both hooks agree on it.
+ */
+const volatile bool time_all = true;
+volatile __u32 samp_from = 0;
+volatile __u64 samp_old = 0; /* set by the loader before load */
+volatile __u64 samp_new = 0;
+
+/*
  * Direct-mapped by skb address: no allocation, lock or cleanup per packet. A new packet simply
  * takes its slot; an entry nobody receives is overwritten (counted when it was within max_age) or
  * never matches again.
@@ -87,6 +99,11 @@ static __always_inline struct pktlat_start *slot_of(__u64 skb)
 {
 	__u32 i = ls_hash_bits(skb, PKTLAT_SLOT_BITS);
 	return bpf_map_lookup_elem(&lsc_start, &i);
+}
+
+static __always_inline __u64 samp_hash(__u64 fp)
+{
+	return ls_hash_bits(fp, 32);
 }
 
 static __always_inline __u8 flow_of(const struct ls_pkt *p)
@@ -205,6 +222,8 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 		pk.fp = 0; /* not IP (only without a port or address filter): paired by address and age */
 	now = bpf_ktime_get_ns();
 	count_pkt(&dev, ifslot, PKTLAT_TX, skb->len, now);
+	if (!time_all && samp_hash(pk.fp) >= (ls_window(now) >= samp_from ? samp_new : samp_old))
+		return 0; /* counted, not timed */
 
 	key = LS_PTR_ID(skb);
 	st = slot_of(key);
@@ -230,21 +249,23 @@ SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 {
 	struct ls_ifname rx;
-	struct pktlat_start *st;
+	struct pktlat_start *st = NULL;
 	struct pktlat_lat_key lk;
 	struct ls_pkt pk;
 	unsigned char *head, *data;
-	__u64 now, ts, sfp, key = LS_PTR_ID(skb);
+	__u64 now, ts, sfp, thr_old, thr_new, key = LS_PTR_ID(skb);
 	__u8 qslot, flow;
-	bool paired, counted, bad, ring;
+	bool paired = false, counted, bad, ring;
 	int ifslot;
 
-	st = slot_of(key);
-	paired = st && READ_ONCE(st->skb) == key;
+	if (time_all) {
+		st = slot_of(key);
+		paired = st && READ_ONCE(st->skb) == key;
+	}
 	ls_dev_name(skb->dev, &rx);
 	ifslot = ls_iface_find(&rx);
 	counted = !ls_filt_ifaces || ifslot >= 0;
-	if (!paired && !counted)
+	if (time_all && !paired && !counted)
 		return 0;
 
 	head = skb->head;
@@ -252,6 +273,19 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	bad = ls_peek_l3(data, skb->protocol, &pk);
 	if (bad)
 		pk.fp = 0;
+	if (!time_all) {
+		/* only a packet timed at its queueing (under either threshold in force) has a slot to meet */
+		thr_old = samp_old;
+		thr_new = samp_new;
+		st = NULL;
+		paired = false;
+		if (samp_hash(pk.fp) < (thr_old > thr_new ? thr_old : thr_new)) {
+			st = slot_of(key);
+			paired = st && READ_ONCE(st->skb) == key;
+		}
+		if (!paired && !counted)
+			return 0;
+	}
 	now = bpf_ktime_get_ns();
 
 	if (st && paired) {

@@ -20,6 +20,12 @@ const volatile __u16 eph_hi = 60999;
 const volatile __u64 rtt_every_ns = 10000000ULL;
 
 #define TCPW_RTT_SLOT_BITS 14
+/*
+ * Sampled fidelity: srtt from lsc_tcp_iter, which the loader runs once per window over the sockets
+ * of its network namespace, and once at each tracked connection's close (so a connection shorter
+ * than a window counts too); lsc_tcp_probe is then not loaded, and no ACK runs a program.
+ */
+const volatile bool rtt_iter = false;
 
 /* Per CPU, written by lsc_tcp_probe only: no atomic add per ACK. */
 struct {
@@ -176,6 +182,39 @@ int BPF_PROG(lsc_tcp_probe, struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
+/* Adds the socket's smoothed RTT (µs) to its destination's histogram of window w, unless it has none yet. */
+static __always_inline void rtt_add(const struct sock *sk, const struct ls_tuple *t, __u8 side, __u32 w)
+{
+	struct tcpwatch_key k = {};
+	__u32 srtt = LS_CAST(sk, struct tcp_sock)->srtt_us >> 3;
+
+	if (!srtt)
+		return;
+	key_of(&k, t, side);
+	k.window = w;
+	ls_hist_add(&lsc_rtt, &k, srtt);
+}
+
+/* Sampled fidelity: one srtt per established socket of the run per walk (the loader walks once per window). */
+SEC("iter/tcp")
+int lsc_tcp_iter(struct bpf_iter__tcp *ctx)
+{
+	const struct sock_common *skc = ctx->sk_common;
+	struct ls_tuple t;
+
+	if (!skc || skc->skc_state != LS_TCP_ESTABLISHED)
+		return 0;
+	if (skc->skc_family != LS_AF_INET && skc->skc_family != LS_AF_INET6)
+		return 0;
+	if (!ls_ports_ok(skc->skc_num, bpf_ntohs(skc->skc_dport)))
+		return 0;
+	ls_sock_tuple(skc, &t);
+	if (ls_filt_cidrs && !ls_tuple_ok(&t))
+		return 0;
+	rtt_add((const struct sock *)skc, &t, known_side((const struct sock *)skc), ls_window(bpf_ktime_get_ns()));
+	return 0;
+}
+
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(lsc_tcp_retrans, const struct sock *sk, const struct sk_buff *skb, int err)
 {
@@ -248,6 +287,8 @@ int BPF_PROG(lsc_tcp_state, const struct sock *sk, const int oldstate, const int
 		s = stats_of(&k);
 		if (s)
 			__sync_fetch_and_add(c->est ? &s->closed : &s->failed, 1);
+		if (rtt_iter && c->est)
+			rtt_add(sk, &t, c->side, k.window);
 		ev = bpf_ringbuf_reserve(&lsc_tcp_events, sizeof(*ev), 0);
 		if (ev) {
 			ev->start = c->start;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "ls_loader.h"
@@ -16,11 +17,35 @@
 #define PROBE "tcpwatch"
 #define GRACE_NS 20000000ULL
 
-/* What the window callbacks share: the options (the window grid) and the skeleton. */
+/* What the window callbacks share: the options (the window grid), the skeleton, the fidelity. */
 struct drain_ctx {
 	const struct ls_opts *o;
 	struct tcpwatch_bpf *skel;
+	bool full; /* srtt at tcp_probe (every ACK, at most once per --rtt-every-ms), not from the socket iterator */
 };
+
+static int fidelity_opt(const char *flag, const char *v, void *p)
+{
+	bool *full = p;
+	if (strcmp(flag, "--fidelity"))
+		return 0;
+	if (strcmp(v, "full") && strcmp(v, "sampled"))
+		return -1;
+	*full = !strcmp(v, "full");
+	return 1;
+}
+
+/* One walk of the socket iterator: an srtt sample of every established socket of the run in this namespace. */
+static void walk_sockets(struct tcpwatch_bpf *skel)
+{
+	char buf[256];
+	int fd;
+	if (!skel->links.lsc_tcp_iter || (fd = bpf_iter_create(bpf_link__fd(skel->links.lsc_tcp_iter))) < 0)
+		return;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+}
 
 static const char *state_names[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 				     "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
@@ -120,6 +145,14 @@ static void drain(__u32 cutoff, void *p)
 			 bpf_map__max_entries(skel->maps.lsc_tcp), cutoff, key_window, emit_stats, ctx, false);
 	if (cutoff == UINT32_MAX)
 		emit_open_conns(skel);
+	else if (!ctx->full)
+		walk_sockets(skel); /* into the current window, emitted at the next tick */
+}
+
+static void end_fields(char *buf, size_t n, const __u64 *stats, void *p)
+{
+	(void)stats;
+	snprintf(buf, n, ",\"fidelity\":\"%s\"", ((const struct drain_ctx *)p)->full ? "full" : "sampled");
 }
 
 static void read_port_range(__u16 *lo, __u16 *hi)
@@ -144,7 +177,13 @@ int main(int argc, char **argv)
 	__u16 eph_lo = 32768, eph_hi = 60999;
 	int err;
 
-	ls_init(argc, argv, &o, &clk, PROBE, LS_OPT_FILTER | LS_OPT_PROBE, NULL);
+	const struct ls_own_opts own = {
+		.fn = fidelity_opt,
+		.ctx = &ctx.full,
+		.usage = "  --fidelity F         sampled (default): srtt once per window per socket (socket iterator) and at close;\n"
+			 "                       full: srtt at tcp_probe, on every ACK at most once per --rtt-every-ms\n",
+	};
+	ls_init(argc, argv, &o, &clk, PROBE, LS_OPT_FILTER | LS_OPT_PROBE, &own);
 	read_port_range(&eph_lo, &eph_hi);
 
 	skel = tcpwatch_bpf__open();
@@ -155,9 +194,12 @@ int main(int argc, char **argv)
 	skel->rodata->eph_lo = eph_lo;
 	skel->rodata->eph_hi = eph_hi;
 	skel->rodata->rtt_every_ns = o.rtt_every_ns;
+	skel->rodata->rtt_iter = !ctx.full;
+	bpf_program__set_autoload(skel->progs.lsc_tcp_probe, ctx.full);
+	bpf_program__set_autoload(skel->progs.lsc_tcp_iter, !ctx.full);
 	ctx.skel = skel;
 	err = ls_probe_run(skel->skeleton, &o, &clk, skel->maps.lsc_f_cidrs, skel->maps.lsc_tcp_events, on_event,
-			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx });
+			   &(struct ls_loop){ .grace_ns = GRACE_NS, .tick = drain, .ctx = &ctx, .end_fields = end_fields });
 	tcpwatch_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

@@ -17,6 +17,8 @@
 
 volatile sig_atomic_t ls_exiting;
 unsigned long long ls_lines;
+/* The fd of bpf_enable_stats(BPF_STATS_RUN_TIME) while a probe runs (-1: none): run time is counted while it is open. */
+static int run_stats_fd = -1;
 static char out_buf[1 << 20];
 
 static void on_signal(int sig)
@@ -564,7 +566,7 @@ static double cpu_seconds(void)
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* Run counts and run time of each loaded program (0 unless kernel.bpf_stats_enabled), as a JSON object. */
+/* Run counts and run time of each loaded program (0 unless run-time stats are on: ls_probe_run, or kernel.bpf_stats_enabled), as a JSON object. */
 static void prog_stats_json(char *buf, size_t n, struct bpf_object *obj)
 {
 	struct bpf_program *prog;
@@ -679,6 +681,7 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 {
 	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
 	char extra[256] = "", progs[1024];
+	__u64 started = ls_mono_ns();
 
 	window_loop(o, l, stats, last);
 	/* detach first so the last windows stop moving, then take everything */
@@ -692,9 +695,10 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 		l->end_fields(extra, sizeof(extra), stats, l->ctx);
 	prog_stats_json(progs, sizeof(progs), *s->obj);
 	ls_out("{\"t\":\"end\",\"probe\":\"%s\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s}",
+	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s,\"bpf_stats\":%s,\"wall_s\":%.3f,\"ncpu\":%ld}",
 	       o->probe, (unsigned long long)ls_mono_ns(), cpu_seconds(), ls_lines + 1,
-	       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL], extra, progs);
+	       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL], extra, progs,
+	       run_stats_fd >= 0 ? "true" : "false", (double)(ls_mono_ns() - started) / 1e9, sysconf(_SC_NPROCESSORS_ONLN));
 	ls_out_flush();
 }
 
@@ -710,6 +714,8 @@ int ls_probe_run(struct bpf_object_skeleton *s, const struct ls_opts *o, const s
 	l->stats_fd = stats ? bpf_map__fd(stats) : -1;
 	if (events && !(l->rb = ls_ring_buffer(o->probe, events, fn, NULL)))
 		return -1;
+	/* the programs' run count and time, for the cost the end record reports; the kernel stops counting when the fd closes */
+	run_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if ((err = bpf_object__attach_skeleton(s))) {
 		ls_emit_error(o->probe, "attach: %s", strerror(-err));
 	} else {
@@ -718,6 +724,9 @@ int ls_probe_run(struct bpf_object_skeleton *s, const struct ls_opts *o, const s
 		ls_run(o, l, s);
 	}
 	ring_buffer__free(l->rb);
+	if (run_stats_fd >= 0)
+		close(run_stats_fd);
+	run_stats_fd = -1;
 	return err;
 }
 

@@ -1,10 +1,53 @@
 import { createHistogram, decodeSparse, record, summarize, type HistogramSummary, type SparseHist } from '../core/histogram.ts';
-import { HistAcc, summarizeSparse } from './hist.ts';
+import { HistAcc, percentiles, summarizeSparse } from './hist.ts';
 import type { RawLine } from '../journal/journal.ts';
 import type { JournalRecord, RunEvent, Sample } from '../core/types.ts';
 
 /** Percentiles of a probe histogram, in the unit named by `unit`. */
 export type ProbeLatency = HistogramSummary & { unit: 'ns' | 'us' | 'ms' };
+
+/**
+ * The sampling error of a sampled latency's p50 and p99: distribution-free 95% intervals from the
+ * binomial law of order statistics, [Q(p - 1.96·√(p(1-p)/n)), Q(p + 1.96·√(p(1-p)/n))] on the
+ * weighted histogram, with n its effective sample size (Kish: (Σ N·t)² / Σ N²·t over windows timing
+ * t pairs at 1 in N). The histogram's own bucket error (≤ 6.25%) comes on top.
+ */
+export interface SamplingError {
+  confidence: 0.95;
+  effectiveN: number;
+  p50: [number, number];
+  p99: [number, number];
+}
+
+/** Which 1 in N pktlat timed: consecutive windows of one N, from `startMs` to `endMs` (epoch ms). */
+export interface SamplingRun {
+  startMs: number;
+  endMs: number;
+  every: number;
+  windows: number;
+  timed: number;
+  packets: number;
+}
+
+/**
+ * The probes' own cost over the run: the loaders' CPU (user + system, getrusage) and the run time
+ * of their BPF programs (the kernel's run-time statistics, which each loader turns on while it runs).
+ * `share` is of the whole machine (all CPUs) over the loaders' life.
+ */
+export interface ProbeCost {
+  cpuSeconds: number;
+  bpfSeconds: number;
+  loaderSeconds: number;
+  /** Program runs (every hook hit, also the ones the filter turns away) and mean ns per run. */
+  events: number;
+  nsPerEvent: number;
+  share: number;
+  wallS: number;
+  cpus: number;
+  /** false: some loader could not turn run-time statistics on; bpfSeconds then misses its programs. */
+  bpfStats: boolean;
+  programs: { probe: string; program: string; runs: number; seconds: number; nsPerRun: number }[];
+}
 
 /**
  * results.json "probes" (besides the status the run adds): what the eBPF probes saw of the run's
@@ -14,7 +57,14 @@ export interface ProbesSummary {
   /** Packets and bytes per interface and direction (tx: queued to the device, rx: received from it). */
   packets: { iface: string; dir: string; packets: number; bytes: number }[];
   /** Latency from net_dev_queue on `iface` to netif_receive_skb on `peer` (dir: to/from the run's ports, or any). */
-  packetLatency: ({ iface: string; peer: string; dir: string } & ProbeLatency)[];
+  packetLatency: ({ iface: string; peer: string; dir: string } & ProbeLatency & { timed: number; error?: SamplingError })[];
+  /**
+   * How packet latency was sampled: `fidelity`, and per run of windows the 1 in N timed, the pairs
+   * timed and the packets queued. At `sampled` a latency entry's count is the packets it stands for
+   * (each window's pairs × its N), `timed` the pairs measured, and `error` their sampling error.
+   */
+  sampling: { fidelity: string; timed: number; packets: number; everyMin: number; everyMax: number; windows: SamplingRun[] };
+  cost?: ProbeCost;
   /** IPv4 routing decisions (fib_table_lookup), one entry per distinct decision. */
   routes: { table: number; src: string; dst: string; gw: string; oif: string; err: number; proto: number; lookups: number }[];
   /** Smoothed RTT (tcp_probe) per remote address, service port and side. */
@@ -68,6 +118,49 @@ function latSummary(l: LatAcc, unit: ProbeLatency['unit']): ProbeLatency {
   return { ...s, mean: s.count ? round3(l.sum / s.count) : 0, unit };
 }
 
+/** A sampled packet-latency accumulation: each window's histogram weighted by its N. */
+interface SampledLat {
+  acc: HistAcc;
+  sum: number;
+  timed: number;
+  /** Σ N·t and Σ N²·t over windows (t pairs timed at 1 in N), for the effective sample size. */
+  w1: number;
+  w2: number;
+}
+const sampledLat = (): SampledLat => ({ acc: new HistAcc(), sum: 0, timed: 0, w1: 0, w2: 0 });
+
+function scaled(h: SparseHist, by: number): SparseHist {
+  return by === 1 ? h : { ...h, cnt: h.cnt.map((c) => c * by), total: h.total * by };
+}
+
+function addSampled(l: SampledLat, h: SparseHist, sum: number, every: number): void {
+  l.acc.add(scaled(h, every));
+  l.sum += sum * every;
+  l.timed += h.total;
+  l.w1 += every * h.total;
+  l.w2 += every * every * h.total;
+}
+
+/** Distribution-free 95% intervals of p50 and p99 (SamplingError). */
+export function samplingError(h: SparseHist, effectiveN: number): SamplingError {
+  const at = (q: number) => percentiles(h, [Math.min(100, Math.max(1e-9, q * 100))])[0];
+  const ci = (p: number): [number, number] => {
+    const half = 1.96 * Math.sqrt((p * (1 - p)) / Math.max(1, effectiveN));
+    return [at(p - half), at(p + half)];
+  };
+  return { confidence: 0.95, effectiveN: Math.round(effectiveN), p50: ci(0.5), p99: ci(0.99) };
+}
+
+/** pkt_latency_ns histograms of one window, held until the window's sampling record says its N. */
+interface PendingLat {
+  key: string;
+  first: Sample;
+  hist: SparseHist;
+  sum: number;
+}
+/** Windows held at most; an older one is taken at the last N seen (its record never came). */
+const MAX_PENDING = 32;
+
 const DEST = ['peer', 'port', 'side'];
 
 /**
@@ -78,7 +171,11 @@ const DEST = ['peer', 'port', 'side'];
 export class ProbeAccumulator {
   private readonly counts = new Keyed(() => ({ n: 0 }));
   private readonly bytes = new Keyed(() => ({ n: 0 }));
-  private readonly latency = new Keyed(latAcc);
+  private readonly latency = new Keyed(sampledLat);
+  private readonly pending = new Map<number, PendingLat[]>();
+  private readonly windows: SamplingRun[] = [];
+  private lastEvery = 1;
+  private fidelity: string | undefined;
   private readonly routes = new Keyed(() => ({ n: 0 }));
   private readonly rtt = new Keyed(latAcc);
   private readonly segs = new Keyed(() => ({ n: 0 }));
@@ -115,9 +212,31 @@ export class ProbeAccumulator {
       case 'probe.pkt_bytes':
         this.bytes.at(tagsKey(s, ['iface', 'dir']), s).n += s.value;
         break;
-      case 'probe.pkt_latency_ns':
-        addLat(this.latency.at(tagsKey(s, ['iface', 'peer', 'dir']), s), s, hist);
+      case 'probe.pkt_latency_ns': {
+        const list = this.pending.get(s.time) ?? [];
+        if (!list.length) this.pending.set(s.time, list);
+        if (s.hist) list.push({ key: tagsKey(s, ['iface', 'peer', 'dir']), first: s, hist: hist ?? decodeSparse(s.hist), sum: Number((s.meta as { sum?: number } | undefined)?.sum ?? 0) });
+        if (this.pending.size > MAX_PENDING) {
+          const oldest = Math.min(...this.pending.keys());
+          this.settle(oldest, this.lastEvery);
+        }
         break;
+      }
+      case 'probe.pkt_timed': {
+        const m = (s.meta ?? {}) as { every?: number; packets?: number; windowMs?: number };
+        const every = Number(m.every ?? 1);
+        this.lastEvery = every;
+        this.settle(s.time, every);
+        const last = this.windows.at(-1);
+        const d = Number(m.windowMs ?? 1000);
+        if (last && last.every === every && Math.abs(last.endMs - s.time) < 1) {
+          last.endMs = s.time + d;
+          last.windows += 1;
+          last.timed += s.value;
+          last.packets += Number(m.packets ?? 0);
+        } else this.windows.push({ startMs: s.time, endMs: s.time + d, every, windows: 1, timed: s.value, packets: Number(m.packets ?? 0) });
+        break;
+      }
       case 'probe.route_lookups':
         this.routes.at(JSON.stringify([s.tags.table, s.tags.oif, s.tags.err, s.meta?.src, s.meta?.dst, s.meta?.gw, s.meta?.proto]), s).n += s.value;
         break;
@@ -136,6 +255,12 @@ export class ProbeAccumulator {
     }
   }
 
+  /** Folds the held histograms of the window at `time` in, at 1 in `every`. */
+  private settle(time: number, every: number): void {
+    for (const p of this.pending.get(time) ?? []) addSampled(this.latency.at(p.key, p.first), p.hist, p.sum, every);
+    this.pending.delete(time);
+  }
+
   private event(e: RunEvent): void {
     const a = e.attrs;
     switch (e.kind) {
@@ -150,6 +275,7 @@ export class ProbeAccumulator {
         break;
       case 'probe.end':
         this.ends.push(e);
+        if (e.attrs.probe === 'pktlat' && typeof e.attrs.fidelity === 'string') this.fidelity = e.attrs.fidelity;
         break;
     }
   }
@@ -157,7 +283,31 @@ export class ProbeAccumulator {
   finish(): ProbesSummary {
     const total = (m: string) => this.totals.get(m) ?? 0;
     const packets = [...this.counts.map].map(([k, { first, v }]) => ({ iface: first.tags.iface, dir: first.tags.dir, packets: v.n, bytes: this.bytes.map.get(k)?.v.n ?? 0 }));
-    const packetLatency = [...this.latency.map.values()].map(({ first, v }) => ({ iface: first.tags.iface, peer: first.tags.peer, dir: first.tags.dir, ...latSummary(v, 'ns') }));
+    const fidelity = this.fidelity ?? (this.windows.some((w) => w.every > 1) ? 'sampled' : this.windows.length ? 'full' : 'unknown');
+    // histograms whose window record has not come (yet): at the last N seen, without changing the state
+    const lat = new Map([...this.latency.map].map(([k, e]) => [k, { first: e.first, v: { ...e.v, acc: new HistAcc() } }]));
+    for (const [k, e] of this.latency.map) lat.get(k)!.v.acc.add(e.v.acc.sparse());
+    for (const list of this.pending.values())
+      for (const p of list) {
+        if (!lat.has(p.key)) lat.set(p.key, { first: p.first, v: sampledLat() });
+        addSampled(lat.get(p.key)!.v, p.hist, p.sum, this.lastEvery);
+      }
+    const packetLatency = [...lat.values()].map(({ first, v }) => {
+      const h = v.acc.sparse();
+      const sum = summarizeSparse(h);
+      const sampled = v.w2 > v.w1; // some window timed fewer than every packet
+      return {
+        iface: first.tags.iface,
+        peer: first.tags.peer,
+        dir: first.tags.dir,
+        ...sum,
+        mean: sum.count ? round3(v.sum / sum.count) : 0,
+        unit: 'ns' as const,
+        timed: v.timed,
+        ...(sampled ? { error: samplingError(h, (v.w1 * v.w1) / v.w2) } : {}),
+      };
+    });
+    const everies = this.windows.map((w) => w.every);
     const routes = [...this.routes.map.values()].map(({ first: s, v }) => ({
       table: Number(s.tags.table),
       src: String(s.meta?.src),
@@ -175,6 +325,7 @@ export class ProbeAccumulator {
     });
     const drops = [...this.drops.map.values()].map(({ first: s, v }) => ({ reason: s.tags.reason, iface: s.tags.iface, count: v.n }));
     const lostByProbe: Record<string, number> = { ...this.lost };
+    const cost = probeCost(this.ends);
     const loaders = this.ends.map((e) => {
       const lost = e.attrs.lost as { ringbuf?: number; map_full?: number } | undefined;
       const probe = String(e.attrs.probe);
@@ -186,6 +337,15 @@ export class ProbeAccumulator {
     return {
       packets: packets.sort(byCount((x) => x.packets)),
       packetLatency: packetLatency.sort(byCount((x) => x.count)),
+      sampling: {
+        fidelity,
+        timed: this.windows.reduce((a, w) => a + w.timed, 0),
+        packets: this.windows.reduce((a, w) => a + w.packets, 0),
+        everyMin: everies.length ? Math.min(...everies) : 1,
+        everyMax: everies.length ? Math.max(...everies) : 1,
+        windows: this.windows.map((w) => ({ ...w })),
+      },
+      ...(cost ? { cost } : {}),
       routes: routes.sort(byCount((x) => x.lookups)),
       rtt: rtt.sort(byCount((x) => x.count)),
       retransmits: {
@@ -208,6 +368,45 @@ export class ProbeAccumulator {
     };
   }
 }
+
+/** The probes' cost from the loaders' end events; undefined when none ended. */
+export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
+  if (!ends.length) return undefined;
+  const programs: ProbeCost['programs'] = [];
+  let loaderSeconds = 0;
+  let wallS = 0;
+  let cpus = 0;
+  let bpfStats = true;
+  for (const e of ends) {
+    const a = e.attrs;
+    loaderSeconds += Number(a.cpuSeconds ?? 0);
+    wallS = Math.max(wallS, Number(a.wallS ?? 0));
+    cpus = Math.max(cpus, Number(a.ncpu ?? 0));
+    if (a.bpfStats !== true) bpfStats = false;
+    for (const [program, p] of Object.entries((a.progs ?? {}) as Record<string, { run_cnt?: number; run_ns?: number }>)) {
+      const runs = Number(p.run_cnt ?? 0);
+      const ns = Number(p.run_ns ?? 0);
+      programs.push({ probe: String(a.probe), program, runs, seconds: round6(ns / 1e9), nsPerRun: runs ? Math.round(ns / runs) : 0 });
+    }
+  }
+  const bpfSeconds = programs.reduce((x, p) => x + p.seconds, 0);
+  const events = programs.reduce((x, p) => x + p.runs, 0);
+  const cpuSeconds = loaderSeconds + bpfSeconds;
+  return {
+    cpuSeconds: round6(cpuSeconds),
+    bpfSeconds: round6(bpfSeconds),
+    loaderSeconds: round6(loaderSeconds),
+    events,
+    nsPerEvent: events ? Math.round((cpuSeconds * 1e9) / events) : 0,
+    share: wallS > 0 && cpus > 0 ? round6(cpuSeconds / (wallS * cpus)) : 0,
+    wallS,
+    cpus,
+    bpfStats,
+    programs: programs.sort(byCount((p) => p.seconds)),
+  };
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
 /**
  * The notice of probes that ran the packet probe and counted no packet at all (a filter that missed

@@ -81,6 +81,10 @@ export class ProbeRecordMapper {
         });
         return;
       }
+      case 'sampling':
+        // the window's N travels in meta: a tag per N would split the series
+        this.sink.sample({ metric: 'probe.pkt_timed', time: this.time(r.w), value: r.timed, tags: {}, meta: { every: r.every, packets: r.packets, windowMs: r.d / 1e6 } });
+        return;
       case 'lost': {
         const time = this.time(r.ts);
         this.sink.event({ kind: 'probe.lost', time, source: this.source, attrs: { probe: r.probe, what: r.what, n: r.n, total: r.total } });
@@ -107,7 +111,19 @@ export class ProbeRecordMapper {
           kind: 'probe.end',
           time: this.time(r.ts),
           source: this.source,
-          attrs: { probe: r.probe, cpuSeconds: r.cpu_s, lines: r.lines, lost: r.lost, stale: r.stale ?? 0, overwritten: r.overwritten ?? 0, progs: r.progs ?? {} },
+          attrs: {
+            probe: r.probe,
+            cpuSeconds: r.cpu_s,
+            lines: r.lines,
+            lost: r.lost,
+            stale: r.stale ?? 0,
+            overwritten: r.overwritten ?? 0,
+            progs: r.progs ?? {},
+            ...(r.bpf_stats !== undefined ? { bpfStats: r.bpf_stats } : {}),
+            ...(r.wall_s !== undefined ? { wallS: r.wall_s } : {}),
+            ...(r.ncpu !== undefined ? { ncpu: r.ncpu } : {}),
+            ...(r.fidelity !== undefined ? { fidelity: r.fidelity } : {}),
+          },
         });
         return;
     }

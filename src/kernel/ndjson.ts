@@ -13,6 +13,7 @@ const CHECKS: Record<ProbeRecord['t'], Check> = {
   route: (r) => num(r.w) && num(r.n) && str(r.dst) && str(r.oif),
   route_sample: (r) => num(r.ts) && str(r.dst) && str(r.oif),
   conn: (r) => num(r.start) && num(r.end) && str(r.raddr) && str(r.state),
+  sampling: (r) => num(r.w) && num(r.d) && num(r.every) && num(r.timed) && num(r.packets),
   lost: (r) => num(r.ts) && num(r.n) && str(r.what),
   clock: (r) => num(r.mono_ns) && num(r.realtime_ms),
   ready: (r) => Array.isArray(r.progs),

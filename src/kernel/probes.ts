@@ -11,7 +11,7 @@ import type { Sink } from '../core/types.ts';
 import { LoaderClient } from './client.ts';
 import { ProbeRecordMapper } from './mapper.ts';
 import { ProbeLineParser } from './ndjson.ts';
-import type { EndRecord, LoaderReport, ProbeFilter, ProbeHandle, ProbeName, ProbeOptions, ProbeRecord, ProbeStatus, ProbeStopReport } from './types.ts';
+import type { EndRecord, LoaderReport, ProbeFidelity, ProbeFilter, ProbeHandle, ProbeMode, ProbeName, ProbeOptions, ProbeRecord, ProbeSetting, ProbeStatus, ProbeStopReport } from './types.ts';
 
 export type * from './types.ts';
 export { ProbeLineParser, LineSplitter } from './ndjson.ts';
@@ -116,6 +116,16 @@ function hasBpfCaps(): boolean {
   }
 }
 
+/** The mode of a probes setting. */
+export function modeOf(s: ProbeSetting): ProbeMode {
+  return typeof s === 'string' ? s : s.mode;
+}
+
+/** The fidelity the loaders run at: the option, else the setting's, else sampled. */
+export function fidelityOf(o: Pick<ProbeOptions, 'mode' | 'fidelity'>): ProbeFidelity {
+  return o.fidelity ?? (typeof o.mode === 'string' ? 'sampled' : o.mode.fidelity);
+}
+
 function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: number): string[] | undefined {
   const args: string[] = ['--window-ms', String(o.windowMs ?? 1000), '--align-ms', origin.toFixed(3)];
   // sockets have no interface: tcpwatch filters on ports and addresses only
@@ -123,6 +133,11 @@ function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: nu
   for (const p of f.ports ?? []) args.push('--port', String(p));
   for (const c of f.cidrs ?? []) args.push('--cidr', c);
   if (name === 'fibroute') args.push('--sample', String(o.sampleEvery ?? 64));
+  if (name === 'pktlat' || name === 'tcpwatch') args.push('--fidelity', fidelityOf(o));
+  if (name === 'pktlat' && fidelityOf(o) === 'sampled') {
+    if (o.every !== undefined) args.push('--every', String(o.every));
+    if (o.budgetUs !== undefined) args.push('--budget-us', String(o.budgetUs));
+  }
   if (name === 'tcpwatch' && !f.ports?.length && !f.cidrs?.length) return undefined;
   return args;
 }
@@ -165,13 +180,17 @@ class ProbeLoader {
       ...(e?.stale !== undefined ? { stale: e.stale } : {}),
       ...(e?.overwritten !== undefined ? { overwritten: e.overwritten } : {}),
       ...(e?.progs ? { progs: e.progs } : {}),
+      ...(e?.bpf_stats !== undefined ? { bpfStats: e.bpf_stats } : {}),
+      ...(e?.wall_s !== undefined ? { wallS: e.wall_s } : {}),
+      ...(e?.ncpu !== undefined ? { ncpu: e.ncpu } : {}),
+      ...(e?.fidelity !== undefined ? { fidelity: e.fidelity } : {}),
       ...(e ? {} : { incomplete: true }),
     };
   }
 }
 
 function disabled(reason: string, opts: ProbeOptions, hint: string): ProbeHandle {
-  if (opts.mode === 'required') throw new LoadscopeError('ENVIRONMENT', `probes are required but cannot run: ${reason}`, { hint });
+  if (modeOf(opts.mode) === 'required') throw new LoadscopeError('ENVIRONMENT', `probes are required but cannot run: ${reason}`, { hint });
   opts.onStatus?.(`probes off: ${reason}`);
   return { status: { enabled: false, reason, probes: [] }, stop: async () => emptyReport() };
 }
@@ -187,7 +206,8 @@ function emptyReport(): ProbeStopReport {
  * LoadscopeError('ENVIRONMENT') when opts.mode is 'required'.
  */
 export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
-  if (opts.mode === 'off') return { status: { enabled: false, reason: 'probes: off in the scenario', probes: [] }, stop: async () => emptyReport() };
+  const mode = modeOf(opts.mode);
+  if (mode === 'off') return { status: { enabled: false, reason: 'probes: off in the scenario', probes: [] }, stop: async () => emptyReport() };
   const names = opts.probes ?? [...ALL_PROBES];
   const problems = filterProblems(opts.filter);
   if (problems.length) throw new LoadscopeError('USAGE', `bad probe filter: ${problems.join('; ')}`, { hint: 'pass the run\'s ports, interfaces or address ranges' });
@@ -241,13 +261,13 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
     return stopped;
   };
 
-  if (failures.length && (opts.mode === 'required' || running.length === 0)) {
+  if (failures.length && (mode === 'required' || running.length === 0)) {
     await stop();
     const reason = failures.join('; ');
     return disabled(reason, opts, hintFor(reason));
   }
   opts.signal?.addEventListener('abort', () => void stop(), { once: true });
-  const status: ProbeStatus = { enabled: true, probes: running.map((l) => l.name), ...(failures.length ? { reason: `partly: ${failures.join('; ')}` } : {}) };
+  const status: ProbeStatus = { enabled: true, probes: running.map((l) => l.name), fidelity: fidelityOf(opts), ...(failures.length ? { reason: `partly: ${failures.join('; ')}` } : {}) };
   return { status, stop };
 }
 

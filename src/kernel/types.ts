@@ -17,14 +17,35 @@ export interface ProbeFilter {
 /** Names of the loaders in bpf/ (one process each). */
 export type ProbeName = 'pktlat' | 'fibroute' | 'tcpwatch';
 
+/** Whether probes run: `'off'` starts nothing; `'auto'` runs without them when the machine cannot; `'required'` makes that an error. */
+export type ProbeMode = 'auto' | 'required' | 'off';
+
 /**
- * How to start the probes. `mode: 'off'` starts nothing; `'auto'` runs without probes (status says
- * why) when the machine cannot; `'required'` makes that a LoadscopeError('ENVIRONMENT').
+ * What the probes time. `sampled`: every packet, byte, drop, route, retransmit and connection is
+ * counted, 1 packet in N is timed (N chosen each window from the packet rate within a run-time
+ * budget), and srtt comes from a socket iterator once per window per socket. `full`: every packet
+ * timed, srtt at tcp_probe on every ACK (at most once per socket per 10 ms).
+ */
+export type ProbeFidelity = 'sampled' | 'full';
+
+/** The scenario's `probes` key: a mode alone, or a mode with a fidelity. */
+export type ProbeSetting = ProbeMode | { mode: ProbeMode; fidelity: ProbeFidelity };
+
+/**
+ * How to start the probes. `mode` is the mode, or the scenario's `probes` setting whole (its
+ * fidelity then applies unless `fidelity` is given); `'required'` makes a machine that cannot run
+ * them a LoadscopeError('ENVIRONMENT').
  */
 export interface ProbeOptions {
   sink: Sink;
   filter: ProbeFilter;
-  mode: 'auto' | 'required' | 'off';
+  mode: ProbeSetting;
+  /** Default: the setting's, else 'sampled'. */
+  fidelity?: ProbeFidelity;
+  /** Sampled fidelity: time a fixed 1 in N packets instead of choosing N from the packet rate. */
+  every?: number;
+  /** Sampled fidelity: program run time per second the packet timing may take, in µs (default 2000). */
+  budgetUs?: number;
   /** Aborting stops the loaders (same as handle.stop()). */
   signal?: AbortSignal;
   onStatus?: (line: string) => void;
@@ -47,6 +68,8 @@ export interface ProbeStatus {
   enabled: boolean;
   reason?: string;
   probes: string[];
+  /** The fidelity the running loaders were started at. */
+  fidelity?: ProbeFidelity;
 }
 
 /** What one loader did, from its final "end" record (or its exit when it had none). */
@@ -59,8 +82,14 @@ export interface LoaderReport {
   cpuSeconds: number;
   linesParsed: number;
   malformedLines: number;
-  /** Per BPF program: run count and ns (non-zero only with kernel.bpf_stats_enabled=1). */
+  /** Per BPF program: run count and ns (the loader enables the kernel's run-time statistics while it runs). */
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
+  /** Whether the kernel counted the programs' run time (bpf_enable_stats succeeded). */
+  bpfStats?: boolean;
+  /** Seconds from attach to the end record, and the machine's online CPUs then. */
+  wallS?: number;
+  ncpu?: number;
+  fidelity?: ProbeFidelity;
   /** pktlat: pairs given up as stale, and queue entries overwritten before their receive. */
   stale?: number;
   overwritten?: number;
@@ -193,6 +222,20 @@ export interface ConnRecord {
   from: string;
 }
 
+/**
+ * pktlat, per window: the 1 in N it timed (`every`; 1 at full fidelity), the pairs it timed, and the
+ * packets it counted as queued (tx) on the filter's interfaces.
+ */
+export interface SamplingRecord {
+  t: 'sampling';
+  probe: string;
+  w: number;
+  d: number;
+  every: number;
+  timed: number;
+  packets: number;
+}
+
 /** Records lost since the previous lost record (ring buffer or aggregation map full). */
 export interface LostRecord {
   t: 'lost';
@@ -216,6 +259,12 @@ export interface EndRecord {
   /** pktlat: queue entries within max_age replaced before their receive (a pair lost). */
   overwritten?: number;
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
+  /** Whether run-time statistics were on (so run_ns counts), the seconds since attach, the online CPUs. */
+  bpf_stats?: boolean;
+  wall_s?: number;
+  ncpu?: number;
+  /** pktlat, tcpwatch: the fidelity they ran at. */
+  fidelity?: ProbeFidelity;
 }
 
 export type ProbeRecord =
@@ -227,6 +276,7 @@ export type ProbeRecord =
   | RouteRecord
   | RouteSampleRecord
   | ConnRecord
+  | SamplingRecord
   | LostRecord
   | EndRecord;
 

@@ -76,7 +76,8 @@ function crossCheck(title: string, shaped: boolean): void {
       // both timestamps of a pair are one pktlat program run apart at either end (what bpftrace does
       // after reading the clock, its printf included, lies outside both measurements).
       const sink = new MemorySink();
-      const h = await startProbes({ sink, filter: { ifaces: [net.ifA, net.ifB] }, mode: 'required', probes: ['pktlat'] });
+      // every packet timed, as bpftrace does (sampled fidelity is held to full's counts in kernel.test.ts)
+      const h = await startProbes({ sink, filter: { ifaces: [net.ifA, net.ifB] }, mode: 'required', fidelity: 'full', probes: ['pktlat'] });
       const bt = await bpftracePairs(net.ifA, net.ifB);
       if (shaped) {
         // short connections queued behind a bulk transfer that keeps the bucket full
