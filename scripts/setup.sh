@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what loadscope needs on a fresh Debian machine, and does nothing when it is all there:
 # Debian packages (as root), npm packages, the eBPF objects and loaders, the k6 binary.
-# Environment: LOADSCOPE_SKIP_APT=1 skips apt-get; LOADSCOPE_SKIP_K6=1 skips building k6.
+# Environment: LOADSCOPE_SKIP_APT=1 skips apt-get; LOADSCOPE_SKIP_K6=1 skips building k6;
+# LOADSCOPE_SKIP_KUBE=1 skips building the test control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,16 @@ if [ "${LOADSCOPE_SKIP_K6:-0}" != 1 ] && [ -f src/load/k6/engine.ts ]; then
     else
       say "Go is missing: the k6 engine is unavailable (install Go >= 1.24 and re-run npm run setup)"
     fi
+  fi
+fi
+
+# The test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), built from
+# the Go module proxy into .tools/bin (~6.5 min the first time, a no-op afterwards); see docs/kubernetes.md.
+if [ "${LOADSCOPE_SKIP_KUBE:-0}" != 1 ] && [ -f scripts/build-kube.sh ]; then
+  if command -v go >/dev/null; then
+    bash scripts/build-kube.sh || say "building the test control plane failed: loadscope controlplane and the test/kube tests are unavailable"
+  else
+    say "Go is missing: the test control plane (loadscope controlplane) is unavailable (install Go >= 1.26 and re-run npm run setup)"
   fi
 fi
 say "ready"

@@ -1,4 +1,5 @@
 import type { Command } from '../command.ts';
+import { controlplane } from './controlplane.ts';
 
 /** Every command beyond the built-in ones, by name. One line per command file. */
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [controlplane];
