@@ -50,7 +50,8 @@ Ctrl-C stops the load and still writes results and report (exit 130); a second C
   report: `loadscope report <rundir> [--pdf] [--png]
 
 Rebuilds results.json and report.html from <rundir>/events.ndjson alone (exit 99 when a threshold
-did not pass, as the run did).
+did not pass, as the run did). Lines that cannot be read are skipped and listed by number; a torn
+last line (a killed run) keeps the run's exit code, any other damage exits 2.
   --pdf                also print the report to report.pdf (headless Chromium)
   --png                also save a full-page screenshot, report.png`,
   validate: `loadscope validate <scenario.yaml> [--allow-remote]
@@ -240,6 +241,12 @@ async function report(dir: string, images: { pdf: boolean; png: boolean } = { pd
     const files = await renderImages(out.files.report, images);
     if (files.pdf) console.log(`pdf:     ${files.pdf}`);
     if (files.png) console.log(`png:     ${files.png}`);
+  }
+  // A journal damaged beyond a torn last line (a killed run's normal end) exits 2: its results miss what was skipped.
+  const { journalDamage } = await import('../run/rebuild.ts');
+  if (journalDamage(out.result) === 'damaged') {
+    console.error(`${journal}: damaged; results and report were rebuilt from the readable lines (see the notices)`);
+    return EXIT.invalid;
   }
   return out.result.thresholds.some((t) => !t.ok) ? EXIT.thresholds : EXIT.ok;
 }

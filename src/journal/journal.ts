@@ -93,9 +93,49 @@ export interface ScanStats {
   records: number;
   /** Of those, records a fast path took. */
   fast: number;
-  /** A torn last line (crash mid-write), skipped. */
+  /** A torn last line (crash mid-write), skipped: 1 or 0. */
   torn: number;
+  /** The line number of the torn last line, 0 when there is none. */
+  tornLine: number;
+  /** Other lines skipped (garbage, a record of an unknown type or shape): runs of consecutive lines with one reason, in file order. */
+  skipped: SkippedLines[];
+  /** How many lines `skipped` covers. */
+  skippedLines: number;
   bytes: number;
+}
+
+/** Lines `from`..`to` (1-based, inclusive) of a journal, skipped for `reason`. */
+export interface SkippedLines {
+  from: number;
+  to: number;
+  reason: string;
+}
+
+/** The journal format this reader knows (the header's schemaVersion). */
+export const JOURNAL_VERSION = 1;
+
+/** At most this many runs of skipped lines are kept (the count stays exact). */
+const MAX_SKIPPED_RUNS = 1000;
+
+/** Why a parsed line is not a record this reader knows, or undefined: its type and the fields every consumer reads. */
+export function recordProblem(r: unknown): string | undefined {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) return 'not a record';
+  const x = r as Record<string, unknown>;
+  const num = (k: string) => typeof x[k] === 'number';
+  const str = (k: string) => typeof x[k] === 'string';
+  const obj = (k: string) => x[k] !== null && typeof x[k] === 'object' && !Array.isArray(x[k]);
+  switch (x.type) {
+    case 'sample':
+      return str('metric') && num('time') && num('value') && (x.tags === undefined || obj('tags')) ? undefined : 'a sample without metric, time and value';
+    case 'event':
+      return str('kind') && num('time') && (x.attrs === undefined || obj('attrs')) ? undefined : 'an event without kind and time';
+    case 'run':
+      return num('schemaVersion') && num('startedAt') && str('runId') && str('scenarioName') && Array.isArray(x.plan) && Array.isArray(x.notices) ? undefined : 'a run header without its fields';
+    case 'end':
+      return num('endedAt') && str('outcome') ? undefined : 'an end record without endedAt and outcome';
+    default:
+      return `unknown record type ${JSON.stringify(x.type)?.slice(0, 40) ?? 'undefined'}`;
+  }
 }
 
 const CHUNK = 4 << 20;
@@ -262,10 +302,11 @@ class Line implements RawLine {
 
 /**
  * Streams a journal record by record, in file order, without holding it: memory stays flat however
- * long the run. A torn last line (crash mid-write) is skipped and counted; any other malformed line
- * is an error naming the file and line. `fast` handlers may take records without parsing them.
+ * long the run. What cannot be read is skipped and said: a torn last line (crash mid-write) in
+ * `torn`/`tornLine`, any other malformed line or unknown record in `skipped`, with its line number.
+ * `fast` handlers may take records without parsing them; `record` gets each other record and its line.
  */
-export function scanJournal(path: string, record: (r: JournalRecord) => void, fast?: RawHandlers): ScanStats {
+export function scanJournal(path: string, record: (r: JournalRecord, line: number) => void, fast?: RawHandlers): ScanStats {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -275,23 +316,28 @@ export function scanJournal(path: string, record: (r: JournalRecord) => void, fa
       hint: 'pass a run directory that holds events.ndjson (made by `loadscope run`)',
     });
   }
-  const stats: ScanStats = { records: 0, fast: 0, torn: 0, bytes: 0 };
+  const stats: ScanStats = { records: 0, fast: 0, torn: 0, tornLine: 0, skipped: [], skippedLines: 0, bytes: 0 };
   const raw = new Line();
   const table = fast && fast.size ? new HandlerTable(fast) : undefined;
   let buf = Buffer.allocUnsafe(CHUNK);
   let have = 0;
   let lineNo = 0;
-  let pending: { line: number; cause: unknown } | undefined;
-  const malformed = (p: { line: number; cause: unknown }) =>
-    new LoadscopeError('JOURNAL', `${path}:${p.line}:1: malformed journal line`, {
-      cause: p.cause,
-      hint: 'the journal was edited or corrupted; restore it or re-run the scenario',
-    });
+  // The last malformed line seen: skipped as torn if nothing follows it, as garbage otherwise.
+  let pending: { line: number; reason: string } | undefined;
+  const skip = (line: number, reason: string) => {
+    stats.skippedLines++;
+    const last = stats.skipped[stats.skipped.length - 1];
+    if (last && last.to === line - 1 && last.reason === reason) last.to = line;
+    else if (stats.skipped.length < MAX_SKIPPED_RUNS) stats.skipped.push({ from: line, to: line, reason });
+  };
   const handle = (start: number, end: number) => {
     lineNo++;
     if (end > start && buf[end - 1] === 13) end--;
     if (end <= start) return;
-    if (pending) throw malformed(pending);
+    if (pending) {
+      skip(pending.line, pending.reason);
+      pending = undefined;
+    }
     if (table) {
       const fn = raw.handler(buf, start, end, lineNo, table);
       if (fn && fn(raw)) {
@@ -303,12 +349,17 @@ export function scanJournal(path: string, record: (r: JournalRecord) => void, fa
     let r: JournalRecord;
     try {
       r = JSON.parse(buf.toString('utf8', start, end)) as JournalRecord;
-    } catch (cause) {
-      pending = { line: lineNo, cause };
+    } catch {
+      pending = { line: lineNo, reason: 'not JSON' };
+      return;
+    }
+    const why = recordProblem(r);
+    if (why) {
+      skip(lineNo, why);
       return;
     }
     stats.records++;
-    record(r);
+    record(r, lineNo);
   };
   try {
     for (;;) {
@@ -335,16 +386,26 @@ export function scanJournal(path: string, record: (r: JournalRecord) => void, fa
   } finally {
     closeSync(fd);
   }
-  if (pending) stats.torn++;
+  if (pending) {
+    stats.torn = 1;
+    stats.tornLine = pending.line;
+  }
   return stats;
+}
+
+/** "3, 7-9 (not JSON); 12 (unknown record type "x")": the skipped lines for a person, at most `max` runs. */
+export function describeSkipped(stats: Pick<ScanStats, 'skipped' | 'skippedLines'>, max = 10): string {
+  const runs = stats.skipped.slice(0, max).map((s) => `${s.from === s.to ? `line ${s.from}` : `lines ${s.from}-${s.to}`} (${s.reason})`);
+  const shown = stats.skipped.slice(0, max).reduce((a, s) => a + s.to - s.from + 1, 0);
+  return runs.join(', ') + (stats.skippedLines > shown ? ` and ${stats.skippedLines - shown} more lines` : '');
 }
 
 /**
  * Reads a journal back whole. A torn last line (crash mid-write) is skipped and reported in `torn`;
- * any other malformed line is an error naming the file and line. Long runs: use scanJournal.
+ * other lines that cannot be read are skipped and listed in `skipped`. Long runs: use scanJournal.
  */
-export function readJournal(path: string): { records: JournalRecord[]; torn: number } {
+export function readJournal(path: string): { records: JournalRecord[]; torn: number; skipped: SkippedLines[] } {
   const records: JournalRecord[] = [];
-  const { torn } = scanJournal(path, (r) => records.push(r));
-  return { records, torn };
+  const { torn, skipped } = scanJournal(path, (r) => records.push(r));
+  return { records, torn, skipped };
 }

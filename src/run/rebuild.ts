@@ -1,25 +1,67 @@
 import { LoadscopeError } from '../core/errors.ts';
 import type { RunResult } from '../core/result.ts';
 import type { RunHeader } from '../core/types.ts';
-import { scanJournal, type ScanStats } from '../journal/journal.ts';
+import { describeSkipped, JOURNAL_VERSION, scanJournal, type ScanStats, type SkippedLines } from '../journal/journal.ts';
 import { ResultBuilder } from '../analyze/results.ts';
+
+/** Notices of a journal read in part start with these (results.json `notices`, the report, the CLI). */
+export const JOURNAL_NOTICE = {
+  /** Only the last line was cut short: how a killed run's journal ends; everything else was read. */
+  torn: 'journal cut short:',
+  /** Lines in the middle, or records this reader does not know, were skipped: the results miss them. */
+  damaged: 'journal damaged:',
+} as const;
 
 /**
  * Builds results.json from a journal file in one streaming pass (scanJournal with the builder's fast
  * paths): a one-hour run with a million sampled packet records never sits in memory. The result
- * equals buildResult over the same records (test/analyze/stream.test.ts).
+ * equals buildResult over the same records (test/analyze/stream.test.ts). What cannot be read is
+ * skipped and named in the result's notices, with line numbers (JOURNAL_NOTICE); a journal without a
+ * readable header is a JOURNAL error.
  */
 export function buildResultFromJournal(path: string): { result: RunResult; header: RunHeader; stats: ScanStats } {
   const b = new ResultBuilder();
   let header: RunHeader | undefined;
+  const refused: SkippedLines[] = [];
   const stats = scanJournal(
     path,
-    (r) => {
+    (r, line) => {
+      try {
+        b.add(r);
+      } catch (e) {
+        if (e instanceof LoadscopeError) throw e;
+        refused.push({ from: line, to: line, reason: `unreadable ${r.type}: ${String((e as Error)?.message ?? e).slice(0, 80)}` });
+        return;
+      }
       if (r.type === 'run') header ??= r;
-      b.add(r);
     },
     b.raw(),
   );
-  if (!header) throw new LoadscopeError('JOURNAL', `${path}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
-  return { result: b.finish(), header, stats };
+  if (refused.length) {
+    stats.skipped = [...stats.skipped, ...refused].sort((x, y) => x.from - y.from);
+    stats.skippedLines += refused.length;
+    stats.records -= refused.length;
+  }
+  const skippedText = stats.skippedLines ? `; skipped ${describeSkipped(stats)}` : '';
+  if (!header) {
+    throw new LoadscopeError('JOURNAL', `${path}: no run header${skippedText}`, {
+      hint: stats.skippedLines ? 'the header line is damaged; nothing can be rebuilt without it' : 'the run failed before it started; nothing was measured',
+    });
+  }
+  const result = b.finish();
+  const notices: string[] = [];
+  if (header.schemaVersion !== JOURNAL_VERSION) {
+    notices.push(`${JOURNAL_NOTICE.damaged} written in format ${header.schemaVersion}; this loadscope reads format ${JOURNAL_VERSION}, so the results may miss what that format added`);
+  }
+  if (stats.skippedLines) notices.push(`${JOURNAL_NOTICE.damaged} ${stats.skippedLines} unreadable line${stats.skippedLines === 1 ? '' : 's'} skipped: ${describeSkipped(stats)}`);
+  if (stats.torn) notices.push(`${JOURNAL_NOTICE.torn} line ${stats.tornLine}, the last, was cut short (the run stopped while writing it) and was skipped`);
+  result.notices.push(...notices);
+  return { result, header, stats };
+}
+
+/** How a rebuilt result's journal was read: whole, cut short at its last line only, or damaged (see JOURNAL_NOTICE). */
+export function journalDamage(result: RunResult): 'none' | 'torn' | 'damaged' {
+  if (result.notices.some((n) => n.startsWith(JOURNAL_NOTICE.damaged))) return 'damaged';
+  if (result.notices.some((n) => n.startsWith(JOURNAL_NOTICE.torn))) return 'torn';
+  return 'none';
 }

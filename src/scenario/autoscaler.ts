@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/clock.ts';
 import { validateHpaSpec, type HpaSpec } from './hpa.ts';
+import { LIMITS } from './limits.ts';
 
 /** The metric the controller can serve: per pod (Pods), per Service (Object), summed over the target's pods (External). */
 export const REQUESTS_PER_SECOND = 'http_requests_per_second';
@@ -84,8 +85,8 @@ export const autoscalerSchema = z
       kind: z.literal('Deployment', { message: 'loadscope scales the bundled Deployments: kind must be "Deployment"' }),
       name: z.enum(SERVICES),
     }),
-    minReplicas: z.number().optional(),
-    maxReplicas: z.number(),
+    minReplicas: z.number().max(LIMITS.replicas, { message: `at most ${LIMITS.replicas} replicas` }).optional(),
+    maxReplicas: z.number().max(LIMITS.replicas, { message: `at most ${LIMITS.replicas} replicas` }),
     metrics: z.array(metric).optional(),
     behavior: z.strictObject({ scaleUp: scalingRules.optional(), scaleDown: scalingRules.optional() }).optional(),
     syncPeriod: timing('loadscope only: how often the controller reconciles (kube-controller-manager --horizontal-pod-autoscaler-sync-period).', DEFAULT_SYNC_PERIOD_MS),
@@ -99,7 +100,14 @@ export const autoscalerSchema = z
       const add = (path: (string | number)[], message: string) => {
         if (!taken(path)) ctx.addIssue({ code: 'custom', path, message });
       };
-      for (const problem of validateHpaSpec(hpaSpecOf(a))) {
+      let semantic: string[] = [];
+      try {
+        semantic = validateHpaSpec(hpaSpecOf(a));
+      } catch (err) {
+        // validateHpaSpec expects the structure it checks the meaning of; a malformed one is reported already.
+        if (!structural.length) throw err;
+      }
+      for (const problem of semantic) {
         const cut = problem.indexOf(': ');
         add(pathOf(problem.slice(0, cut)), problem.slice(cut + 2));
       }

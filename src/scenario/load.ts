@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { isIP } from 'node:net';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { LoadscopeError, type Problem } from '../core/errors.ts';
+import { LIMITS, quote } from './limits.ts';
 import { scenarioSchema, type ScenarioSpec } from './schema.ts';
 
 /** A validated scenario with where it came from (the report shows the text). */
@@ -22,8 +23,11 @@ export interface LoadOptions {
 export function loadScenario(file: string, opts: LoadOptions = {}): Scenario {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > LIMITS.fileBytes) throw invalid(file, [tooBig(file, size)]);
     text = readFileSync(file, 'utf8');
   } catch (cause) {
+    if (cause instanceof LoadscopeError) throw cause;
     throw new LoadscopeError('FILE_NOT_FOUND', `cannot read scenario ${file}`, {
       cause,
       hint: 'check the path; ready-made scenarios are in scenarios/',
@@ -33,6 +37,7 @@ export function loadScenario(file: string, opts: LoadOptions = {}): Scenario {
 }
 
 export function parseScenario(text: string, file: string, opts: LoadOptions = {}): Scenario {
+  if (Buffer.byteLength(text, 'utf8') > LIMITS.fileBytes) throw invalid(file, [tooBig(file, Buffer.byteLength(text, 'utf8'))]);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const problems: Problem[] = [];
@@ -40,11 +45,24 @@ export function parseScenario(text: string, file: string, opts: LoadOptions = {}
 
   for (const e of doc.errors) {
     const pos = at(e.pos[0]);
-    problems.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split('\n')[0]}`, hint: 'fix the YAML syntax first' });
+    const deep = /call stack/i.test(e.message);
+    problems.push({
+      file, line: pos.line, col: pos.col,
+      message: deep ? `YAML: nested too deeply to read (a scenario nests at most ${LIMITS.depth} levels)` : `YAML: ${oneLine(e.message.split('\n')[0])}`,
+      hint: deep ? 'remove the extra brackets or indentation' : 'fix the YAML syntax first',
+    });
   }
   if (problems.length) throw invalid(file, problems);
+  problems.push(...shapeProblems(doc, file, at));
+  if (problems.length) throw invalid(file, problems);
 
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: LIMITS.aliases });
+  } catch (cause) {
+    if (!(cause instanceof ReferenceError)) throw cause;
+    throw invalid(file, [{ file, line: 1, col: 1, message: `YAML: aliases expand to more than ${LIMITS.aliases} copies`, hint: 'write the values out, or use fewer aliases (*name)' }]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw invalid(file, [{ file, line: 1, col: 1, message: 'a scenario is a YAML mapping (name:, stages:, …)', hint: 'see scenarios/quickstart.yaml' }]);
   }
@@ -81,6 +99,43 @@ export function isSafeHost(host: string): boolean {
   return a === 127 || (a === 198 && (b === 18 || b === 19));
 }
 
+/** A message that echoes the file's text, made safe to print: control and bidi characters escaped, at most 300 characters. */
+function oneLine(message: string): string {
+  const safe = message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return safe.length > 300 ? `${safe.slice(0, 300)}…` : safe;
+}
+
+function tooBig(file: string, size: number): Problem {
+  return { file, line: 1, col: 1, message: `the file has ${size} bytes; a scenario has at most ${LIMITS.fileBytes} (1 MiB)`, hint: 'is this the scenario file? large bodies and headers do not belong in a scenario' };
+}
+
+/** Structure the YAML library reads but a scenario cannot hold: nesting beyond LIMITS.depth, keys that are collections. */
+function shapeProblems(doc: Document, file: string, at: Pos): Problem[] {
+  const problems: Problem[] = [];
+  const stack: { node: unknown; depth: number }[] = [{ node: doc.contents, depth: 0 }];
+  while (stack.length) {
+    const { node, depth } = stack.pop()!;
+    if (!isCollection(node)) continue;
+    if (depth >= LIMITS.depth) {
+      const pos = node.range ? at(node.range[0]) : { line: 1, col: 1 };
+      return [{ file, ...pos, message: `YAML: nested more than ${LIMITS.depth} levels deep`, hint: 'a scenario nests at most a few levels; remove the extra brackets or indentation' }];
+    }
+    for (const item of node.items as unknown[]) {
+      if (isPair(item)) {
+        const key = item.key as YamlNode | null;
+        const plain = isScalar(key) && (key.value === null || ['string', 'number', 'boolean'].includes(typeof key.value));
+        if (key && !plain) {
+          const pos = key.range ? at(key.range[0]) : { line: 1, col: 1 };
+          const what = isAlias(key) ? 'an alias' : isScalar(key) ? 'a tagged value' : 'a list or a mapping';
+          problems.push({ file, ...pos, message: `a key must be plain text, not ${what}`, hint: 'write `name: value`; remove the "?", "*", "!!" or the brackets around the key' });
+        }
+        stack.push({ node: item.value, depth: depth + 1 });
+      } else stack.push({ node: item, depth: depth + 1 });
+    }
+  }
+  return problems;
+}
+
 function invalid(file: string, problems: Problem[]): LoadscopeError {
   const n = problems.length;
   return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}`, { problems });
@@ -90,19 +145,19 @@ type Pos = (offset: number) => { line: number; col: number };
 
 function locate(issue: z.core.$ZodIssue, doc: Document, file: string, at: Pos): Problem[] {
   const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-  const where = path.length ? path.join('.') : '(top level)';
+  const where = path.length ? path.map((p) => (typeof p === 'number' || /^[\w$/.:-]+$/u.test(p) ? p : quote(p))).join('.') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const pos = keyPosition(doc, path, key, at) ?? positionOf(doc, path, at);
       const near = closest(key, knownKeys(path));
       const hint = near ? `did you mean "${near}"?` : 'remove it or check its spelling; schemas/scenario.schema.json lists every key';
-      return { file, ...pos, message: `unknown key "${key}" in ${where}`, hint };
+      return { file, ...pos, message: `unknown key ${quote(String(key))} in ${where}`, hint };
     });
   }
   const node = doc.getIn(path, true) as YamlNode | undefined;
   const missing = node === undefined && issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
   const pos = positionOf(doc, path, at);
-  const message = missing ? `${where}: required key "${path[path.length - 1]}" is missing` : `${where}: ${issue.message}`;
+  const message = missing ? `${where}: required key ${quote(String(path[path.length - 1]))} is missing` : `${where}: ${oneLine(issue.message)}`;
   return [{ file, ...pos, message, hint: hintFor(issue, missing) }];
 }
 
@@ -136,7 +191,7 @@ function keyPosition(doc: Document, mapPath: (string | number)[], key: string | 
   const map = (mapPath.length ? doc.getIn(mapPath, true) : doc.contents) as YamlNode | null | undefined;
   if (!isMap(map)) return undefined;
   for (const pair of map.items) {
-    if (isPair(pair) && isScalar(pair.key) && pair.key.value === key && pair.key.range) return at(pair.key.range[0]);
+    if (isPair(pair) && isScalar(pair.key) && String(pair.key.value) === String(key) && pair.key.range) return at(pair.key.range[0]);
   }
   return undefined;
 }

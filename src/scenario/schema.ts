@@ -1,21 +1,11 @@
 import { z } from 'zod';
 import { cpuMillicores, memoryBytes } from '../core/quantity.ts';
-import { parseDuration } from '../core/clock.ts';
 import { autoscalerSchema, checkAutoscalerRequests } from './autoscaler.ts';
+import { boundedDuration, headerRecord, LIMITS, rateValue, requestBody, requestPath, safeName, safeText } from './limits.ts';
 
 // The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
 
-const duration = z
-  .string()
-  .meta({ description: 'A duration such as "500ms", "10s", "1m30s", "2h".', examples: ['30s', '1m'] })
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined || ms <= 0) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write e.g. "500ms", "10s", "1m30s"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = boundedDuration(LIMITS.totalDurationMs);
 
 const routeConfig = z.strictObject({
   cpuMs: z.number().min(0).max(1000).default(0).meta({ description: 'CPU work per request (busy loop), ms.' }),
@@ -70,7 +60,7 @@ const resources = z
   .meta({ description: 'Per pod CPU and memory, like a pod spec. The local cluster enforces them (cgroups); on loopback only the autoscaler reads the requests.' });
 
 
-const replicas = z.number().int().min(0).max(64).default(1).meta({ description: 'Pods of the service at the start (an autoscaler may change it). Loopback runs this many backend processes and always one frontend.' });
+const replicas = z.number().int().min(0).max(LIMITS.replicas).default(1).meta({ description: 'Pods of the service at the start (an autoscaler may change it). Loopback runs this many backend processes and always one frontend.' });
 
 const rateLimit = z
   .strictObject({
@@ -105,17 +95,17 @@ const target = z.union([
 const method = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
 const request = z.strictObject({
-  name: z.string().min(1).optional(),
+  name: safeName.optional(),
   method: method.default('GET'),
-  path: z.string().startsWith('/', { message: 'path must start with "/"' }),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
+  path: requestPath,
+  headers: headerRecord.default({}),
+  body: requestBody.optional(),
   weight: z.number().int().min(1).max(1000).default(1).meta({ description: 'Relative share in the request mix.' }),
 });
 
 const rate = z.union([
-  z.number().positive().meta({ description: 'Constant arrival rate, requests/s.' }),
-  z.strictObject({ from: z.number().min(0), to: z.number().min(0) }).meta({ description: 'Linear ramp of the arrival rate over the stage.' }),
+  rateValue('positive').meta({ description: 'Constant arrival rate, requests/s.' }),
+  z.strictObject({ from: rateValue('zero'), to: rateValue('zero') }).meta({ description: 'Linear ramp of the arrival rate over the stage.' }),
 ]);
 
 /** Open model: the connection pool of a stage without `maxConnections` — enough for 100 ms of the peak rate, at least 16. */
@@ -125,7 +115,7 @@ export function defaultMaxConnections(rate: { from: number; to: number }): numbe
 
 const stage = z
   .strictObject({
-    name: z.string().min(1).optional(),
+    name: safeName.optional(),
     duration,
     connections: z.number().int().min(1).max(10_000).optional().meta({ description: 'Closed model: this many connections, each sending its next request when the last one answered.' }),
     rate: rate.optional().meta({ description: 'Open model: requests start on this schedule whatever the responses do (latency is measured from the intended start).' }),
@@ -141,7 +131,7 @@ const stage = z
   });
 
 const stress = z.strictObject({
-  name: z.string().min(1).optional(),
+  name: safeName.optional(),
   start: duration.meta({ description: 'Offset from the start of the run.' }),
   duration,
   cores: z.number().int().min(1).max(256).meta({ description: 'How many cores to burn (one worker thread each).' }),
@@ -182,7 +172,7 @@ export const scenarioSchema = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'use letters, digits, ".", "_" and "-" only (at most 64 characters)' })
       .meta({ description: 'Scenario name; used in the run directory name.' }),
-    description: z.string().optional(),
+    description: safeText.optional(),
     engine: z
       .enum(['autocannon', 'k6', 'lean'])
       .default('autocannon')
@@ -199,10 +189,13 @@ export const scenarioSchema = z
       .strictObject({ backend: backendConfig.default(backendConfig.parse({})), frontend: frontendConfig.default(frontendConfig.parse({})) })
       .default({ backend: backendConfig.parse({}), frontend: frontendConfig.parse({}) }),
     requests: z.array(request).min(1).default([{ method: 'GET', path: '/', headers: {}, weight: 1 }]),
-    stages: z.array(stage).min(1, { message: 'at least one stage is needed' }),
+    stages: z
+      .array(stage)
+      .min(1, { message: 'at least one stage is needed' })
+      .refine((st) => st.reduce((a, x) => a + (typeof x?.duration === 'number' ? x.duration : 0), 0) <= LIMITS.totalDurationMs, { message: `the stages together last at most ${LIMITS.totalDurationMs / 3_600_000}h` }),
     stress: z.array(stress).default([]),
     probes: z.enum(['auto', 'required', 'off']).default('auto'),
-    requestTimeout: duration.default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
+    requestTimeout: boundedDuration(LIMITS.requestTimeoutMs).default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
     thresholds: z.partialRecord(z.enum(THRESHOLD_METRICS), z.array(thresholdExpr).min(1)).default({}),
     autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadscopeError } from '../../src/core/errors.ts';
-import { scanJournal, type RawLine } from '../../src/journal/journal.ts';
+import { describeSkipped, scanJournal, type RawLine } from '../../src/journal/journal.ts';
 import type { JournalRecord } from '../../src/core/types.ts';
 
 const tmp = (t: { teardown(fn: () => void): void }) => {
@@ -63,7 +63,7 @@ test('fast paths see the type, the exact time and fields of plain lines, and fal
   t.deepEqual(parsed, recs.slice(1));
 });
 
-test('a torn last line is skipped even when its name has a fast path; corruption elsewhere names the line', (t) => {
+test('a torn last line is skipped even when its name has a fast path; corruption elsewhere is skipped by line number', (t) => {
   const path = tmp(t);
   const take = new Map([['probe.route', () => true]]);
   writeFileSync(path, `${JSON.stringify({ type: 'event', kind: 'probe.route', time: 1, source: 'p', attrs: {} })}\n`);
@@ -71,8 +71,47 @@ test('a torn last line is skipped even when its name has a fast path; corruption
   const stats = scanJournal(path, () => t.fail('nothing to parse'), take);
   t.is(stats.fast, 1);
   t.is(stats.torn, 1);
-  writeFileSync(path, '{"type":"end","endedAt":1,"outcome":"completed"}\r\n{"type":"event","kind":"probe.route","time":2,"source"\n{"type":"end"}\n');
-  const err = t.throws(() => scanJournal(path, () => {}, take), { instanceOf: LoadscopeError });
-  t.regex(err!.message, /events\.ndjson:2:1: malformed journal line/);
+  t.is(stats.tornLine, 2);
+  writeFileSync(path, '{"type":"end","endedAt":1,"outcome":"completed"}\r\n{"type":"event","kind":"probe.route","time":2,"source"\n{"type":"end","endedAt":3,"outcome":"completed"}\n');
+  const seen: number[] = [];
+  const s2 = scanJournal(path, (_r, line) => seen.push(line), take);
+  t.deepEqual(seen, [1, 3]);
+  t.deepEqual(s2.skipped, [{ from: 2, to: 2, reason: 'not JSON' }]);
+  t.deepEqual([s2.torn, s2.tornLine, s2.skippedLines], [0, 0, 1]);
   t.throws(() => scanJournal(join(path, 'missing'), () => {}), { instanceOf: LoadscopeError, message: /cannot read journal/ });
+});
+
+test('garbage, unknown record types and malformed records are skipped in runs of line numbers with their reason', (t) => {
+  const path = tmp(t);
+  const ev = (i: number) => JSON.stringify({ type: 'event', kind: 'k', time: i, source: 's', attrs: {} });
+  const lines = [
+    JSON.stringify({ type: 'run', runId: 'r', schemaVersion: 1, scenarioName: 'n', startedAt: 0, plan: [], notices: [] }),
+    ev(1),
+    'garbage',
+    '\u0000\u0000\u0000\u0000',
+    '{"type":"sample","metric":"m","time":2,"val',
+    JSON.stringify({ type: 'frobnicate', v: 9 }),
+    ev(3),
+    JSON.stringify({ type: 'sample', metric: 'm', time: 'soon', value: 1, tags: {} }),
+    '[1,2]',
+    '',
+    ev(4),
+    ...Array.from({ length: 30 }, () => '%%%'),
+    ev(5),
+    '{"type":"end","endedAt":6,"outc',
+  ];
+  writeFileSync(path, lines.join('\n'));
+  const got: [string, number][] = [];
+  const s = scanJournal(path, (r, line) => got.push([r.type, line]));
+  t.deepEqual(got, [['run', 1], ['event', 2], ['event', 7], ['event', 11], ['event', 42]]);
+  t.deepEqual(s.skipped, [
+    { from: 3, to: 5, reason: 'not JSON' },
+    { from: 6, to: 6, reason: 'unknown record type "frobnicate"' },
+    { from: 8, to: 8, reason: 'a sample without metric, time and value' },
+    { from: 9, to: 9, reason: 'not a record' },
+    { from: 12, to: 41, reason: 'not JSON' },
+  ]);
+  t.is(s.skippedLines, 36);
+  t.deepEqual([s.torn, s.tornLine], [1, 43]);
+  t.is(describeSkipped(s, 2), 'lines 3-5 (not JSON), line 6 (unknown record type "frobnicate") and 32 more lines');
 });
