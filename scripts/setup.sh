@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(clang llvm libbpf-dev bpftool bpftrace libelf-dev zlib1g-dev make gcc pkg-config iproute2 nginx-light wrk chromium fonts-dejavu-core)
+APT_PACKAGES=(clang llvm libbpf-dev bpftool bpftrace libelf-dev zlib1g-dev make gcc pkg-config iproute2 nginx-light wrk chromium fonts-dejavu-core postgresql)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

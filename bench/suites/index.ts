@@ -1,4 +1,5 @@
 import engine from './engine.ts';
+import history from './history.ts';
 import latency from './latency.ts';
 import pipeline from './pipeline.ts';
 import probes from './probes.ts';
@@ -7,4 +8,4 @@ import startup from './startup.ts';
 import type { Suite } from '../lib/types.ts';
 
 /** The suites by name, in the order they run. */
-export const suites: Record<string, Suite> = { engine, latency, probes, pipeline, scale, startup };
+export const suites: Record<string, Suite> = { engine, latency, probes, pipeline, scale, startup, history };

@@ -46,6 +46,8 @@ Runs the scenario and writes events.ndjson (the journal), results.json and repor
   --live               serve the report page on loopback while the run goes, updated every second,
                        with the run's Prometheus metrics at /metrics (the URL is printed)
   --live-port N        port of the live view (default: any free port)
+  --no-history         do not record the run in the history (reports/history.db, $LOADSCOPE_HISTORY
+                       or LOADSCOPE_HISTORY_URL; see \`loadscope history --help\`)
 Ctrl-C stops the load and still writes results and report (exit 130); a second Ctrl-C quits at once.`,
   report: `loadscope report <rundir> [--pdf] [--png]
 
@@ -72,13 +74,14 @@ const OPTIONS = {
   'allow-remote': { type: 'boolean' },
   live: { type: 'boolean' },
   'live-port': { type: 'string' },
+  'no-history': { type: 'boolean' },
   pdf: { type: 'boolean' },
   png: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** Options that only one command takes. */
-const ONLY: Record<string, string> = { live: 'run', 'live-port': 'run', pdf: 'report', png: 'report' };
+const ONLY: Record<string, string> = { live: 'run', 'live-port': 'run', 'no-history': 'run', pdf: 'report', png: 'report' };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -208,6 +211,15 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     live?.finish({ outcome: out.result.outcome, report: out.files.report });
     printSummary(out.result);
     console.log(`\njournal: ${out.files.journal}\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
+    if (!values['no-history']) {
+      // a run that cannot be recorded is still a run: say so and go on
+      try {
+        const { recordRun } = await import('../verdict/history/record.ts');
+        console.log(`history: ${await recordRun(out.result, scenario)}`);
+      } catch (e) {
+        process.stderr.write(`notice: the run was not recorded in the history: ${e instanceof Error ? e.message : String(e)}${e instanceof LoadscopeError && e.hint ? ` (hint: ${e.hint})` : ''}\n`);
+      }
+    }
     if (ac.signal.aborted) return EXIT.interrupted;
     if (out.result.thresholds.some((t) => !t.ok)) return EXIT.thresholds;
     return EXIT.ok;

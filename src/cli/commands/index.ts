@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
 import { controlplane } from './controlplane.ts';
+import { history } from './history.ts';
 
 /** Every command beyond the built-in ones, by name. One line per command file. */
-export const COMMANDS: readonly Command[] = [controlplane];
+export const COMMANDS: readonly Command[] = [controlplane, history];
