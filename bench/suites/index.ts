@@ -1,3 +1,4 @@
+import compare from './compare.ts';
 import engine from './engine.ts';
 import history from './history.ts';
 import latency from './latency.ts';
@@ -8,4 +9,4 @@ import startup from './startup.ts';
 import type { Suite } from '../lib/types.ts';
 
 /** The suites by name, in the order they run. */
-export const suites: Record<string, Suite> = { engine, latency, probes, pipeline, scale, startup, history };
+export const suites: Record<string, Suite> = { engine, latency, probes, pipeline, scale, startup, history, compare };

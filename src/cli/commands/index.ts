@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
+import { compare } from './compare.ts';
 import { controlplane } from './controlplane.ts';
 import { history } from './history.ts';
 
 /** Every command beyond the built-in ones, by name. One line per command file. */
-export const COMMANDS: readonly Command[] = [controlplane, history];
+export const COMMANDS: readonly Command[] = [compare, controlplane, history];

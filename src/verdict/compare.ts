@@ -1,0 +1,358 @@
+// `loadscope compare`: per metric a verdict — regressed, improved or unchanged — from two runs'
+// journals, with the change, its bootstrap interval and the minimum detectable change
+// (stats.ts; the method in docs/compare.md).
+import { LoadscopeError } from '../core/errors.ts';
+import type { CompareDoc, CompareMetric, CompareRun, CompareTimeline, Verdict } from '../render/compare.ts';
+import { histStrata, histStrataByPlan, OUTSIDE, planStage, ratioStrata, readRun, type RunData } from './compare-read.ts';
+import { bootstrapQuantiles, bootstrapRatio, CONFIDENCE, estimateChange, histSeries, planDraws, POWER, quantilesOfWindows, RESAMPLES, ratioOf, ratioSeries, SEED, seedOf, type ChangeKind, type HistStratum, type RatioStratum, type Replicates } from './stats.ts';
+
+export type { CompareDoc, CompareMetric, Verdict } from '../render/compare.ts';
+
+/** A kind of metric compare judges: its name (results.json-like path), unit, which way is better, how change is measured and the default threshold. */
+export interface MetricKind {
+  name: string;
+  unit: string;
+  better: 'lower' | 'higher';
+  change: ChangeKind;
+  /** How large a change in the bad direction counts as a regression: a fraction of the baseline (relative) or of the unit (absolute). */
+  threshold: number;
+  what: string;
+}
+
+/** Every metric compare knows, with its default threshold. Per-stage, per-interface and per-service metrics add a tag: `http.latencyMs.p99{stage:peak}`. */
+export const METRICS: readonly MetricKind[] = [
+  { name: 'http.latencyMs.p50', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.2, what: 'median request latency, overall and per stage' },
+  { name: 'http.latencyMs.p90', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.25, what: '90th percentile latency, overall and per stage' },
+  { name: 'http.latencyMs.p99', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.35, what: '99th percentile latency, overall and per stage' },
+  { name: 'http.rps', unit: 'req/s', better: 'higher', change: 'relative', threshold: 0.05, what: 'responses per second in the load stages (mean over windows)' },
+  { name: 'http.errorRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'errors over attempts (change in percentage points)' },
+  { name: 'http.droppedRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'open-model arrivals never sent over all arrivals (change in percentage points)' },
+  { name: 'packet.latencyUs.p50', unit: 'µs', better: 'lower', change: 'relative', threshold: 0.5, what: 'median packet latency per interface (eBPF probes)' },
+  { name: 'packet.latencyUs.p99', unit: 'µs', better: 'lower', change: 'relative', threshold: 1, what: '99th percentile packet latency per interface' },
+  { name: 'hpa.reactionS', unit: 's', better: 'lower', change: 'relative', threshold: 0.25, what: 'load step → first scale-up, per load step' },
+  { name: 'service.cpuMsPerRequest', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.2, what: 'CPU time per request served, per service' },
+];
+
+const KIND = new Map(METRICS.map((m) => [m.name, m]));
+
+/** Thresholds by metric name, with or without a tag (the tagged one wins). */
+export type Thresholds = Map<string, number>;
+
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return d[b.length];
+}
+
+/** Parses `--threshold NAME=N%` options (NAME a metric of METRICS, optionally with `{tag:value}`); bad ones are a USAGE error naming the nearest metric. */
+export function parseThresholds(specs: readonly string[]): Thresholds {
+  const out: Thresholds = new Map();
+  for (const spec of specs) {
+    const m = /^\s*([A-Za-z0-9_.]+)(\{[^{}=]+:[^{}=]+\})?\s*=\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(spec);
+    if (!m) throw new LoadscopeError('USAGE', `--threshold ${spec}: not NAME=N%`, { hint: 'e.g. --threshold http.latencyMs.p99=10% or --threshold "http.latencyMs.p50{stage:peak}=5%"' });
+    if (!KIND.has(m[1])) {
+      const near = [...KIND.keys()].sort((a, b) => distance(m[1], a) - distance(m[1], b))[0];
+      throw new LoadscopeError('USAGE', `--threshold ${spec}: no metric "${m[1]}"`, { hint: `did you mean ${near}? compare knows ${[...KIND.keys()].join(', ')}` });
+    }
+    out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]) / 100);
+  }
+  return out;
+}
+
+export interface CompareOptions {
+  thresholds?: Thresholds;
+  /** Accept runs that crashed (no end record) or failed. */
+  allowCrashed?: boolean;
+  resamples?: number;
+}
+
+/** The comparison and what its page draws. */
+export interface Comparison {
+  doc: CompareDoc;
+  timelines: { baseline: CompareTimeline; candidate: CompareTimeline };
+}
+
+function runInfo(r: RunData): CompareRun {
+  return {
+    dir: r.dir,
+    runId: r.header.runId,
+    scenario: r.header.scenarioName,
+    engine: r.header.engine,
+    outcome: r.result.outcome,
+    startedAt: r.result.startedAt,
+    durationS: r.result.durationS,
+    stages: r.result.stages.map((s) => ({ name: s.name, startS: s.startS, durationS: s.durationS ?? null })),
+  };
+}
+
+/** Refuses a run that did not finish normally unless allowed; returns notes for runs that are usable but partial. */
+function checkOutcome(r: RunData, role: string, allow: boolean): string[] {
+  const o = r.result.outcome;
+  if (o === 'crashed' || o === 'failed') {
+    if (!allow) {
+      throw new LoadscopeError('JOURNAL', `the ${role} run ${r.dir} ${o === 'crashed' ? 'crashed (its journal has no end record)' : 'failed'}`, {
+        hint: 'compare complete runs; pass --allow-crashed to compare what it measured anyway',
+      });
+    }
+    return [`the ${role} run ${o === 'crashed' ? 'crashed (no end record)' : 'failed'}: compared as far as it measured (--allow-crashed)`];
+  }
+  if (o === 'interrupted') return [`the ${role} run was interrupted: it covers less than its plan`];
+  return [];
+}
+
+/** Compares two run directories. Throws a LoadscopeError for unusable input (exit 2). */
+export function compareRunDirs(baselineDir: string, candidateDir: string, opts: CompareOptions = {}): Comparison {
+  const base = readRun(baselineDir, 'baseline');
+  const cand = readRun(candidateDir, 'candidate');
+  return compareRuns(base, cand, opts);
+}
+
+/** Compares two runs already read. */
+export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions = {}): Comparison {
+  const notes = [...checkOutcome(base, 'baseline', Boolean(opts.allowCrashed)), ...checkOutcome(cand, 'candidate', Boolean(opts.allowCrashed))];
+  if (base.header.scenarioName !== cand.header.scenarioName) notes.push(`different scenarios: baseline ${base.header.scenarioName}, candidate ${cand.header.scenarioName} (compared anyway, stages matched by name)`);
+  else if (base.header.scenarioText !== cand.header.scenarioText) notes.push(`same scenario name, different scenario text (${base.header.scenarioName}): compared anyway`);
+  if (base.header.engine !== cand.header.engine) notes.push(`different engines: baseline ${base.header.engine}, candidate ${cand.header.engine}`);
+  if (base.header.durationScale !== cand.header.durationScale) notes.push(`different --duration-scale: baseline ×${base.header.durationScale}, candidate ×${cand.header.durationScale}`);
+  const B = opts.resamples ?? RESAMPLES;
+  const thresholds = opts.thresholds ?? new Map();
+  const metrics: CompareMetric[] = [];
+  const onlyOne: string[] = [];
+
+  const add = (kindName: string, tag: string | undefined, b: number | null, c: number | null, rb: Float64Array | undefined, rc: Float64Array | undefined, extra: { note?: string; samples?: { baseline: number; candidate: number }; mdcFloor?: number } = {}) => {
+    const kind = KIND.get(kindName)!;
+    const name = `${kind.name}${tag ? `{${tag}}` : ''}`;
+    if (b === null || c === null || !Number.isFinite(b) || !Number.isFinite(c)) {
+      if ((b === null || !Number.isFinite(b)) !== (c === null || !Number.isFinite(c))) onlyOne.push(`${name} (${b === null || !Number.isFinite(b) ? 'candidate' : 'baseline'} only)`);
+      return;
+    }
+    const threshold = thresholds.get(name) ?? thresholds.get(kind.name) ?? kind.threshold;
+    const est = rb && rc ? estimateChange(b, c, rb, rc, kind.change) : { change: kind.change === 'relative' ? (b > 0 ? c / b - 1 : c === b ? 0 : null) : c - b, interval: null, mdc: null };
+    let mdc = est.mdc;
+    if (extra.mdcFloor !== undefined) mdc = Math.max(mdc ?? 0, extra.mdcFloor);
+    const m: CompareMetric = {
+      name,
+      unit: kind.unit,
+      better: kind.better,
+      baseline: b,
+      candidate: c,
+      change: est.change,
+      changeKind: kind.change,
+      interval: est.interval,
+      mdc,
+      threshold,
+      verdict: 'unchanged',
+      method: rb && rc ? 'block bootstrap' : 'one value per run',
+      ...(extra.samples ? { samples: extra.samples } : {}),
+    };
+    const judged = judge(m);
+    m.verdict = judged.verdict;
+    const note = [extra.note, judged.note].filter(Boolean).join('; ');
+    if (note) m.note = note;
+    metrics.push(m);
+  };
+
+  // HTTP latency: overall and per stage, one bootstrap per run
+  const qs = [50, 90, 99];
+  const qNames = ['http.latencyMs.p50', 'http.latencyMs.p90', 'http.latencyMs.p99'];
+  const latB = histStrata(base.header, base.latency);
+  const latC = histStrata(cand.header, cand.latency);
+  const latPlan = planDraws(histSeries(latB), histSeries(latC), B, seedOf('http.latency'));
+  const repB = inMs(bootstrapQuantiles(latB, qs, latPlan));
+  const repC = inMs(bootstrapQuantiles(latC, qs, latPlan));
+  const allB = latB.flatMap((s) => s.windows);
+  const allC = latC.flatMap((s) => s.windows);
+  const count = (ws: HistStratum['windows']) => ws.reduce((a, w) => a + w.total, 0);
+  const tailNote = (q: number, nb: number, nc: number) => (Math.min(nb, nc) * (1 - q / 100) < 10 ? `p${q} rests on fewer than 10 requests beyond it` : undefined);
+  if (allB.length || allC.length) {
+    const vb = allB.length ? quantilesOfWindows(allB, qs) : null;
+    const vc = allC.length ? quantilesOfWindows(allC, qs) : null;
+    qs.forEach((q, i) =>
+      add(qNames[i], undefined, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.overall[i], repC.overall[i], { samples: { baseline: count(allB), candidate: count(allC) }, note: tailNote(q, count(allB), count(allC)) }),
+    );
+  }
+  const stageNames = [...new Set([...latB.map((s) => s.name), ...latC.map((s) => s.name)])].filter((n) => n !== OUTSIDE);
+  for (const st of stageNames) {
+    const sb = latB.find((s) => s.name === st && s.windows.length);
+    const sc = latC.find((s) => s.name === st && s.windows.length);
+    const vb = sb ? quantilesOfWindows(sb.windows, qs) : null;
+    const vc = sc ? quantilesOfWindows(sc.windows, qs) : null;
+    const nb = sb ? count(sb.windows) : 0;
+    const nc = sc ? count(sc.windows) : 0;
+    qs.forEach((q, i) =>
+      add(qNames[i], `stage:${st}`, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.byStratum.get(st)?.[i], repC.byStratum.get(st)?.[i], { samples: { baseline: nb, candidate: nc }, note: tailNote(q, nb, nc) }),
+    );
+  }
+
+  // throughput (load stages only) and error rate
+  const ratio = (name: string, sb: RatioStratum[], sc: RatioStratum[], scale = 1, mdcFloor?: number) => {
+    const plan = planDraws(ratioSeries(sb), ratioSeries(sc), B, seedOf(name));
+    const rb = bootstrapRatio(sb, plan);
+    const rc = bootstrapRatio(sc, plan);
+    const scaled = (r: Replicates) => Float64Array.from(r.overall[0], (x) => x * scale);
+    const vb = sb.some((s) => s.num.length) ? ratioOf(sb) * scale : null;
+    const vc = sc.some((s) => s.num.length) ? ratioOf(sc) * scale : null;
+    return { vb, vc, rb: scaled(rb), rc: scaled(rc), mdcFloor };
+  };
+  const inStage = (n: string) => n !== OUTSIDE;
+  const ones = (m: Map<string, Map<number, number>>) => new Map([...m].map(([k, inner]) => [k, new Map([...inner.keys()].map((w) => [w, 1]))]));
+  {
+    const t = ratio('http.rps', ratioStrata(base.header, base.reqs, ones(base.reqs), inStage), ratioStrata(cand.header, cand.reqs, ones(cand.reqs), inStage));
+    add('http.rps', undefined, t.vb, t.vc, t.rb, t.rc);
+  }
+  {
+    const attempts = (r: RunData) => {
+      const m = new Map<string, Map<number, number>>();
+      for (const src of [r.reqs, r.unanswered])
+        for (const [st, inner] of src) {
+          let o = m.get(st);
+          if (!o) m.set(st, (o = new Map()));
+          for (const [w, v] of inner) o.set(w, (o.get(w) ?? 0) + v);
+        }
+      return m;
+    };
+    const e = ratio('http.errorRate', ratioStrata(base.header, base.errors, attempts(base)), ratioStrata(cand.header, cand.errors, attempts(cand)));
+    add('http.errorRate', undefined, e.vb, e.vc, e.rb, e.rc);
+  }
+  {
+    const dropped = (r: RunData) => {
+      const h = r.result.http;
+      const arrivals = h.requestsSent + h.dropped;
+      return arrivals > 0 ? h.dropped / arrivals : null;
+    };
+    const db = dropped(base);
+    const dc = dropped(cand);
+    if ((db ?? 0) > 0 || (dc ?? 0) > 0) add('http.droppedRate', undefined, db ?? 0, dc ?? 0, undefined, undefined, { note: 'one count per run (no per-window data): judged by the threshold alone' });
+  }
+
+  // packet latency per interface
+  for (const iface of [...new Set([...base.packet.keys(), ...cand.packet.keys()])].sort()) {
+    const sb = base.packet.has(iface) ? histStrataByPlan(base.header, base.packet.get(iface)!) : [];
+    const sc = cand.packet.has(iface) ? histStrataByPlan(cand.header, cand.packet.get(iface)!) : [];
+    const wb = sb.flatMap((s) => s.windows);
+    const wc = sc.flatMap((s) => s.windows);
+    const pq = [50, 99];
+    const plan = planDraws(histSeries(sb), histSeries(sc), B, seedOf(`packet ${iface}`));
+    const rb = inMs(bootstrapQuantiles(sb, pq, plan));
+    const rc = inMs(bootstrapQuantiles(sc, pq, plan));
+    const vb = wb.length ? quantilesOfWindows(wb, pq) : null;
+    const vc = wc.length ? quantilesOfWindows(wc, pq) : null;
+    const samples = { baseline: count(wb), candidate: count(wc) };
+    add('packet.latencyUs.p50', `iface:${iface}`, vb && vb[0] / 1000, vc && vc[0] / 1000, rb.overall[0], rc.overall[0], { samples });
+    add('packet.latencyUs.p99', `iface:${iface}`, vb && vb[1] / 1000, vc && vc[1] / 1000, rb.overall[1], rc.overall[1], { samples, note: tailNote(99, samples.baseline, samples.candidate) });
+  }
+
+  // HPA reaction per load step
+  const steps = (r: RunData) => new Map((r.result.analysis?.scaleUp ?? []).map((s) => [s.stage, s.reactionS]));
+  const hb = steps(base);
+  const hc = steps(cand);
+  for (const st of [...new Set([...hb.keys(), ...hc.keys()])]) {
+    const b = hb.get(st) ?? null;
+    const c = hc.get(st) ?? null;
+    const sync = Math.max(base.hpaSyncS ?? 0, cand.hpaSyncS ?? 0);
+    if (b === null && c === null) continue;
+    if (b === null || c === null) {
+      notes.push(`hpa.reactionS{stage:${st}}: the ${b === null ? 'baseline' : 'candidate'} did not scale up in this step`);
+      continue;
+    }
+    add('hpa.reactionS', `stage:${st}`, b, c, undefined, undefined, { note: 'one value per run: judged by the threshold and one HPA sync period', mdcFloor: b > 0 && sync > 0 ? sync / b : undefined });
+  }
+
+  // CPU per request of each service
+  for (const svc of [...new Set([...base.services.keys(), ...cand.services.keys()])].sort()) {
+    const strata = (r: RunData): RatioStratum[] => {
+      const s = r.services.get(svc);
+      if (!s) return [];
+      const num = new Map<string, Map<number, number>>();
+      const den = new Map<string, Map<number, number>>();
+      for (const [w, v] of s.served) {
+        const st = planStage(r.header, w);
+        if (!den.has(st)) den.set(st, new Map());
+        if (!num.has(st)) num.set(st, new Map());
+        den.get(st)!.set(w, v);
+        num.get(st)!.set(w, (s.cpuS.get(w) ?? 0) * 1000);
+      }
+      return ratioStrata(r.header, num, den);
+    };
+    const sb = strata(base);
+    const sc = strata(cand);
+    const c = ratio(`cpu ${svc}`, sb, sc);
+    const served = (ss: RatioStratum[]) => ss.reduce((a, s) => a + s.den.reduce((x, y) => x + y, 0), 0);
+    add('service.cpuMsPerRequest', `service:${svc}`, c.vb, c.vc, c.rb, c.rc, { samples: { baseline: served(sb), candidate: served(sc) } });
+  }
+
+  if (onlyOne.length) notes.push(`measured in one run only (no verdict): ${onlyOne.join(', ')}`);
+  const counts = { regressed: 0, improved: 0, unchanged: 0 };
+  for (const m of metrics) counts[m.verdict]++;
+  const doc: CompareDoc = {
+    schemaVersion: 1,
+    verdict: counts.regressed ? 'regressed' : counts.improved ? 'improved' : 'unchanged',
+    counts,
+    method: {
+      name: 'block bootstrap',
+      detail: `paired stage-stratified circular block bootstrap over 1 s windows (blocks drawn at the same places of each stage in both runs; ${B} resamples, seed ${SEED}); tails from the merged histograms; ${Math.round(CONFIDENCE * 100)}% percentile intervals of the change; minimum detectable change at ${Math.round(POWER * 100)}% power from the baseline's own window-to-window spread (its replicates' spread less the part the shared draws explain)`,
+      resamples: B,
+      confidence: CONFIDENCE,
+      power: POWER,
+      seed: SEED,
+    },
+    baseline: runInfo(base),
+    candidate: runInfo(cand),
+    notes,
+    metrics,
+  };
+  return { doc, timelines: { baseline: timeline(base), candidate: timeline(cand) } };
+}
+
+/** Replicates of a histogram in µs (or ns) as ms (or µs): the unit of the figures beside them. */
+function inMs(r: Replicates): Replicates {
+  const div = (xs: Float64Array[]) => xs.map((x) => x.map((v) => v / 1000));
+  return { overall: div(r.overall), byStratum: new Map([...r.byStratum].map(([k, v]) => [k, div(v)])) };
+}
+
+/**
+ * The verdict rule: a change in the bad direction is a regression when it exceeds both the
+ * threshold and the minimum detectable change, and (with an interval) the whole interval lies on
+ * the bad side of zero; the same in the good direction is an improvement; anything else is unchanged.
+ */
+export function judge(m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'>): { verdict: Verdict; note?: string } {
+  if (m.change === null) return { verdict: 'unchanged', note: 'baseline is 0: no relative change' };
+  const sign = m.better === 'lower' ? 1 : -1;
+  const bad = sign * m.change;
+  const limit = Math.max(m.threshold, m.mdc ?? 0);
+  const outside = (dir: number) => !m.interval || (dir > 0 ? Math.min(sign * m.interval[0], sign * m.interval[1]) > 0 : Math.max(sign * m.interval[0], sign * m.interval[1]) < 0);
+  const noisy = m.mdc !== null && m.mdc > m.threshold ? `noise: a change under the MDC cannot be told from noise in these runs` : undefined;
+  if (bad > limit && outside(1)) return { verdict: 'regressed' };
+  if (-bad > limit && outside(-1)) return { verdict: 'improved' };
+  return { verdict: 'unchanged', note: Math.abs(bad) > m.threshold ? noisy : undefined };
+}
+
+function timeline(r: RunData): CompareTimeline {
+  const s = r.result.analysis?.series;
+  const t = s?.t ?? r.result.windows.map((w) => w.t);
+  const n = t.length;
+  const cpu = [...r.services].sort(([a], [b]) => a.localeCompare(b)).map(([service, sw]) => ({
+    service,
+    values: t.map((w) => {
+      const served = sw.served.get(w) ?? 0;
+      return served > 0 ? Math.round(((sw.cpuS.get(w) ?? 0) * 1000 * 1000) / served) / 1000 : null;
+    }),
+  }));
+  return {
+    t,
+    rps: s?.rps ?? r.result.windows.map((w) => w.rps),
+    errors: s?.errors ?? r.result.windows.map((w) => w.errors),
+    p50Ms: s?.p50Ms ?? r.result.windows.map((w) => w.latencyMs.p50),
+    p99Ms: s?.p99Ms ?? r.result.windows.map((w) => w.latencyMs.p99),
+    cpuMsPerRequest: cpu.map((c) => ({ service: c.service, values: c.values.slice(0, n) })),
+    stages: r.result.stages.map((st) => ({ name: st.name, start: st.startS, end: st.startS + (st.durationS ?? 0) })),
+  };
+}
