@@ -349,11 +349,6 @@ export async function down(dir?: string): Promise<Component[]> {
   return stopped;
 }
 
-/** The same as `loadscope controlplane up`. */
-export function up(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  return ControlPlane.up(opts);
-}
-
 interface ArgsInput {
   dir: string;
   pki: Pki;
