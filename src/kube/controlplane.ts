@@ -33,7 +33,7 @@ export function controlPlaneDir(dir?: string): string {
 }
 
 /** Where scripts/build-kube.sh puts the binaries. */
-export function defaultBinDir(): string {
+function defaultBinDir(): string {
   return join(REPO, '.tools', 'bin');
 }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { LoadscopeError } from '../../core/errors.ts';
 import { ControlPlane, controlPlaneDir, down } from '../../kube/controlplane.ts';
 import type { Command } from '../command.ts';
@@ -17,7 +18,10 @@ from 198.18.255.0/24. See docs/kubernetes.md.
   --dir DIR              state directory (default .tools/controlplane, or $LOADSCOPE_CONTROLPLANE_DIR)
   --port N               kube-apiserver's port (up; default: a free port)
   --hpa-sync-period D    the HPA controller's sync period, a Go duration (up; default 5s)
-  --json                 print status as JSON`;
+  --json                 print status as JSON
+
+Exit codes: 0 done (status: all healthy), 1 a component did not start or status found one unhealthy,
+2 bad command line or a --dir that is not a control plane's, 3 the binaries are not built.`;
 
 export const controlplane: Command = {
   name: 'controlplane',
@@ -43,8 +47,10 @@ export const controlplane: Command = {
     const dir = controlPlaneDir(values.dir as string | undefined);
 
     if (action === 'down') {
+      const had = existsSync(dir);
       const stopped = await down(dir);
-      console.log(stopped.length ? `controlplane: stopped ${stopped.join(', ')}; removed ${dir}` : `controlplane: nothing was running in ${dir}`);
+      const removed = had && !existsSync(dir) ? `; removed ${dir}` : '';
+      console.log(stopped.length ? `controlplane: stopped ${stopped.join(', ')}${removed}` : `controlplane: nothing was running in ${dir}${removed}`);
       return 0;
     }
 
