@@ -175,6 +175,19 @@ for (const b of backends) {
     }
   });
 
+  b.test(`${b.name}: four imports at once into a fresh history: one migration, every run recorded once`, async (t) => {
+    const env = await b.fresh(t);
+    const parts = [0, 1, 2, 3].map((i) => steppedFiles.slice(i * 12, i * 12 + 15)); // overlapping by 3
+    const results = await Promise.all(parts.map((files) => runCli(['history', 'import', ...files], { env })));
+    for (const r of results) t.is(r.code, 0, r.stderr);
+    const added = results.map((r) => Number(/imported (\d+) run/.exec(r.stdout)?.[1]));
+    t.is(added.reduce((a, x) => a + x, 0), 51, added.join(' + '));
+    const { runs } = JSON.parse((await cli(t, env, ['list', '--json'])).stdout) as { runs: { runId: string }[] };
+    t.deepEqual(runs.map((r) => r.runId), stepped.slice(0, 51).map((r) => r.runId));
+    const q = b.name === 'SQLite' ? sqliteRows(env.LOADSCOPE_HISTORY) : pgRows(env.LOADSCOPE_HISTORY_URL);
+    t.deepEqual(await q('SELECT version FROM schema_version'), [{ version: SCHEMA_VERSION }]);
+  });
+
   b.test(`${b.name}: migrations run once, are recorded in schema_version, and a newer history is refused (exit 3)`, async (t) => {
     const env = await b.fresh(t);
     for (let i = 0; i < 2; i++) await (await b.open(env)).close();
