@@ -85,6 +85,8 @@ export interface K6EngineOptions {
    * speed; default $LOADSCOPE_K6_REQUEST_LOG=1 or off.
    */
   requestLog?: boolean;
+  /** k6's remote-write push interval in ms; default PUSH_MS. */
+  pushMs?: number;
   locate?: LocateOptions;
 }
 
@@ -156,7 +158,8 @@ export class K6Engine implements LoadEngine {
           plan.sink.event({ kind: 'stage.start', time, source: 'load', attrs: { stage, model: info?.model ?? 'closed', ...(info?.model === 'open' ? { rate: info.rate, connections: info.vus } : { connections: info?.vus }), k6: { scenario: stage, executor: info?.executor } } });
         };
 
-    const collector = new K6Collector(plan.sink, plan.runStart, stageMap, clockOffset, PUSH_MS, onFirst, (t) => schedule?.begin(t));
+    const pushMs = this.opts.pushMs ?? PUSH_MS;
+    const collector = new K6Collector(plan.sink, plan.runStart, stageMap, clockOffset, pushMs, onFirst, (t) => schedule?.begin(t));
     const receiver = new RemoteWriteReceiver((d) => collector.delta(d));
     this.collector = collector;
     this.receiver = receiver;
@@ -191,7 +194,7 @@ export class K6Engine implements LoadEngine {
         const rwEnv = {
           K6_PROMETHEUS_RW_SERVER_URL: receiver.urlFor(sender),
           K6_PROMETHEUS_RW_BEARER_TOKEN: receiver.token,
-          K6_PROMETHEUS_RW_PUSH_INTERVAL: `${PUSH_MS}ms`,
+          K6_PROMETHEUS_RW_PUSH_INTERVAL: `${pushMs}ms`,
           K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM: 'true',
           // at its end k6 sends every series once more (a stale marker): its histograms' final state
           K6_PROMETHEUS_RW_STALE_MARKERS: 'true',
@@ -296,7 +299,7 @@ export class K6Engine implements LoadEngine {
           cpuSeconds: this.instances.map((i) => round(i.cpuSeconds, 2)),
           ...(userScenarios ? { scenarios: userScenarios } : {}),
           summaries: summaries.map((s) => s?.metrics ?? null),
-          remoteWrite: { pushIntervalMs: PUSH_MS, ...this.receiver!.stats },
+          remoteWrite: { pushIntervalMs: this.opts.pushMs ?? PUSH_MS, ...this.receiver!.stats },
         },
       },
     };
