@@ -6,7 +6,7 @@ import { decodeSparse, DEFAULT_LAYOUT, type SparseHist } from '../core/histogram
 import { HistAcc, mergeSparse, summarizeSparse } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../core/result.ts';
 import type { JournalRecord, RunEvent, RunFooter, RunHeader, Sample } from '../core/types.ts';
-import { evaluateThresholds, k6Thresholds, type ThresholdResult } from './thresholds.ts';
+import { evaluateThresholds, k6Thresholds, ThresholdData, type ThresholdAbortRecord, type ThresholdResult } from './thresholds.ts';
 import { ProbeAccumulator, probeNotices, takeConn } from './probes.ts';
 
 /** Metrics whose encoded histogram is decoded once per record and shared by every accumulator. */
@@ -38,6 +38,7 @@ export class ResultBuilder {
   private readonly routing = new RoutingAccumulator();
   private readonly probes = new ProbeAccumulator();
   private readonly analyzer = new Analyzer();
+  private readonly thresholdData = new ThresholdData();
 
   private seen(time: number): void {
     if (time > this.lastTime) this.lastTime = time;
@@ -71,6 +72,7 @@ export class ResultBuilder {
     this.analyzer.add(r, hist);
     this.probes.add(r, hist);
     this.routing.add(r);
+    this.thresholdData.add(r, hist);
     switch (r.type) {
       case 'run':
         this.header ??= r;
@@ -246,7 +248,7 @@ export class ResultBuilder {
     const allSparse = this.all.sparse();
     const dropped = 'dropped' in engineSummary ? num('dropped') : null;
     const thresholds: ThresholdResult[] = judged.thresholds
-      ? evaluateThresholds(scenarioThresholds, { latencyMs: allSparse, attempts: responses + unanswered, failed: errors, dropped, durationS: loadS })
+      ? []
       : [{ metric: 'thresholds', expression: 'the scenario\'s thresholds', observed: null, ok: false, status: 'unknown', source: 'loadscope' }];
     if (judged.script) thresholds.push(...k6Thresholds(events.filter((e) => e.kind === 'k6.summary').map((e) => (Array.isArray(e.attrs.thresholds) ? e.attrs.thresholds : []))));
 
@@ -307,6 +309,15 @@ export class ResultBuilder {
       ...autoscalingBlock(events, t0, endedAt),
     };
     result.analysis = this.analyzer.finish(result, scenarioThresholds);
+    if (judged.thresholds) {
+      const aborted: ThresholdAbortRecord[] = events
+        .filter((e) => e.kind === 'threshold.abort')
+        .map((e) => ({ metric: String(e.attrs.metric), expression: String(e.attrs.expression), t: round((e.time - t0) / 1000, 3), observed: typeof e.attrs.observed === 'number' ? e.attrs.observed : null }));
+      const stagesData = this.thresholdData.stages();
+      const packetLatencyNs = this.thresholdData.packetLatencyNs();
+      const inputs = { latencyMs: allSparse, attempts: responses + unanswered, failed: errors, dropped, durationS: loadS, stages: stagesData, packetLatencyNs, result, aborted };
+      thresholds.unshift(...evaluateThresholds(scenarioThresholds, inputs));
+    }
     return result;
   }
 }

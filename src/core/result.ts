@@ -194,6 +194,11 @@ export const runResultSchema = z.object({
       ok: z.boolean().meta({ description: 'Only "pass" is ok: a threshold over no data fails the run.' }),
       status: z.enum(['pass', 'fail', 'no data', 'unknown']).meta({ description: '"unknown": the journal keeps no thresholds loadscope could read.' }),
       source: z.enum(['loadscope', 'k6']).meta({ description: 'loadscope: evaluated on the merged journal; k6: a user script\'s own threshold as k6 judged it (crossed in any k6 process = crossed).' }),
+      note: z.string().optional().meta({ description: 'Why there was no data.' }),
+      aborted: z
+        .object({ t: z.number().meta({ description: 'Seconds since the run started.' }), observed: z.number().nullable().meta({ description: 'The value that failed, on the data up to then.' }) })
+        .optional()
+        .meta({ description: 'This threshold (abortOnFail) failed during the run and stopped it.' }),
     }),
   ),
   probes: z.record(z.string(), z.unknown()).meta({ description: 'eBPF probe results (probes.status says whether they ran and why not).' }),

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,9 @@ import type { JournalRecord, PlannedStage, RunHeader } from '../core/types.ts';
 import { startProbes, urlTargetFilter } from '../kernel/probes.ts';
 import type { ProbeHandle } from '../kernel/types.ts';
 import { renderReport } from '../render/render.ts';
+import { renderJunit } from '../render/junit.ts';
+import { renderSummary } from '../render/summary.ts';
+import { watchThresholds } from './abort.ts';
 import type { Scenario } from '../scenario/load.ts';
 import { stressName } from '../scenario/schema.ts';
 import { CpuStressor } from '../stress/cpu.ts';
@@ -43,7 +46,7 @@ export interface RunOptions {
 export interface RunOutcome {
   runDir: string;
   result: RunResult;
-  files: { journal: string; results: string; report: string };
+  files: { journal: string; results: string; report: string; junit: string; summary: string };
 }
 
 /** Runs a validated scenario end to end and writes the run directory. */
@@ -51,7 +54,10 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   const spec = scenario.spec;
   const scale = opts.durationScale ?? 1;
   const status = opts.onStatus ?? (() => {});
-  const signal = opts.signal ?? new AbortController().signal;
+  // a failed abortOnFail threshold stops the run as the caller's signal would (watchThresholds)
+  const thresholdStop = new AbortController();
+  const signal = AbortSignal.any([opts.signal ?? new AbortController().signal, thresholdStop.signal]);
+  let stopWatch = () => {};
   const runId = `${utcStamp()}-${spec.name}-${randomBytes(3).toString('hex')}`;
   const runDir = resolve(opts.outDir ?? freshDir(join(root, 'reports', 'out', `${utcStamp()}-${spec.name}`)));
   mkdirSync(runDir, { recursive: true });
@@ -128,6 +134,10 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       environment: environment(),
       notices,
     };
+    stopWatch = watchThresholds(spec.thresholdAborts, journal, (reason) => {
+      status(`stopping: ${reason} (abortOnFail)`);
+      thresholdStop.abort(new DOMException(reason, 'AbortError'));
+    });
     journal.append({ type: 'run', ...header });
     journal.event({ kind: 'probes.status', time: runStart, source: 'probes', attrs: { ...probes.status } });
     await autoscaler?.start(signal);
@@ -153,6 +163,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     failure = err;
     outcome = signal.aborted ? 'interrupted' : 'failed';
   } finally {
+    stopWatch();
     await stressor?.stop();
     await autoscaler?.stop();
     if (cluster) {
@@ -193,7 +204,21 @@ export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.
   const report = join(runDir, 'report.html');
   atomicWrite(results, JSON.stringify(result!, null, 2) + '\n');
   atomicWrite(report, renderReport(result!, header.scenarioText));
-  return { runDir, result: result!, files: { journal: journalPath, results, report } };
+  const junit = join(runDir, 'junit.xml');
+  const summary = join(runDir, 'summary.md');
+  atomicWrite(junit, renderJunit(result!));
+  const md = renderSummary(result!);
+  atomicWrite(summary, md);
+  // a CI job summary (GitHub Actions): appended, as every step may add to it
+  const step = process.env.GITHUB_STEP_SUMMARY;
+  if (step) {
+    try {
+      appendFileSync(step, `${md}\n`);
+    } catch (cause) {
+      throw new LoadscopeError('FILE_NOT_FOUND', `cannot append summary.md to GITHUB_STEP_SUMMARY=${step}`, { cause, hint: `the run's files are written (${summary}); unset GITHUB_STEP_SUMMARY or point it at a writable file` });
+    }
+  }
+  return { runDir, result: result!, files: { journal: journalPath, results, report, junit, summary } };
 }
 
 /** True when the journal holds a run header (the run got as far as writing it; cluster events may come first). */

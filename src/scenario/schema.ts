@@ -138,31 +138,157 @@ const stress = z.strictObject({
   utilization: z.number().gt(0).max(1).default(1).meta({ description: 'Duty cycle of each worker, 0 < u <= 1.' }),
 });
 
-/** k6-style threshold expressions: `p(99) < 250`, `avg<100`, `rate < 0.01`, `count > 100`. */
-export const THRESHOLD_RE = /^\s*(avg|min|max|med|count|rate|p\((\d+(?:\.\d+)?)\))\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/;
+/** k6-style threshold expressions: `p(99) < 250`, `avg<100`, `rate < 0.01`, `count > 100`, `value <= 1.5`. */
+export const THRESHOLD_RE = /^\s*(avg|min|max|med|count|rate|value|p\((\d+(?:\.\d+)?)\))\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/;
 const thresholdExpr = z.string().regex(THRESHOLD_RE, {
   message: 'not a threshold expression; write e.g. "p(99) < 250", "avg < 100", "rate < 0.01"',
 });
-export const THRESHOLD_METRICS = ['http_req_duration', 'http_req_failed', 'http_reqs', 'dropped_iterations'] as const;
-/** The aggregations each metric has, as in k6: a trend, a rate and two counters (dropped_iterations: open-model arrivals never sent). `p` stands for p(N), 0 <= N <= 100. */
-const THRESHOLD_AGGREGATIONS: Record<(typeof THRESHOLD_METRICS)[number], readonly string[]> = {
-  http_req_duration: ['avg', 'min', 'max', 'med', 'count', 'p'],
-  http_req_failed: ['rate', 'count'],
-  http_reqs: ['count', 'rate'],
-  dropped_iterations: ['count', 'rate'],
-};
+const thresholdLong = z
+  .strictObject({
+    threshold: thresholdExpr,
+    abortOnFail: z.boolean().default(false).meta({ description: 'Stop the run as soon as the threshold fails (checked once a second on the data so far); exit 99.' }),
+    delayAbortEval: duration.optional().meta({ description: 'With abortOnFail: do not judge it before this much of the run has passed.' }),
+  })
+  .meta({ description: 'k6\'s long form of a threshold.' });
+
+const TREND = ['avg', 'min', 'max', 'med', 'count', 'p'] as const;
+
+/** What a threshold metric measures, in what unit, with which aggregations (`p` stands for p(N), 0 <= N <= 100) and tag filters. */
+export interface ThresholdMetric {
+  unit: string;
+  aggregations: readonly string[];
+  tags: readonly string[];
+  description: string;
+}
+
+/** Every metric a threshold can name: k6's four and loadscope's own signals. README "Thresholds" documents this table. */
+export const THRESHOLD_CATALOG = {
+  http_req_duration: { unit: 'ms', aggregations: TREND, tags: ['stage'], description: 'request latency (from the intended start in open stages)' },
+  http_req_failed: { unit: 'share (rate), requests (count)', aggregations: ['rate', 'count'], tags: ['stage'], description: 'failed requests: status >= 400, timeouts, connection errors' },
+  http_reqs: { unit: 'requests (count), requests/s (rate)', aggregations: ['count', 'rate'], tags: ['stage'], description: 'requests that got a response or failed' },
+  dropped_iterations: { unit: 'arrivals (count), arrivals/s (rate)', aggregations: ['count', 'rate'], tags: [], description: 'open-model arrivals never sent' },
+  packet_latency: { unit: 'ms', aggregations: TREND, tags: ['iface'], description: 'one-way packet latency seen by the probes (needs probes)' },
+  tcp_retransmits: { unit: 'segments (count), segments/s (rate)', aggregations: ['count', 'rate'], tags: [], description: 'TCP retransmitted segments, SYN-ACKs included (needs probes)' },
+  packet_drops: { unit: 'packets (count), packets/s (rate)', aggregations: ['count', 'rate'], tags: ['reason'], description: 'packets the kernel dropped, and connections the load balancer refused (needs probes or the local cluster)' },
+  route_skew: { unit: 'ratio (1 = even)', aggregations: ['value'], tags: ['service'], description: 'busiest backend\'s share of the work over the mean; untagged: the largest of the services (needs the bundled services)' },
+  hpa_reaction_time: { unit: 's', aggregations: TREND, tags: ['stage'], description: 'load step to the first scale-up, per step that saw one (needs an autoscaler)' },
+  slo_violation_seconds: { unit: 's (value), share of windows (rate)', aggregations: ['value', 'rate'], tags: ['stage'], description: 'time in 1 s windows that broke the SLO (needs an http_req_duration percentile threshold)' },
+  service_served: { unit: 'requests (count), requests/s (rate)', aggregations: ['count', 'rate'], tags: ['service'], description: 'requests each bundled service served; untagged: all services summed (needs the bundled services)' },
+} as const satisfies Record<string, ThresholdMetric>;
+
+export type ThresholdMetricName = keyof typeof THRESHOLD_CATALOG;
+export const THRESHOLD_METRICS = Object.keys(THRESHOLD_CATALOG) as ThresholdMetricName[];
+
+/** A threshold key: `metric` or `metric{tag:value,…}` as in k6. */
+export interface ThresholdKey {
+  metric: string;
+  tags: Record<string, string>;
+}
+
+/** Splits a threshold key into its metric and tag filter; undefined when it is not of the form `name` or `name{tag:value,…}`. */
+export function parseThresholdKey(key: string): ThresholdKey | undefined {
+  const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\{([^{}]*)\})?\s*$/.exec(key);
+  if (!m) return undefined;
+  const tags: Record<string, string> = {};
+  if (m[2] !== undefined) {
+    for (const part of m[2].split(',')) {
+      const kv = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(\S(?:.*\S)?)\s*$/.exec(part);
+      if (!kv || kv[1] in tags) return undefined;
+      tags[kv[1]] = kv[2];
+    }
+  }
+  return { metric: m[1], tags };
+}
 
 /** Why `expression` can never be evaluated on `metric` (an aggregation the metric lacks, a percentile beyond 100), or undefined. */
-export function thresholdMisfit(metric: (typeof THRESHOLD_METRICS)[number], expression: string): string | undefined {
+export function thresholdMisfit(metric: ThresholdMetricName, expression: string): string | undefined {
   const m = THRESHOLD_RE.exec(expression);
   if (!m) return undefined;
   const agg = m[2] === undefined ? m[1] : 'p';
-  const allowed = THRESHOLD_AGGREGATIONS[metric];
+  const allowed: readonly string[] = THRESHOLD_CATALOG[metric].aggregations;
   if (!allowed.includes(agg)) {
     return `"${m[1]}" does not apply to ${metric}; use ${allowed.map((a) => (a === 'p' ? 'p(N)' : a)).join(', ')}`;
   }
   if (agg === 'p' && Number(m[2]) > 100) return `${m[1]}: a percentile is between 0 and 100`;
   return undefined;
+}
+
+/** What a scenario has that threshold metrics and tags depend on. */
+export interface ThresholdContext {
+  stages: string[];
+  /** Bundled services by name; empty for a URL target. */
+  services: string[];
+  probes: boolean;
+  localCluster: boolean;
+  autoscaler: boolean;
+  /** The scenario has an SLO: an untagged http_req_duration threshold p(N), med or max with < or <=. */
+  slo: boolean;
+}
+
+/** Problems of one threshold key for this scenario (a metric or tag it does not have), each with a "did you mean". */
+export function thresholdKeyProblems(key: string, ctx: ThresholdContext): string[] {
+  const k = parseThresholdKey(key);
+  if (!k) return [`"${key}" is not a threshold key; write a metric name, optionally with tags: http_req_duration{stage:peak}`];
+  if (!(k.metric in THRESHOLD_CATALOG)) {
+    const near = nearestName(k.metric, THRESHOLD_METRICS);
+    return [`unknown threshold metric "${k.metric}"${near ? `; did you mean "${near}"?` : ''} (metrics: ${THRESHOLD_METRICS.join(', ')})`];
+  }
+  const metric = k.metric as ThresholdMetricName;
+  const out: string[] = [];
+  const needs: Partial<Record<ThresholdMetricName, [boolean, string]>> = {
+    packet_latency: [ctx.probes, 'probes (this scenario has probes: off)'],
+    tcp_retransmits: [ctx.probes, 'probes (this scenario has probes: off)'],
+    packet_drops: [ctx.probes || ctx.localCluster, 'probes or the local cluster (this scenario has probes: off and no local cluster)'],
+    route_skew: [ctx.services.length > 0, 'the bundled services (this scenario targets a URL)'],
+    service_served: [ctx.services.length > 0, 'the bundled services (this scenario targets a URL)'],
+    hpa_reaction_time: [ctx.autoscaler, 'an autoscaler section'],
+    slo_violation_seconds: [ctx.slo, 'an SLO: an http_req_duration threshold on p(N), med or max with < or <='],
+  };
+  const need = needs[metric];
+  if (need && !need[0]) out.push(`${metric} needs ${need[1]}`);
+  const allowed: readonly string[] = THRESHOLD_CATALOG[metric].tags;
+  for (const [tag, value] of Object.entries(k.tags)) {
+    if (!allowed.includes(tag)) {
+      const near = nearestName(tag, allowed);
+      out.push(`${metric} has no tag "${tag}"${near ? `; did you mean "${near}"?` : ''} (${allowed.length ? `tags: ${allowed.join(', ')}` : 'it takes no tags'})`);
+      continue;
+    }
+    const known = tag === 'stage' ? ctx.stages : tag === 'service' ? ctx.services : undefined;
+    if (known && !known.includes(value)) {
+      const near = nearestName(value, known);
+      const what = tag === 'stage' ? 'stage' : 'service';
+      out.push(`no ${what} is named "${value}"${near ? `; did you mean "${near}"?` : ''} (${what}s: ${known.join(', ') || 'none'})`);
+    }
+  }
+  return out;
+}
+
+/** The name in `known` nearest to `name` by edit distance, if near enough to be a typo. */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [bestD, best] = [d, k];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/** A threshold with abortOnFail: stop the run when `expression` on `key` fails, once `delayMs` of the run has passed. */
+export interface ThresholdAbort {
+  key: string;
+  expression: string;
+  delayMs: number;
 }
 
 export const scenarioSchema = z
@@ -196,7 +322,10 @@ export const scenarioSchema = z
     stress: z.array(stress).default([]),
     probes: z.enum(['auto', 'required', 'off']).default('auto'),
     requestTimeout: boundedDuration(LIMITS.requestTimeoutMs).default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
-    thresholds: z.partialRecord(z.enum(THRESHOLD_METRICS), z.array(thresholdExpr).min(1)).default({}),
+    thresholds: z
+      .record(z.string(), z.array(z.union([thresholdExpr, thresholdLong])).min(1))
+      .default({})
+      .meta({ description: 'k6-style thresholds: metric (optionally with a tag filter, http_req_duration{stage:peak}) → expressions; README "Thresholds" lists the metrics.' }),
     autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })
   .superRefine((s, ctx) => {
@@ -222,17 +351,72 @@ export const scenarioSchema = z
       }
       phases.set(name, i);
     });
-    for (const [metric, exprs] of Object.entries(s.thresholds) as [(typeof THRESHOLD_METRICS)[number], string[]][]) {
-      exprs.forEach((e, i) => {
-        const why = thresholdMisfit(metric, e);
-        if (why) ctx.addIssue({ code: 'custom', path: ['thresholds', metric, i], message: `threshold "${e}" can never pass: ${why}` });
+    const tctx = thresholdContext(s);
+    for (const [key, list] of Object.entries(s.thresholds)) {
+      const keyProblems = thresholdKeyProblems(key, tctx);
+      for (const message of keyProblems) ctx.addIssue({ code: 'custom', path: ['thresholds', key], message });
+      const metric = parseThresholdKey(key)?.metric;
+      if (keyProblems.length || !metric) continue;
+      list.forEach((t, i) => {
+        const e = typeof t === 'string' ? t : t.threshold;
+        const why = thresholdMisfit(metric as ThresholdMetricName, e);
+        if (why) ctx.addIssue({ code: 'custom', path: ['thresholds', key, i], message: `threshold "${e}" can never pass: ${why}` });
+        if (typeof t !== 'string' && t.delayAbortEval !== undefined && !t.abortOnFail) {
+          ctx.addIssue({ code: 'custom', path: ['thresholds', key, i, 'delayAbortEval'], message: '"delayAbortEval" applies with abortOnFail: true only' });
+        }
       });
     }
   })
   .superRefine(
     (s, ctx) => checkAutoscalerRequests(s.autoscaler, (svc) => (s.services as Partial<typeof s.services> | undefined)?.[svc as 'backend' | 'frontend']?.resources?.requests, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
     { when: (payload) => payload.value !== null && typeof payload.value === 'object' },
-  );
+  )
+  .transform(({ thresholds, ...s }) => ({ ...s, ...splitThresholds(thresholds) }));
+
+type ThresholdsWritten = Record<string, (string | { threshold: string; abortOnFail: boolean; delayAbortEval?: number })[]>;
+
+/** The thresholds as expressions under canonical keys (`metric{tag:value,…}`), and those that abort the run on failure. */
+function splitThresholds(written: ThresholdsWritten): { thresholds: Record<string, string[]>; thresholdAborts: ThresholdAbort[] } {
+  const thresholds: Record<string, string[]> = {};
+  const thresholdAborts: ThresholdAbort[] = [];
+  for (const [raw, list] of Object.entries(written)) {
+    const k = parseThresholdKey(raw);
+    const key = k ? k.metric + (Object.keys(k.tags).length ? `{${Object.entries(k.tags).map(([t, v]) => `${t}:${v}`).join(',')}}` : '') : raw;
+    for (const t of list) {
+      const expression = typeof t === 'string' ? t : t.threshold;
+      (thresholds[key] ??= []).push(expression);
+      if (typeof t !== 'string' && t.abortOnFail) thresholdAborts.push({ key, expression, delayMs: t.delayAbortEval ?? 0 });
+    }
+  }
+  return { thresholds, thresholdAborts };
+}
+
+/** What the scenario offers threshold metrics and tags (stage names, services, probes, autoscaler, SLO). */
+function thresholdContext(s: {
+  stages: { name?: string }[];
+  target: object;
+  probes: string;
+  cluster: { mode: string };
+  autoscaler?: unknown;
+  thresholds: ThresholdsWritten;
+}): ThresholdContext {
+  const slo = Object.entries(s.thresholds).some(([key, list]) => {
+    const k = parseThresholdKey(key);
+    if (k?.metric !== 'http_req_duration' || Object.keys(k.tags).length) return false;
+    return list.some((t) => {
+      const m = THRESHOLD_RE.exec(typeof t === 'string' ? t : t.threshold);
+      return !!m && (m[3] === '<' || m[3] === '<=') && (m[2] !== undefined ? Number(m[2]) > 0 : m[1] === 'med' || m[1] === 'max');
+    });
+  });
+  return {
+    stages: s.stages.map((st, i) => st.name ?? `stage-${i + 1}`),
+    services: 'url' in s.target ? [] : ['frontend', 'backend'],
+    probes: s.probes !== 'off',
+    localCluster: s.cluster.mode !== 'loopback' && !('url' in s.target),
+    autoscaler: s.autoscaler !== undefined,
+    slo,
+  };
+}
 
 /** A stress phase's name: its own, else `stress-<position from 1>`. */
 export function stressName(p: { name?: string }, index: number): string {
