@@ -35,6 +35,9 @@ export const METRICS: readonly MetricKind[] = [
 
 const KIND = new Map(METRICS.map((m) => [m.name, m]));
 
+/** Fewer windows than this (in either run) give no interval and no verdict: a block bootstrap needs several blocks. */
+export const MIN_WINDOWS = 10;
+
 /** Thresholds by metric name, with or without a tag (the tagged one wins). */
 export type Thresholds = Map<string, number>;
 
@@ -127,7 +130,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
   const metrics: CompareMetric[] = [];
   const onlyOne: string[] = [];
 
-  const add = (kindName: string, tag: string | undefined, b: number | null, c: number | null, rb: Float64Array | undefined, rc: Float64Array | undefined, extra: { note?: string; samples?: { baseline: number; candidate: number }; mdcFloor?: number } = {}) => {
+  const add = (kindName: string, tag: string | undefined, b: number | null, c: number | null, rb: Float64Array | undefined, rc: Float64Array | undefined, extra: { note?: string; samples?: { baseline: number; candidate: number }; mdcFloor?: number; windows?: number } = {}) => {
     const kind = KIND.get(kindName)!;
     const name = `${kind.name}${tag ? `{${tag}}` : ''}`;
     if (b === null || c === null || !Number.isFinite(b) || !Number.isFinite(c)) {
@@ -153,7 +156,12 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       method: rb && rc ? 'block bootstrap' : 'one value per run',
       ...(extra.samples ? { samples: extra.samples } : {}),
     };
-    const judged = judge(m);
+    const few = extra.windows !== undefined && extra.windows < MIN_WINDOWS;
+    if (few) {
+      m.interval = null;
+      m.mdc = null;
+    }
+    const judged = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m);
     m.verdict = judged.verdict;
     const note = [extra.note, judged.note].filter(Boolean).join('; ');
     if (note) m.note = note;
@@ -176,7 +184,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const vb = allB.length ? quantilesOfWindows(allB, qs) : null;
     const vc = allC.length ? quantilesOfWindows(allC, qs) : null;
     qs.forEach((q, i) =>
-      add(qNames[i], undefined, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.overall[i], repC.overall[i], { samples: { baseline: count(allB), candidate: count(allC) }, note: tailNote(q, count(allB), count(allC)) }),
+      add(qNames[i], undefined, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.overall[i], repC.overall[i], { samples: { baseline: count(allB), candidate: count(allC) }, note: tailNote(q, count(allB), count(allC)), windows: Math.min(allB.length, allC.length) }),
     );
   }
   const stageNames = [...new Set([...latB.map((s) => s.name), ...latC.map((s) => s.name)])].filter((n) => n !== OUTSIDE);
@@ -188,7 +196,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const nb = sb ? count(sb.windows) : 0;
     const nc = sc ? count(sc.windows) : 0;
     qs.forEach((q, i) =>
-      add(qNames[i], `stage:${st}`, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.byStratum.get(st)?.[i], repC.byStratum.get(st)?.[i], { samples: { baseline: nb, candidate: nc }, note: tailNote(q, nb, nc) }),
+      add(qNames[i], `stage:${st}`, vb && vb[i] / 1000, vc && vc[i] / 1000, repB.byStratum.get(st)?.[i], repC.byStratum.get(st)?.[i], { samples: { baseline: nb, candidate: nc }, note: tailNote(q, nb, nc), windows: Math.min(sb?.windows.length ?? 0, sc?.windows.length ?? 0) }),
     );
   }
 
@@ -200,13 +208,14 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const scaled = (r: Replicates) => Float64Array.from(r.overall[0], (x) => x * scale);
     const vb = sb.some((s) => s.num.length) ? ratioOf(sb) * scale : null;
     const vc = sc.some((s) => s.num.length) ? ratioOf(sc) * scale : null;
-    return { vb, vc, rb: scaled(rb), rc: scaled(rc), mdcFloor };
+    const n = (ss: RatioStratum[]) => ss.reduce((a, x) => a + x.num.length, 0);
+    return { vb, vc, rb: scaled(rb), rc: scaled(rc), mdcFloor, windows: Math.min(n(sb), n(sc)) };
   };
   const inStage = (n: string) => n !== OUTSIDE;
   const ones = (m: Map<string, Map<number, number>>) => new Map([...m].map(([k, inner]) => [k, new Map([...inner.keys()].map((w) => [w, 1]))]));
   {
     const t = ratio('http.rps', ratioStrata(base.header, base.reqs, ones(base.reqs), inStage), ratioStrata(cand.header, cand.reqs, ones(cand.reqs), inStage));
-    add('http.rps', undefined, t.vb, t.vc, t.rb, t.rc);
+    add('http.rps', undefined, t.vb, t.vc, t.rb, t.rc, { windows: t.windows });
   }
   {
     const attempts = (r: RunData) => {
@@ -220,7 +229,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       return m;
     };
     const e = ratio('http.errorRate', ratioStrata(base.header, base.errors, attempts(base)), ratioStrata(cand.header, cand.errors, attempts(cand)));
-    add('http.errorRate', undefined, e.vb, e.vc, e.rb, e.rc);
+    add('http.errorRate', undefined, e.vb, e.vc, e.rb, e.rc, { windows: e.windows });
   }
   {
     const dropped = (r: RunData) => {
@@ -241,13 +250,14 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const wc = sc.flatMap((s) => s.windows);
     const pq = [50, 99];
     const plan = planDraws(histSeries(sb), histSeries(sc), B, seedOf(`packet ${iface}`));
-    const rb = inMs(bootstrapQuantiles(sb, pq, plan));
-    const rc = inMs(bootstrapQuantiles(sc, pq, plan));
+    const rb = inMs(bootstrapQuantiles(sb, pq, plan, { perStage: false }));
+    const rc = inMs(bootstrapQuantiles(sc, pq, plan, { perStage: false }));
     const vb = wb.length ? quantilesOfWindows(wb, pq) : null;
     const vc = wc.length ? quantilesOfWindows(wc, pq) : null;
     const samples = { baseline: count(wb), candidate: count(wc) };
-    add('packet.latencyUs.p50', `iface:${iface}`, vb && vb[0] / 1000, vc && vc[0] / 1000, rb.overall[0], rc.overall[0], { samples });
-    add('packet.latencyUs.p99', `iface:${iface}`, vb && vb[1] / 1000, vc && vc[1] / 1000, rb.overall[1], rc.overall[1], { samples, note: tailNote(99, samples.baseline, samples.candidate) });
+    const windows = Math.min(wb.length, wc.length);
+    add('packet.latencyUs.p50', `iface:${iface}`, vb && vb[0] / 1000, vc && vc[0] / 1000, rb.overall[0], rc.overall[0], { samples, windows });
+    add('packet.latencyUs.p99', `iface:${iface}`, vb && vb[1] / 1000, vc && vc[1] / 1000, rb.overall[1], rc.overall[1], { samples, windows, note: tailNote(99, samples.baseline, samples.candidate) });
   }
 
   // HPA reaction per load step
@@ -286,7 +296,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const sc = strata(cand);
     const c = ratio(`cpu ${svc}`, sb, sc);
     const served = (ss: RatioStratum[]) => ss.reduce((a, s) => a + s.den.reduce((x, y) => x + y, 0), 0);
-    add('service.cpuMsPerRequest', `service:${svc}`, c.vb, c.vc, c.rb, c.rc, { samples: { baseline: served(sb), candidate: served(sc) } });
+    add('service.cpuMsPerRequest', `service:${svc}`, c.vb, c.vc, c.rb, c.rc, { samples: { baseline: served(sb), candidate: served(sc) }, windows: c.windows });
   }
 
   if (onlyOne.length) notes.push(`measured in one run only (no verdict): ${onlyOne.join(', ')}`);

@@ -5,10 +5,10 @@
 // drawn windows' histograms and recomputes the quantile, or sums the drawn windows' numerators and
 // denominators for a ratio. Seeded, so the same runs give the same output.
 import { DEFAULT_LAYOUT, highestAtIndex, indexOfValue, valueFromIndex, type SparseHist } from '../core/histogram.ts';
-import { percentiles } from '../analyze/hist.ts';
+import { mergeSparse, percentiles } from '../analyze/hist.ts';
 
 /** Bootstrap replicates per run and metric family. */
-export const RESAMPLES = 2000;
+export const RESAMPLES = 1000;
 /** Two-sided confidence of the change's interval. */
 export const CONFIDENCE = 0.95;
 /** Power at which the minimum detectable change is detected. */
@@ -143,18 +143,7 @@ const place = (u: number, f: number, n: number) => ({ start: Math.floor(u * n), 
 
 /** Percentiles (0 < q ≤ 100) of the merged windows, as results.json computes them, in the histogram's unit. */
 export function quantilesOfWindows(windows: SparseHist[], qs: number[]): number[] {
-  return percentiles(mergeAll(windows), qs);
-}
-
-function mergeAll(windows: SparseHist[]): SparseHist {
-  const counts = new Map<number, number>();
-  let total = 0;
-  for (const w of windows) {
-    for (let i = 0; i < w.idx.length; i++) counts.set(w.idx[i], (counts.get(w.idx[i]) ?? 0) + w.cnt[i]);
-    total += w.total;
-  }
-  const idx = [...counts.keys()].sort((a, b) => a - b);
-  return { layout: DEFAULT_LAYOUT, idx, cnt: idx.map((k) => counts.get(k)!), total };
+  return percentiles(mergeSparse(windows), qs);
 }
 
 const ulp = (x: number) => 2 ** (Math.floor(Math.log2(x)) - 52);
@@ -181,15 +170,15 @@ class CumulativeWindows {
     for (const w of windows) for (const i of w.idx) distinct.add(i);
     const keys = Int32Array.from(distinct).sort();
     const K = keys.length;
-    const pos = new Map<number, number>();
-    keys.forEach((k, j) => pos.set(k, j));
+    const pos = new Int32Array(K ? keys[K - 1] + 1 : 0);
+    keys.forEach((k, j) => (pos[k] = j));
     this.n = windows.length;
     this.keys = keys;
     this.cum = new Uint32Array((windows.length + 1) * K);
     const dense = new Float64Array(K);
     windows.forEach((w, j) => {
       dense.fill(0);
-      for (let i = 0; i < w.idx.length; i++) dense[pos.get(w.idx[i])!] += w.cnt[i];
+      for (let i = 0; i < w.idx.length; i++) dense[pos[w.idx[i]]] += w.cnt[i];
       const prev = j * K;
       const row = prev + K;
       let run = 0;
@@ -267,7 +256,8 @@ class Draws {
  * nothing is merged); the whole run's replicate joins every stage's draws. Histograms must be in the
  * default layout.
  */
-export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: DrawPlan): Replicates {
+export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: DrawPlan, opts: { perStage?: boolean } = {}): Replicates {
+  const perStage = opts.perStage ?? true;
   const resamples = plan.resamples;
   const used = strata.filter((s) => s.windows.length > 0);
   const distinct = new Set<number>();
@@ -284,13 +274,17 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   const overall = qs.map(() => new Float64Array(resamples));
   const byStratum = new Map([...byName.keys()].map((name) => [name, qs.map(() => new Float64Array(resamples))]));
   const draw = rng(plan.seed);
-  /** Percentiles of the windows drawn in `sts` (total count `total`) into out[i][b], by bisection over the global buckets. */
-  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number) => {
-    let lo = 0;
+  /**
+   * Percentiles of the windows drawn in `sts` (total count `total`) into out[i][b], by bisection over
+   * the global buckets between `from[i]` and `to[i]` (bucket positions).
+   */
+  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number, from: Int32Array, to: Int32Array, found: Int32Array) => {
+    let floor = 0;
     qs.forEach((q, i) => {
       if (total === 0) return void (out[i][b] = NaN);
       const want = need(q, total);
-      let hi = global.length - 1;
+      let lo = Math.max(floor, from[i]);
+      let hi = Math.max(lo, to[i]);
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
         let c = 0;
@@ -298,11 +292,19 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
         if (c >= want) hi = mid;
         else lo = mid + 1;
       }
+      floor = lo;
+      found[i] = lo;
       out[i][b] = highestAtIndex(DEFAULT_LAYOUT, global[lo]);
     });
   };
+  const whole = { from: new Int32Array(qs.length), to: new Int32Array(qs.length).fill(global.length - 1) };
+  const lowest = new Int32Array(qs.length);
+  const highest = new Int32Array(qs.length);
+  const found = new Int32Array(qs.length);
   for (let b = 0; b < resamples; b++) {
     let grand = 0;
+    lowest.fill(global.length - 1);
+    highest.fill(0);
     for (const ps of plan.stages) {
       const st = byName.get(ps.name);
       st?.draws.clear();
@@ -315,9 +317,16 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
       }
       if (!st) continue;
       grand += total;
-      search([st], total, byStratum.get(ps.name)!, b);
+      if (!perStage || total === 0) continue;
+      search([st], total, byStratum.get(ps.name)!, b, whole.from, whole.to, found);
+      for (let i = 0; i < qs.length; i++) {
+        lowest[i] = Math.min(lowest[i], found[i]);
+        highest[i] = Math.max(highest[i], found[i]);
+      }
     }
-    search(stages, grand, overall, b);
+    // a percentile of the merged draws lies between the stages' own percentiles
+    if (perStage) search(stages, grand, overall, b, lowest, highest, found);
+    else search(stages, grand, overall, b, whole.from, whole.to, found);
   }
   return { overall, byStratum };
 }

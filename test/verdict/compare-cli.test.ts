@@ -56,10 +56,14 @@ test('a candidate twice as slow: exit 99, p50 and p99 REGRESSED, files where --o
   const r = await runCli(['compare', a, b, '--out', out]);
   t.is(r.code, 99, r.stdout + r.stderr);
   t.regex(r.stdout, /http\.latencyMs\.p50 .* REGRESSED/);
-  t.regex(r.stdout, /http\.latencyMs\.p99\{stage:warm\} .* REGRESSED/);
+  t.regex(r.stdout, /http\.latencyMs\.p99\{stage:base\} .* REGRESSED/);
   const doc = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
   t.is(doc.verdict, 'regressed');
   t.true(doc.counts.regressed > 0);
+  const warm = doc.metrics.find((m: { name: string }) => m.name === 'http.latencyMs.p50{stage:warm}');
+  t.is(warm.verdict, 'unchanged', 'the 8-window warm stage is not judged');
+  t.regex(warm.note, /8 window\(s\): too few to judge/);
+  t.is(warm.interval, null);
   t.false(existsSync(join(b, 'compare.json')), 'nothing written into the candidate directory');
   const relaxed = await runCli(['compare', a, b, '--out', out, ...['p50', 'p90', 'p99'].map((q) => `--threshold=http.latencyMs.${q}=200%`)]);
   t.is(relaxed.code, 0, `a threshold above the change lets it pass: ${relaxed.stdout}`);

@@ -147,6 +147,21 @@ function iidQuantiles(ws: SparseHist[], resamples: number, r: () => number): Flo
   return out;
 }
 
+test('the whole run\'s percentiles are the same whether or not each stage\'s are searched first (the bounds of the fast path)', (t) => {
+  const r = rng(11);
+  const strata = [
+    { name: 'a', windows: windows(r, 40, 30, 3000, 0.5) },
+    { name: 'b', windows: windows(r, 60, 50, 9000, 0.5) },
+    { name: 'c', windows: windows(r, 25, 20, 1500, 0.2) },
+  ];
+  const plan = planDraws(histSeries(strata), histSeries(strata), 300, 5);
+  const fast = bootstrapQuantiles(strata, [50, 90, 99], plan);
+  const plain = bootstrapQuantiles(strata, [50, 90, 99], plan, { perStage: false });
+  t.deepEqual(fast.overall, plain.overall);
+  t.is(plain.byStratum.get('a')![0][0], 0, 'no stage figures when not asked');
+  t.true(fast.byStratum.get('b')![0][0] > 0);
+});
+
 test('block length: about n^(1/3) for white noise, longer for autocorrelated windows, never above n/3', (t) => {
   const r = rng(3);
   const white = Array.from({ length: 125 }, () => r());
