@@ -1,9 +1,10 @@
 // A throw-away PostgreSQL server for tests: initdb into a temporary directory, pg_ctl start listening
 // on 127.0.0.1 at a free port and on a Unix socket in that directory, trust authentication for the
 // local user `postgres`. Run as the `postgres` OS user when we are root (PostgreSQL refuses to run as
-// root). stop() stops it and removes the directory; an exit handler does the same if a test file dies.
+// root). stop() stops it and removes the directory; an exit handler does the same if a test file dies,
+// and a server whose test process was killed outright is stopped and removed by the next start.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,18 +57,53 @@ export interface TestPostgres {
   stop(): void;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Runs a PostgreSQL binary as the server's user, in `dir`; throws with its output when it fails. */
+function runAs(bin: string, dir: string, owner: { uid: number; gid: number } | undefined, cmd: string, args: string[]): void {
+  const [file, argv] = owner ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+  const r = spawnSync(file, argv, { encoding: 'utf8', cwd: dir, timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || String(r.error)).trim().slice(-2000)}`);
+}
+
+/** Stops and removes the servers of test processes that are gone (killed before their exit handler ran). */
+function sweepStale(bin: string, owner: { uid: number; gid: number } | undefined): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith('loadscope-pg-')) continue;
+    const dir = join(tmpdir(), name);
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue; // being set up, or not ours
+    }
+    if (!Number.isInteger(pid) || alive(pid)) continue;
+    try {
+      if (existsSync(join(dir, 'data', 'postmaster.pid'))) runAs(bin, dir, owner, 'pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // not running
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startPostgres(): Promise<TestPostgres> {
   const bin = binDir();
   if (!bin) throw new Error(postgresMissing());
-  const dir = mkdtempSync(join(tmpdir(), 'loadscope-pg-'));
-  const data = join(dir, 'data');
   const owner = isRoot ? postgresUid() : undefined;
+  sweepStale(bin, owner);
+  const dir = mkdtempSync(join(tmpdir(), 'loadscope-pg-'));
+  writeFileSync(join(dir, 'owner.pid'), String(process.pid));
+  const data = join(dir, 'data');
   if (owner) chownSync(dir, owner.uid, owner.gid);
-  const as = (cmd: string, args: string[]) => {
-    const [file, argv] = owner ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
-    const r = spawnSync(file, argv, { encoding: 'utf8', cwd: dir, timeout: 60_000 });
-    if (r.status !== 0) throw new Error(`${cmd} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || String(r.error)).trim().slice(-2000)}`);
-  };
+  const as = (cmd: string, args: string[]) => runAs(bin, dir, owner, cmd, args);
   let started = false;
   const stop = () => {
     if (started) {

@@ -30,6 +30,7 @@ const flatFiles = writeResults(join(work, 'flat'), flat);
 let server: TestPostgres | undefined;
 let dbCount = 0;
 const pgMissing = postgresMissing();
+const pgTest = needs('the PostgreSQL history', pgMissing);
 test.before(async () => {
   if (!pgMissing) server = await startPostgres();
 });
@@ -59,7 +60,7 @@ const backends: Backend[] = [
   },
   {
     name: 'PostgreSQL',
-    test: needs('the PostgreSQL history', pgMissing),
+    test: pgTest,
     async fresh() {
       return { LOADSCOPE_HISTORY_URL: await server!.createDatabase(`history_${++dbCount}`), LOADSCOPE_HISTORY: join(work, 'unused.db') };
     },
@@ -234,6 +235,20 @@ for (const b of backends) {
     t.is(both[1].scenarioHash, both[0].scenarioHash);
   });
 }
+
+pgTest('PostgreSQL through its Unix socket (host = the socket directory) is the same history as through TCP', async (t) => {
+  const tcp = await server!.createDatabase(`history_${++dbCount}`);
+  const socket = server!.socketUrl(new URL(tcp).pathname.slice(1));
+  t.regex(socket, /^postgres:\/\/postgres@%2F/);
+  const imp = await runCli(['history', 'import', ...steppedFiles.slice(0, 5)], { env: { LOADSCOPE_HISTORY_URL: socket } });
+  t.is(imp.code, 0, imp.stderr);
+  const store = await openPostgresHistory(tcp);
+  try {
+    t.deepEqual((await store.list({ metrics: [] })).map((r) => r.runId), stepped.slice(0, 5).map((r) => r.runId));
+  } finally {
+    await store.close();
+  }
+});
 
 test.serial('summary metrics: figures by results.json path, stages by name, no per-window data', (t) => {
   const m = summaryMetrics(stepped[0]);
