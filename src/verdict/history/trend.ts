@@ -1,4 +1,5 @@
 import { LoadscopeError } from '../../core/errors.ts';
+import { nearestName } from '../../scenario/schema.ts';
 import { eDivisive, type EDivisiveOptions } from '../changepoints.ts';
 import { DEFAULT_METRICS } from './metrics.ts';
 import type { HistoryStore, SeriesPoint } from './types.ts';
@@ -63,20 +64,4 @@ export async function scenarioTrend(
     out.push({ metric, points, changes: cps.map((c) => ({ metric, runId: points[c.index].runId, index: c.index, before: c.before, after: c.after, pValue: c.pValue })) });
   }
   return { scenario, metrics: out };
-}
-
-/** The name in `known` nearest to `name` by edit distance, if near enough to be a typo. */
-function nearestName(name: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const k of known) {
-    let prev = Array.from({ length: k.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= name.length; i++) {
-      const cur = [i];
-      for (let j = 1; j <= k.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (name[i - 1].toLowerCase() === k[j - 1].toLowerCase() ? 0 : 1));
-      prev = cur;
-    }
-    if (prev[k.length] < bestD) [bestD, best] = [prev[k.length], k];
-  }
-  return best;
 }
