@@ -26,15 +26,15 @@ import { mergeChecks, readSummaryExport, type K6Summary } from './summary.ts';
 //
 // Stages: a generated script's setup() adds 1 to the loadscope_start counter right before k6 starts
 // its scenarios; stage.start/stage.end are scheduled from that sample's time at the planned offsets. A user script
-// (`script:`) has one stage per k6 scenario, named after it: a stage starts at its first request's
-// send and ends at its last response. Name the scenario's YAML stages after the script's k6
+// (`script:`) has one stage per k6 scenario, named after it: a stage starts where the span of its
+// first pushed requests begins and ends at its last response. Name the scenario's YAML stages after the script's k6
 // scenarios (a script with plain vus/duration has one scenario, "default") so results.json's stages
 // line up; samples without a scenario tag (setup/teardown requests) go to stage "k6".
 //
 // Outcome: exit 0 and 99 (k6's thresholds crossed) are normal ends — loadscope's own verdict is
 // computed on the merged journal data; any other exit is LoadscopeError('ENGINE') with k6's stderr.
 
-/** k6's push interval: a request lands at most half of it away from its window (collector.ts). */
+/** k6's push interval (k6 hands samples to outputs every 50 ms): a request lands about half a push from its window at most (collector.ts). */
 export const PUSH_MS = 100;
 /** Windows are emitted this long after they end, so every process's push of them has arrived. */
 const WINDOW_LAG_MS = 1500;
