@@ -21,37 +21,61 @@ test.after.always(async () => {
 });
 
 /**
- * A TCP relay to the API server that the test can cut: every connection dropped and new ones refused
- * until it is restored. The informer talks through it, the writer directly.
+ * A TCP relay to the API server that the test can cut (every connection dropped, new ones refused)
+ * or freeze (nothing forwarded, connections held open, as in a network partition) until restored.
+ * The informer talks through it, the writer directly.
  */
-async function relay(target: number): Promise<{ port: number; cut(): void; restore(): void; close(): void }> {
-  const open = new Set<Socket>();
-  let up = true;
-  const server = createServer((c) => {
-    if (!up) return c.destroy();
+async function relay(target: number): Promise<{ port: number; cut(): void; freeze(): void; restore(): void; close(): void }> {
+  const pairs = new Set<[Socket, Socket]>();
+  const held = new Set<Socket>();
+  let state: 'up' | 'cut' | 'frozen' = 'up';
+  const link = (c: Socket) => {
     const s = connect(target, '127.0.0.1');
-    open.add(c).add(s);
+    const pair: [Socket, Socket] = [c, s];
+    pairs.add(pair);
     const drop = () => {
       c.destroy();
       s.destroy();
-      open.delete(c);
-      open.delete(s);
+      pairs.delete(pair);
     };
-    c.on('error', drop).on('close', drop);
+    c.on('close', drop);
     s.on('error', drop).on('close', drop);
     c.pipe(s).pipe(c);
+  };
+  const server = createServer((c) => {
+    c.on('error', () => c.destroy());
+    if (state === 'cut') return c.destroy();
+    if (state === 'frozen') {
+      held.add(c);
+      c.on('close', () => held.delete(c));
+      return;
+    }
+    link(c);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dropAll = () => {
+    for (const [c, s] of pairs) c.destroy(), s.destroy();
+    for (const c of held) c.destroy();
+  };
   return {
     port: (server.address() as { port: number }).port,
     cut: () => {
-      up = false;
-      for (const x of open) x.destroy();
+      state = 'cut';
+      dropAll();
     },
-    restore: () => (up = true),
+    freeze: () => {
+      state = 'frozen';
+      for (const [c, s] of pairs) c.unpipe(s), s.unpipe(c);
+    },
+    restore: () => {
+      if (state === 'frozen') for (const [c, s] of pairs) c.pipe(s), s.pipe(c);
+      state = 'up';
+      for (const c of held) link(c);
+      held.clear();
+    },
     close: () => {
-      up = false;
-      for (const x of open) x.destroy();
+      state = 'cut';
+      dropAll();
       server.close();
     },
   };
@@ -113,7 +137,7 @@ test('matches: the checker itself accepts collapsed re-lists and rejects lost, r
   t.false(matches(truth, [w('1'), w('2'), RELIST, l('2'), w(null), w('5'), w('6')]), 'a re-list reported a state the informer had');
 });
 
-it('the apiserver killed and restarted mid-stream, a cut connection over a compacted history: every change seen once, none lost, none twice', async (t) => {
+it('the apiserver killed and restarted mid-stream, a cut connection over a compacted history, a partition: every change seen once, none lost, none twice', async (t) => {
   cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
   const kc = new KubeConfig();
   kc.loadFromFile(cp.info.kubeconfig);
@@ -131,6 +155,9 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
 
   const names = Array.from({ length: 6 }, (_, i) => `cm-${i}`);
   const seen = new Map<string, Seen[]>(names.map((n) => [n, []])); // per object, with the re-list markers
+  let phase = 'start';
+  const story: string[] = []; // what the informer went through, for the log
+  const perPhase = new Map<string, { watch: number; list: number }>();
   const informer = new Informer<V1ConfigMap>({
     kubeConfig: viaProxy,
     path: `/api/v1/namespaces/${namespace}/configmaps`,
@@ -138,13 +165,17 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
     labelSelector,
     watchTimeoutSeconds: 3, // the server also ends watches itself, often: each must resume where it was
     backoff: { initialMs: 300, maxMs: 3000 },
-    onState: (state) => {
+    onState: (state, detail) => {
+      if (state !== 'watching') story.push(`${phase}: ${state}${detail ? ` (${detail.replace(/^request to \S+ failed, reason: /, '')})` : ''}`);
       if (state === 'relisting') for (const s of seen.values()) s.push(RELIST);
     },
     onEvent: (e) => {
       const name = e.object.metadata!.name!;
       if (!seen.has(name)) seen.set(name, []);
       seen.get(name)!.push({ state: e.type === 'deleted' ? null : e.object.metadata!.resourceVersion!, via: e.via });
+      const p = perPhase.get(phase) ?? { watch: 0, list: 0 };
+      p[e.via]++;
+      perPhase.set(phase, p);
     },
   });
   await informer.start();
@@ -185,6 +216,12 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
     }
   };
 
+  const expected = () => new Map(names.map((n) => [n, current(n)]));
+  const cached = () => new Map(names.map((n) => [n, informer.get(namespace, n)?.metadata?.resourceVersion ?? null]));
+  const caughtUp = async () => {
+    const deadline = Date.now() + 30_000;
+    while (JSON.stringify([...cached()]) !== JSON.stringify([...expected()]) && Date.now() < deadline) await sleep(100);
+  };
   const update = async (name: string) => {
     if (current(name) === null) await change(); // (creates something; then updates `name` below)
     while (current(name) === null) await change();
@@ -195,6 +232,7 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
 
   await burst(40, 20);
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    phase = `restart (${signal})`;
     await cp.stop('kube-apiserver', signal); // no request in flight: the writer awaits each change
     await cp.start('kube-apiserver');
     await burst(15, 0); // at once, while the informer may still be backing off
@@ -203,6 +241,7 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
   // Changes the informer cannot watch: its connection is cut, the API server restarts (a new watch
   // cache) and etcd's history is compacted, so its resourceVersion is gone for good (410): only a
   // re-list can find them, and it must report exactly what differs.
+  phase = 'cut';
   proxy.cut();
   await burst(10, 0);
   await update(names[0]);
@@ -214,11 +253,19 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
   await update(names[1]);
   proxy.restore();
   await burst(25, 20);
+  await caughtUp();
+  // A partition: the informer's connection stays open but nothing gets through, so not even the
+  // server's end of the watch arrives; the informer must give that watch up and resume once through.
+  phase = 'partition';
+  proxy.freeze();
+  await burst(10, 100);
+  const frozeAt = Date.now();
+  while (informer.stats.stalls === 0 && Date.now() - frozeAt < 20_000) await sleep(100);
+  t.is(informer.stats.stalls, 1, 'the silent watch was given up once');
+  proxy.restore();
+  await burst(10, 20);
 
-  const expected = () => new Map(names.map((n) => [n, current(n)]));
-  const cached = () => new Map(names.map((n) => [n, informer.get(namespace, n)?.metadata?.resourceVersion ?? null]));
-  const deadline = Date.now() + 30_000;
-  while (JSON.stringify([...cached()]) !== JSON.stringify([...expected()]) && Date.now() < deadline) await sleep(100);
+  await caughtUp();
   await sleep(500); // nothing more may arrive
   await informer.stop();
 
@@ -234,6 +281,8 @@ it('the apiserver killed and restarted mid-stream, a cut connection over a compa
     t.true(matches(truth.get(n)!, s), `${n}: truth ${JSON.stringify(truth.get(n))}\nseen ${JSON.stringify(s)}`);
   }
   const changes = [...truth.values()].reduce((a, s) => a + s.length - 1, 0);
+  t.log(story.join('\n'));
+  t.log(JSON.stringify([...perPhase]));
   t.log(`${changes} changes; informer: ${watchEvents} watch events, ${listEvents} list differences; ${JSON.stringify(informer.stats)}`);
   t.true(informer.stats.relistsAfterGone >= 1, 'the cut connection resumed at a compacted resourceVersion: 410 Gone');
   t.true(listEvents >= 2, 'the changes made while cut were found by the re-list');

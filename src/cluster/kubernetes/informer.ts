@@ -26,8 +26,14 @@ export interface InformerOptions<T extends KubernetesObject> {
   fieldSelector?: string;
   /** Reconnect back-off: doubles from `initialMs` to `maxMs`, ±20% jitter (defaults 200 ms, 5 s). */
   backoff?: { initialMs?: number; maxMs?: number };
-  /** The server ends each watch after about this long, and the informer resumes it (default 300–600 s, random). */
+  /**
+   * The server ends each watch after about this long, and the informer resumes it (default 300–600 s,
+   * random). A watch the server has not ended 50% + 5 s later is taken for a dead connection
+   * (a partition, a frozen server) and abandoned, as is a list that takes longer than `listTimeoutMs`.
+   */
   watchTimeoutSeconds?: number;
+  /** Default 60 s. */
+  listTimeoutMs?: number;
 }
 
 /** Counters of what the informer did, for tests and diagnostics. */
@@ -38,6 +44,8 @@ export interface InformerStats {
   watches: number;
   /** Watches that ended with an error (connection refused or reset, a non-410 error status). */
   watchErrors: number;
+  /** Watches and lists abandoned because the server stopped answering (counted in watchErrors too, for watches). */
+  stalls: number;
 }
 
 const key = (o: KubernetesObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -57,7 +65,7 @@ export class Informer<T extends KubernetesObject> {
   private abort?: AbortController;
   private wake?: () => void;
   private loop?: Promise<void>;
-  readonly stats: InformerStats = { lists: 0, relistsAfterGone: 0, watches: 0, watchErrors: 0 };
+  readonly stats: InformerStats = { lists: 0, relistsAfterGone: 0, watches: 0, watchErrors: 0, stalls: 0 };
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
@@ -147,7 +155,15 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.opts.list();
+    const ms = this.opts.listTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.stats.stalls++;
+        reject(new Error(`no answer within ${ms} ms`));
+      }, ms);
+    });
+    const list = await Promise.race([this.opts.list(), stalled]).finally(() => clearTimeout(timer));
     this.stats.lists++;
     if (this.stopped) return;
     const seen = new Set<string>();
@@ -216,9 +232,17 @@ export class Informer<T extends KubernetesObject> {
         this.rv = rvOf(obj) ?? this.rv;
       };
       let settled = false;
+      let stalled = false;
+      const deadline = setTimeout(() => {
+        stalled = true;
+        this.stats.stalls++;
+        controller.abort();
+      }, (timeout * 1.5 + 5) * 1000);
       const done = (err: unknown) => {
         if (settled) return;
         settled = true;
+        clearTimeout(deadline);
+        if (stalled) errorStatus = `the server neither ended the watch nor answered within ${timeout * 1.5 + 5} s`;
         const status = (err as { statusCode?: number } | null)?.statusCode;
         if (status === 410) gone = true;
         const failed = !gone && (errorStatus !== undefined || (err != null && !controller.signal.aborted));
@@ -226,10 +250,13 @@ export class Informer<T extends KubernetesObject> {
         const reason = gone ? 'resourceVersion too old (410 Gone)' : (errorStatus ?? (err ? String((err as Error).message ?? err) : 'closed by the server'));
         resolve({ gone, error: failed, progressed, reason });
       };
+      // Aborted here (410, an error status, a stall, stop()): settled at once, even when the request
+      // itself hangs unanswered; the connection is closed whenever it has come up.
+      controller.signal.addEventListener('abort', () => done(null), { once: true });
       new Watch(this.opts.kubeConfig)
         .watch(this.opts.path, query, onEvent, done)
         .then((c) => {
-          if (settled) return;
+          if (settled) return c.abort();
           this.opts.onState?.('watching');
           controller.signal.addEventListener('abort', () => c.abort(), { once: true });
           if (controller.signal.aborted) c.abort();
