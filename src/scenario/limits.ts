@@ -100,20 +100,53 @@ export const rateValue = (min: 'positive' | 'zero') =>
 /** HTTP header name (an RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** A request's headers: at most 64, names HTTP tokens of at most 256 bytes, values at most 8 KiB without control characters (tab allowed). */
-export const headerRecord = z.record(z.string(), z.string()).superRefine((h, ctx) => {
-  const names = Object.keys(h);
-  if (names.length > LIMITS.headers) ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.headers} headers per request (${names.length} here)` });
-  for (const name of names) {
-    if (!TOKEN.test(name) || bytes(name) > LIMITS.headerNameBytes) {
-      ctx.addIssue({ code: 'custom', path: [name], message: `header name ${quote(name)} is not an HTTP token of at most ${LIMITS.headerNameBytes} bytes (letters, digits and !#$%&'*+.^_\`|~-)` });
+/** `${env:NAME}` in a header value: replaced by that environment variable when the scenario is loaded. */
+export const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** A header value as written: text (which may hold `${env:NAME}`), or `{ value, secret: true }`. */
+const headerValue = z.union([
+  z.string(),
+  z.strictObject({
+    value: z.string(),
+    secret: z.boolean().default(false).meta({ description: 'Keep the value out of everything loadscope writes (the journal\'s scenario text shows <secret>).' }),
+  }),
+]);
+
+/** A header value with its `${env:NAME}` references replaced; `secret` when marked or taken from the environment. */
+export function resolveHeader(v: string | { value: string; secret?: boolean }, env: NodeJS.ProcessEnv = process.env): { value: string; secret: boolean; missing: string[] } {
+  const text = typeof v === 'string' ? v : v.value;
+  const missing: string[] = [];
+  let fromEnv = false;
+  const value = text.replace(ENV_REF, (_m, name: string) => {
+    fromEnv = true;
+    const got = env[name];
+    if (got === undefined) missing.push(name);
+    return got ?? '';
+  });
+  return { value, secret: fromEnv || (typeof v !== 'string' && v.secret === true), missing };
+}
+
+/**
+ * A request's headers → name to the real value (what the engines send): at most 64, names HTTP tokens of at most
+ * 256 bytes, values at most 8 KiB without control characters (tab allowed). Messages never quote a value.
+ */
+export const headerRecord = z
+  .record(z.string(), headerValue)
+  .superRefine((h, ctx) => {
+    const names = Object.keys(h);
+    if (names.length > LIMITS.headers) ctx.addIssue({ code: 'custom', message: `at most ${LIMITS.headers} headers per request (${names.length} here)` });
+    for (const name of names) {
+      if (!TOKEN.test(name) || bytes(name) > LIMITS.headerNameBytes) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `header name ${quote(name)} is not an HTTP token of at most ${LIMITS.headerNameBytes} bytes (letters, digits and !#$%&'*+.^_\`|~-)` });
+      }
+      const { value, missing } = resolveHeader(h[name]);
+      for (const env of missing) ctx.addIssue({ code: 'custom', path: [name], message: `header value: the environment variable ${env} is not set` });
+      if (bytes(value) > LIMITS.headerValueBytes) ctx.addIssue({ code: 'custom', path: [name], message: `header value of ${bytes(value)} bytes is over the limit of ${LIMITS.headerValueBytes} bytes` });
+      const bad = /[\u0000-\u0008\u000a-\u001f\u007f]/.exec(value);
+      if (bad) ctx.addIssue({ code: 'custom', path: [name], message: `header value contains the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at character ${bad.index + 1}; HTTP forbids it` });
     }
-    const value = h[name];
-    if (bytes(value) > LIMITS.headerValueBytes) ctx.addIssue({ code: 'custom', path: [name], message: `header value of ${bytes(value)} bytes is over the limit of ${LIMITS.headerValueBytes} bytes` });
-    const bad = /[\u0000-\u0008\u000a-\u001f\u007f]/.exec(value);
-    if (bad) ctx.addIssue({ code: 'custom', path: [name], message: `header value contains the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at character ${bad.index + 1}; HTTP forbids it` });
-  }
-});
+  })
+  .transform((h) => Object.fromEntries(Object.entries(h).map(([name, v]) => [name, resolveHeader(v).value])));
 
 /** A request path: starts with "/", at most 8 KiB, no spaces or control characters (percent-encode them). */
 export const requestPath = z

@@ -4,12 +4,13 @@ import { isIP } from 'node:net';
 import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { LoadscopeError, type Problem } from '../core/errors.ts';
-import { LIMITS, quote } from './limits.ts';
+import { ENV_REF, LIMITS, quote, resolveHeader } from './limits.ts';
 import { scenarioSchema, type ScenarioSpec } from './schema.ts';
 
 /** A validated scenario with where it came from (the report shows the text). */
 export interface Scenario {
   file: string;
+  /** The file's text with secret header values blanked ("<secret>"): what the journal and the report keep. `spec` holds the real values. */
   text: string;
   spec: ScenarioSpec;
 }
@@ -86,9 +87,53 @@ export function parseScenario(text: string, file: string, opts: LoadOptions = {}
       problems.push({ file, ...positionOf(doc, ['script'], at), message: `k6 script ${script} does not exist`, hint: 'the path is relative to the scenario file' });
     }
   }
+  const secrets = parsed.success ? secretHeaders(doc) : [];
+  if (parsed.success && parsed.data.engine === 'k6') {
+    for (const s of secrets) {
+      problems.push({ file, ...at(s.at), message: 'engine k6 does not take secret header values yet (its generated script is written to the run directory)', hint: 'use engine autocannon or lean for this scenario' });
+    }
+  }
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   if (problems.length || !parsed.success) throw invalid(file, problems);
-  return { file, text, spec: parsed.data };
+  return { file, text: redact(text, secrets), spec: parsed.data };
+}
+
+/** A secret header value in the scenario: where it is written, and the text range to blank (a literal `value:`). */
+interface SecretAt {
+  at: number;
+  literal?: [number, number];
+  /** The real value (also blanked wherever else the text holds it). */
+  value: string;
+}
+
+/** Header values that are secret: `{ value, secret: true }` (the literal is blanked) or text with `${env:NAME}` (nothing to blank). */
+function secretHeaders(doc: Document): SecretAt[] {
+  const out: SecretAt[] = [];
+  const requests = doc.get('requests', true);
+  if (!isCollection(requests)) return out;
+  for (const req of requests.items as unknown[]) {
+    const headers = isMap(req) ? req.get('headers', true) : undefined;
+    if (!isMap(headers)) continue;
+    for (const pair of headers.items) {
+      const v = pair.value as YamlNode | null;
+      if (isMap(v)) {
+        const value = v.get('value', true) as YamlNode | undefined;
+        if (v.get('secret') === true && isScalar(value) && typeof value.value === 'string' && value.range) out.push({ at: value.range[0], literal: [value.range[0], value.range[1]], value: value.value });
+      } else if (isScalar(v) && typeof v.value === 'string' && new RegExp(ENV_REF.source).test(v.value) && v.range) out.push({ at: v.range[0], value: resolveHeader(v.value).value });
+    }
+  }
+  return out;
+}
+
+/** The scenario text as everything loadscope writes keeps it: each literal secret value replaced by "<secret>". */
+function redact(text: string, secrets: SecretAt[]): string {
+  let out = text;
+  for (const s of [...secrets].filter((x) => x.literal).sort((a, b) => b.literal![0] - a.literal![0])) {
+    const [from, to] = s.literal!;
+    out = `${out.slice(0, from)}"<secret>"${out.slice(from, to).endsWith('\n') ? '\n' : ''}${out.slice(to)}`;
+  }
+  for (const s of secrets) if (s.value.length >= 4) out = out.split(s.value).join('<secret>');
+  return out;
 }
 
 /** True for loopback and the benchmarking range 198.18.0.0/15 (RFC 2544). */
