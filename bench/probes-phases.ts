@@ -3,7 +3,8 @@
 //   ARMS       comma-separated: all | probe:pktlat | probe:tcpwatch+fibroute | none (nothing attached:
 //              the control, shows the noise) — e.g. all,probe:pktlat,none. ARM@DIR runs the loaders
 //              built in DIR (make -C bpf OUTPUT=DIR), to compare two builds side by side, e.g.
-//              probe:pktlat,probe:pktlat@/tmp/variant
+//              probe:pktlat,probe:pktlat@/tmp/variant; ARM#full or ARM#sampled picks the fidelity
+//              (default sampled), e.g. all,all#full,none
 //   CYCLES     how often each arm comes (default 8); PHASE_MS (default 1000); SETTLE_MS (default 700)
 //   PIN=1      pins the engine to CPU 0 and nginx to CPU 1 (taskset), against scheduler placement
 // One loadscope autocannon engine (16 connections) against nginx on loopback throughout; the probes get
@@ -83,7 +84,8 @@ function runtimeNs(): number {
 
 async function attach(arm: string): Promise<() => Promise<unknown>> {
   if (arm === 'off' || arm === 'none') return async () => undefined;
-  const [which, loaderDir] = arm.split('@');
+  const [spec, fidelity] = arm.split('#') as [string, 'full' | 'sampled' | undefined];
+  const [which, loaderDir] = spec.split('@');
   const probes = which === 'all' ? undefined : (which.replace(/^probe:/, '').split('+') as ProbeName[]);
   const h = await startProbes({
     sink: { sample() {}, event() {} },
@@ -91,6 +93,7 @@ async function attach(arm: string): Promise<() => Promise<unknown>> {
     mode: 'required',
     ...(probes ? { probes } : {}),
     ...(loaderDir ? { loaderDir } : {}),
+    ...(fidelity ? { fidelity } : {}),
   });
   return () => h.stop();
 }

@@ -19,7 +19,8 @@ import { clusters } from '../../src/cluster/clusters.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
 import { startProbes, URL_TARGET_FILTER } from '../../src/kernel/probes.ts';
-import type { ProbeFilter } from '../../src/kernel/types.ts';
+import type { ProbeFidelity, ProbeFilter } from '../../src/kernel/types.ts';
+import { probeCost, type ProbeCost } from '../../src/analyze/probes.ts';
 import { now } from '../../src/core/clock.ts';
 import { Ledger } from '../../src/core/ledger.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
@@ -116,7 +117,8 @@ const suite: Suite = {
       }
       // attaching all probes takes ~80 ms, so phases can be short: many short phases follow the
       // machine's drift more closely than a few long ones, and the median of many ratios moves little
-      await nginxToggled(ctx, nginx, startProbes, filterFor(nginx.port), filterText, ctx.quick ? 16 : 48, 1000);
+      // 20 phases of each arm at least (the acceptance of issue 17), interleaved with none
+      await nginxToggled(ctx, nginx, startProbes, filterFor(nginx.port), filterText, ctx.quick ? 20 : 32, 1000);
     } finally {
       await nginx.stop();
     }
@@ -192,69 +194,132 @@ function windowMeter(child: ChildProcess): PhaseMeter {
   };
 }
 
+/** One way of running the probes in a toggled load: a label and the fidelity it starts them at. */
+interface Arm {
+  label: string;
+  fidelity: ProbeFidelity;
+}
+
+/** The probes' CPU per second of their life, as results.json `probes.cost` gives it (start-up left out). */
+function reportedCores(c: ProbeCost): number {
+  return c.wallS > 0 ? (c.bpfSeconds + c.loaderSeconds - c.loaderStartSeconds) / c.wallS : NaN;
+}
+
+/** Mean and 95% interval of the mean (t ≈ 1.96·sd/√n), as text. */
+function interval(xs: number[]): string {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
+  const half = (1.96 * sd) / Math.sqrt(Math.max(1, n));
+  return `mean ${mean.toFixed(3)}, 95% interval ${(mean - half).toFixed(3)}–${(mean + half).toFixed(3)} (n=${n}, sd ${sd.toFixed(3)})`;
+}
+
 /**
  * The same comparison inside one continuous load (the engine `child`, started by the caller):
- * phases alternate none / all probes (attached before a phase is measured, detached after), and each
- * "on" phase is divided by the mean of the "off" phases beside it. One engine process and one
- * connection pool throughout, so run-to-run differences (start-up, scheduling, where the pool lands)
- * drop out.
+ * phases go none, arm 1, none, arm 2, none, arm 1, … (each arm's probes attached before its phase is
+ * measured, detached after), and each arm's phase is divided by the mean of the "none" phases beside
+ * it. One engine process and one connection pool throughout, so run-to-run differences (start-up,
+ * scheduling, where the pool lands) drop out. For each arm also: the machine's busy CPU per request
+ * over none's, and the probes' CPU as results.json `probes.cost` reports it (BPF run time + loaders)
+ * against the machine's extra busy CPU in the phase ((CPU per request on − off) × requests).
  */
 async function toggled(
   ctx: BenchContext,
-  o: { name: string; compared: string; child: ChildProcess; meter: PhaseMeter; startProbes: StartProbes; filter: Filter; phases: number; phaseMs: number },
+  o: { name: string; compared: string; child: ChildProcess; meter: PhaseMeter; startProbes: StartProbes; filter: Filter; arms: Arm[]; phasesPerArm: number; phaseMs: number },
 ): Promise<void> {
   const { child, meter } = o;
-  const rates: (Phase & { on: boolean })[] = [];
+  const rates: (Phase & { arm?: Arm; cost?: ProbeCost; every?: number[] })[] = [];
+  const seq: (Arm | undefined)[] = [undefined];
+  for (let k = 0; k < o.phasesPerArm; k++) for (const a of o.arms) seq.push(a, undefined);
   await sleep(1500);
-  for (let k = 0; k < o.phases && child.exitCode === null; k++) {
-    const on = k % 2 === 1;
-    const ac = new AbortController();
-    const handle = on ? await o.startProbes({ sink: { sample() {}, event() {} }, filter: o.filter, mode: 'auto', signal: ac.signal }) : undefined;
+  for (let k = 0; k < seq.length && child.exitCode === null; k++) {
+    const arm = seq[k];
+    const ends: RunEvent[] = [];
+    const every: number[] = [];
+    const sink: Sink = {
+      sample: (x: Sample) => void (x.metric === 'probe.pkt_timed' && every.push(Number((x.meta as { every?: number } | undefined)?.every))),
+      event: (e: RunEvent) => void (e.kind === 'probe.end' && ends.push(e)),
+    };
+    const handle = arm ? await o.startProbes({ sink, filter: o.filter, mode: 'auto', fidelity: arm.fidelity }) : undefined;
+    let phase: Phase;
     try {
       if (handle && !handle.status.enabled) return ctx.skip(o.name, `probes off: ${handle.status.reason ?? 'unknown reason'}`);
       // Attaching and detaching disturb the machine for a moment (tracepoint code patching, JIT
       // memory, the loaders' start and exit); a run attaches once, before its load. So every phase,
       // "on" and "off" alike, starts SETTLE_MS after its transition, and measures steady state.
       await sleep(SETTLE_MS);
-      let phase: Phase;
       try {
         phase = await meter.measure(o.phaseMs);
       } catch (err) {
         return ctx.skip(o.name, `phase ${k + 1} could not be measured: ${(err as Error).message}`);
       }
-      rates.push({ on, ...phase });
     } finally {
       await handle?.stop();
     }
+    const cost = arm ? probeCost(ends) : undefined;
+    rates.push({ ...phase, ...(arm ? { arm } : {}), ...(cost ? { cost } : {}), every });
   }
-  /** Each "on" phase's figure over the mean of the "off" phases beside it. */
-  const ratiosOf = (f: (p: Phase) => number): number[] => {
-    const out: number[] = [];
-    for (let k = 1; k < rates.length; k += 2) {
-      const off = [rates[k - 1], rates[k + 1]].filter((x) => x !== undefined).map(f);
-      out.push(f(rates[k]) / (off.reduce((a, b) => a + b, 0) / off.length));
+  ctx.log(`${o.name}: ${rates.map((r) => `${r.arm?.label ?? 'none'} ${Math.round(r.rps)}`).join(', ')} req/s`);
+  for (const arm of o.arms) {
+    const idx = rates.map((r, i) => (r.arm === arm ? i : -1)).filter((i) => i > 0);
+    const offMean = (i: number, f: (p: Phase) => number) => {
+      const off = [rates[i - 1], rates[i + 1]].filter((x) => x !== undefined && !x.arm).map(f);
+      return off.reduce((a, b) => a + b, 0) / off.length;
+    };
+    const ratios = idx.map((i) => rates[i].rps / offMean(i, (p) => p.rps));
+    if (!ratios.length) return ctx.skip(`${o.name}, ${arm.label}`, 'the load ended before a phase with probes');
+    const cpu = idx.map((i) => rates[i].cpuPerReq / offMean(i, (p) => p.cpuPerReq));
+    // the probes' CPU two ways, in cores (CPU-s per s): the machine's extra busy CPU over the phase, and probes.cost
+    const independent = idx.map((i) => (rates[i].cpuPerReq - offMean(i, (p) => p.cpuPerReq)) * rates[i].rps);
+    const reported = idx.map((i) => (rates[i].cost ? reportedCores(rates[i].cost!) : NaN));
+    const sumI = independent.reduce((a, b) => a + b, 0);
+    const sumR = reported.reduce((a, b) => a + b, 0);
+    const everies = idx.flatMap((i) => rates[i].every ?? []).filter((x) => Number.isFinite(x));
+    ctx.log(`${o.name}, ${arm.label}: throughput ÷ none ${interval(ratios)}`);
+    ctx.log(`${o.name}, ${arm.label}: CPU per request ÷ none ${interval(cpu)}`);
+    ctx.log(`${o.name}, ${arm.label}: probes' CPU, machine's extra busy CPU ${(sumI / idx.length).toFixed(4)} cores vs probes.cost ${(sumR / idx.length).toFixed(4)} cores (ratio ${(sumI / sumR).toFixed(2)}); 1 in N timed: ${everies.length ? `${Math.min(...everies)}–${Math.max(...everies)}` : 'n/a'}`);
+    const lastCost = rates[idx.at(-1)!].cost;
+    if (lastCost) ctx.log(`${o.name}, ${arm.label}: last phase's probes.cost per program: ${lastCost.programs.filter((p) => p.runs).map((p) => `${p.program} ${p.nsPerRun} ns × ${p.runs}`).join(', ')}`);
+    ctx.line({
+      name: `${o.name}, ${arm.label}`,
+      compared: `${o.compared}; the ${arm.label} phases (${arm.fidelity} fidelity), each over the mean of the "none" phases beside it; ${interval(ratios)}`,
+      unit: '×',
+      spread: spread(ratios),
+      goal: { op: '>=', value: arm.fidelity === 'sampled' ? 0.98 : 0.95 },
+    });
+    // Where the load is not CPU-bound throughout (stalls leave CPUs idle), throughput shows only part
+    // of the probes' CPU; the machine's busy CPU per request shows all of it, whoever spends it.
+    ctx.line({
+      name: `${o.name}, ${arm.label}: CPU per request`,
+      compared: `the same phases; the machine's busy CPU (/proc/stat user, nice, system, irq, softirq; all CPUs) per request served, ${arm.label} ÷ none; ${interval(cpu)}`,
+      unit: '×',
+      spread: spread(cpu),
+    });
+    // one phase's extra CPU is a small difference of two noisy figures: compare sums over blocks of 5 phases
+    const blocks: number[] = [];
+    for (let b = 0; b + 5 <= idx.length; b += 5) {
+      const i5 = independent.slice(b, b + 5).reduce((a, x) => a + x, 0);
+      const r5 = reported.slice(b, b + 5).reduce((a, x) => a + x, 0);
+      blocks.push(i5 / r5);
     }
-    return out;
-  };
-  const ratios = ratiosOf((p) => p.rps);
-  if (!ratios.length) return ctx.skip(o.name, 'the load ended before a phase with probes');
-  ctx.log(`${o.name}: ${rates.map((r) => `${r.on ? 'on' : 'off'} ${Math.round(r.rps)}`).join(', ')} req/s`);
-  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
-  const sd = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, ratios.length - 1));
-  ctx.log(`${o.name}: mean ratio ${mean.toFixed(3)} ± ${((1.96 * sd) / Math.sqrt(ratios.length)).toFixed(3)} (95% interval of the mean, n=${ratios.length})`);
-  ctx.line({ name: o.name, compared: o.compared, unit: '×', spread: spread(ratios), goal: { op: '>=', value: 0.95 } });
-  // Where the load is not CPU-bound throughout (stalls leave CPUs idle), throughput shows only part
-  // of the probes' CPU; the machine's busy CPU per request shows all of it, whoever spends it.
-  ctx.line({
-    name: `${o.name}: CPU per request`,
-    compared: `the same phases; the machine's busy CPU (/proc/stat user, nice, system, irq, softirq; all CPUs) per request served, all probes ÷ none; the inverse of the throughput ratio on a machine the load saturates`,
-    unit: '×',
-    spread: spread(ratiosOf((p) => p.cpuPerReq)),
-  });
+    ctx.line({
+      name: `${o.name}, ${arm.label}: the machine's extra CPU ÷ probes.cost`,
+      compared: `the same phases; the machine's extra busy CPU over none's ((CPU per request − none's) × requests per second, /proc/stat) over the probes' CPU per second as results.json probes.cost gives it (BPF run time from the kernel's run-time statistics + the loaders' CPU since attach), in blocks of 5 phases; all phases together ${(sumI / sumR).toFixed(2)}; goal: within a factor of 1.5`,
+      unit: '×',
+      spread: spread(blocks),
+      goal: { op: '<=', value: 1.5 },
+    });
+    ctx.raw?.(`${o.name}, ${arm.label}`, { ratios, cpu, independent, reported, everies });
+  }
 }
 
 /** One continuous load against nginx on loopback: phases of `phaseMs` (nginx's counter). */
-async function nginxToggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, filter: Filter, filterText: string, phases: number, phaseMs: number): Promise<void> {
+async function nginxToggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof startNginx>>, startProbes: StartProbes, filter: Filter, filterText: string, phasesPerArm: number, phaseMs: number): Promise<void> {
+  const arms: Arm[] = [
+    { label: 'default (sampled) probes', fidelity: 'sampled' },
+    { label: 'full-fidelity probes', fidelity: 'full' },
+  ];
+  const phases = phasesPerArm * arms.length * 2 + 1;
   const durationMs = phases * (phaseMs + SETTLE_MS + 1500) + 5000;
   const tool = engineChild(ctx.root, 'loadscope autocannon engine', { engine: 'autocannon', url: nginx.fileUrl, connections: CONNECTIONS, durationMs });
   const child = spawnTracked(tool.cmd, tool.args, { cwd: tool.cwd });
@@ -262,12 +327,13 @@ async function nginxToggled(ctx: BenchContext, nginx: Awaited<ReturnType<typeof 
   try {
     await toggled(ctx, {
       name: 'throughput with all probes ÷ none, one continuous load',
-      compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${phases} phases of ${phaseMs / 1000} s alternating none / all probes (${filterText}; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition); each "on" phase over the mean of the "off" phases beside it`,
+      compared: `one loadscope autocannon engine process, ${CONNECTIONS} connections against nginx on loopback, ${phases} phases of ${phaseMs / 1000} s going none, sampled, none, full, … (${phasesPerArm} of each arm; ${filterText}; attach and detach outside the phases, each phase measured from ${SETTLE_MS} ms after its transition)`,
       child,
       meter: nginxMeter(nginx),
       startProbes,
       filter,
-      phases,
+      arms,
+      phasesPerArm,
       phaseMs,
     });
   } finally {
@@ -313,7 +379,8 @@ async function clusterToggled(ctx: BenchContext, startProbes: StartProbes, phase
         meter: windowMeter(child),
         startProbes,
         filter: { ports: target.ports, ifaces: target.ifaces, cidrs: target.cidrs },
-        phases,
+        arms: [{ label: 'default (sampled) probes', fidelity: 'sampled' }],
+        phasesPerArm: Math.ceil(phases / 2),
         phaseMs,
       });
     } finally {

@@ -682,6 +682,7 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 	__u64 stats[LS_STAT__MAX] = {}, last[LS_STAT__MAX] = {};
 	char extra[256] = "", progs[1024];
 	__u64 started = ls_mono_ns();
+	double cpu_started = cpu_seconds();
 
 	window_loop(o, l, stats, last);
 	/* detach first so the last windows stop moving, then take everything */
@@ -695,10 +696,11 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 		l->end_fields(extra, sizeof(extra), stats, l->ctx);
 	prog_stats_json(progs, sizeof(progs), *s->obj);
 	ls_out("{\"t\":\"end\",\"probe\":\"%s\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s,\"bpf_stats\":%s,\"wall_s\":%.3f,\"ncpu\":%ld}",
+	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s,\"bpf_stats\":%s,\"wall_s\":%.3f,\"ncpu\":%ld,\"cpu_run_s\":%.3f}",
 	       o->probe, (unsigned long long)ls_mono_ns(), cpu_seconds(), ls_lines + 1,
 	       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL], extra, progs,
-	       run_stats_fd >= 0 ? "true" : "false", (double)(ls_mono_ns() - started) / 1e9, sysconf(_SC_NPROCESSORS_ONLN));
+	       run_stats_fd >= 0 ? "true" : "false", (double)(ls_mono_ns() - started) / 1e9, sysconf(_SC_NPROCESSORS_ONLN),
+	       cpu_seconds() - cpu_started);
 	ls_out_flush();
 }
 

@@ -15,8 +15,9 @@ export type ProbeLatency = HistogramSummary & { unit: 'ns' | 'us' | 'ms' };
 export interface SamplingError {
   confidence: 0.95;
   effectiveN: number;
-  p50: [number, number];
-  p99: [number, number];
+  /** null as the upper end: the sample is too small to bound the quantile from above (p + half-width ≥ 1). */
+  p50: [number, number | null];
+  p99: [number, number | null];
 }
 
 /** Which 1 in N pktlat timed: consecutive windows of one N, from `startMs` to `endMs` (epoch ms). */
@@ -38,6 +39,8 @@ export interface ProbeCost {
   cpuSeconds: number;
   bpfSeconds: number;
   loaderSeconds: number;
+  /** Of loaderSeconds, what the loaders spent before attaching (loading and verifying the programs). */
+  loaderStartSeconds: number;
   /** Program runs (every hook hit, also the ones the filter turns away) and mean ns per run. */
   events: number;
   nsPerEvent: number;
@@ -144,9 +147,9 @@ function addSampled(l: SampledLat, h: SparseHist, sum: number, every: number): v
 /** Distribution-free 95% intervals of p50 and p99 (SamplingError). */
 export function samplingError(h: SparseHist, effectiveN: number): SamplingError {
   const at = (q: number) => percentiles(h, [Math.min(100, Math.max(1e-9, q * 100))])[0];
-  const ci = (p: number): [number, number] => {
+  const ci = (p: number): [number, number | null] => {
     const half = 1.96 * Math.sqrt((p * (1 - p)) / Math.max(1, effectiveN));
-    return [at(p - half), at(p + half)];
+    return [at(p - half), p + half >= 1 ? null : at(p + half)];
   };
   return { confidence: 0.95, effectiveN: Math.round(effectiveN), p50: ci(0.5), p99: ci(0.99) };
 }
@@ -374,12 +377,14 @@ export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
   if (!ends.length) return undefined;
   const programs: ProbeCost['programs'] = [];
   let loaderSeconds = 0;
+  let loaderRun = 0;
   let wallS = 0;
   let cpus = 0;
   let bpfStats = true;
   for (const e of ends) {
     const a = e.attrs;
     loaderSeconds += Number(a.cpuSeconds ?? 0);
+    loaderRun += Number(a.cpuRunSeconds ?? a.cpuSeconds ?? 0);
     wallS = Math.max(wallS, Number(a.wallS ?? 0));
     cpus = Math.max(cpus, Number(a.ncpu ?? 0));
     if (a.bpfStats !== true) bpfStats = false;
@@ -396,6 +401,7 @@ export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
     cpuSeconds: round6(cpuSeconds),
     bpfSeconds: round6(bpfSeconds),
     loaderSeconds: round6(loaderSeconds),
+    loaderStartSeconds: round6(Math.max(0, loaderSeconds - loaderRun)),
     events,
     nsPerEvent: events ? Math.round((cpuSeconds * 1e9) / events) : 0,
     share: wallS > 0 && cpus > 0 ? round6(cpuSeconds / (wallS * cpus)) : 0,

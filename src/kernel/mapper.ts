@@ -121,6 +121,7 @@ export class ProbeRecordMapper {
             progs: r.progs ?? {},
             ...(r.bpf_stats !== undefined ? { bpfStats: r.bpf_stats } : {}),
             ...(r.wall_s !== undefined ? { wallS: r.wall_s } : {}),
+            ...(r.cpu_run_s !== undefined ? { cpuRunSeconds: r.cpu_run_s } : {}),
             ...(r.ncpu !== undefined ? { ncpu: r.ncpu } : {}),
             ...(r.fidelity !== undefined ? { fidelity: r.fidelity } : {}),
           },

@@ -182,6 +182,7 @@ class ProbeLoader {
       ...(e?.progs ? { progs: e.progs } : {}),
       ...(e?.bpf_stats !== undefined ? { bpfStats: e.bpf_stats } : {}),
       ...(e?.wall_s !== undefined ? { wallS: e.wall_s } : {}),
+      ...(e?.cpu_run_s !== undefined ? { cpuRunSeconds: e.cpu_run_s } : {}),
       ...(e?.ncpu !== undefined ? { ncpu: e.ncpu } : {}),
       ...(e?.fidelity !== undefined ? { fidelity: e.fidelity } : {}),
       ...(e ? {} : { incomplete: true }),

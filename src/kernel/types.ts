@@ -88,6 +88,8 @@ export interface LoaderReport {
   bpfStats?: boolean;
   /** Seconds from attach to the end record, and the machine's online CPUs then. */
   wallS?: number;
+  /** The loader's CPU seconds since attach (cpuSeconds less its start-up). */
+  cpuRunSeconds?: number;
   ncpu?: number;
   fidelity?: ProbeFidelity;
   /** pktlat: pairs given up as stale, and queue entries overwritten before their receive. */
@@ -263,6 +265,8 @@ export interface EndRecord {
   bpf_stats?: boolean;
   wall_s?: number;
   ncpu?: number;
+  /** CPU seconds since attach (cpu_s less the start-up: loading and verifying the programs). */
+  cpu_run_s?: number;
   /** pktlat, tcpwatch: the fidelity they ran at. */
   fidelity?: ProbeFidelity;
 }

@@ -78,6 +78,10 @@ export interface ReportView {
   notices: string[];
   absent: { signal: string; detail: string }[];
   servedCheck?: { text: string; cls: string };
+  /** One line on what the probes themselves cost (results.json probes.cost), under the verdict. */
+  observer?: string;
+  /** Which 1 in N packet latency was timed, per run of windows (sampled fidelity). */
+  samplingNote: string;
   thresholds: Table;
   slo: string;
   scaleUp: Table;
@@ -385,10 +389,37 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     tcpFigures.push({ key: 'co', label: 'connections opened / closed / failed', value: `${fmtNum(conn.opened, 0)} / ${fmtNum(conn.closed, 0)} / ${fmtNum(conn.failed, 0)}`, cls: conn.failed ? 'warn' : undefined });
     if (conn.connectMs) tcpFigures.push({ key: 'cm', label: 'connect time p50 / p99', value: `${fmtMs(conn.connectMs.p50)} / ${fmtMs(conn.connectMs.p99)}` });
   }
+  const range = (r: [number, number | null] | undefined) => (!r ? '—' : r[1] === null ? `≥ ${fmtUs(r[0] / 1000)}` : `${fmtUs(r[0] / 1000)}–${fmtUs(r[1] / 1000)}`);
   const packets: Table = {
-    head: ['interface', 'peer', 'direction', 'packets', 'p50', 'p99', 'max'],
-    rows: (probes.packetLatency ?? []).slice(0, 50).map((x) => [c(x.iface), c(x.peer), c(x.dir), c(fmtNum(x.count, 0)), c(fmtUs(x.p50 / 1000)), c(fmtUs(x.p99 / 1000)), c(fmtUs(x.max / 1000))]),
+    head: ['interface', 'peer', 'direction', 'packets', 'timed', 'p50', 'p50 95% interval', 'p99', 'p99 95% interval', 'max'],
+    rows: (probes.packetLatency ?? []).slice(0, 50).map((x) => [
+      c(x.iface),
+      c(x.peer),
+      c(x.dir),
+      c(fmtNum(x.count, 0)),
+      c(fmtNum(x.timed ?? x.count, 0)),
+      c(fmtUs(x.p50 / 1000)),
+      c(range(x.error?.p50)),
+      c(fmtUs(x.p99 / 1000)),
+      c(range(x.error?.p99)),
+      c(fmtUs(x.max / 1000)),
+    ]),
   };
+  const smp = probes.sampling;
+  const t0ms = Date.parse(r.startedAt);
+  const samplingNote = !smp?.windows?.length
+    ? ''
+    : smp.everyMax <= 1
+      ? `Every packet timed (${smp.fidelity} fidelity).`
+      : `Sampled fidelity: every packet counted, 1 in N timed (${fmtNum(smp.timed, 0)} of ${fmtNum(smp.packets, 0)} queued packets). N per window: ${smp.windows
+          .slice(0, 20)
+          .map((w) => `${fmtS((w.startMs - t0ms) / 1000)}–${fmtS((w.endMs - t0ms) / 1000)}: 1 in ${w.every}`)
+          .join('; ')}${smp.windows.length > 20 ? `; … (${smp.windows.length} runs of windows in results.json probes.sampling)` : ''}. Counts are each window's timed pairs × its N; the intervals are the sampling error (95%, order statistics), besides the histogram's 6.25%.`;
+  const cost = probes.cost;
+  const observer =
+    probesRan && cost
+      ? `Observer cost: the probes took ${fmtNum(cost.cpuSeconds, 2)} CPU-s (BPF programs ${fmtNum(cost.bpfSeconds, 2)} s${cost.bpfStats ? '' : ', run time partly not counted'}, loaders ${fmtNum(cost.loaderSeconds, 2)} s), ${pct(cost.share)} of the machine, ${fmtNum(cost.nsPerEvent, 0)} ns per program run${smp && smp.everyMax > 1 ? `; packet latency timed 1 in ${smp.everyMin === smp.everyMax ? smp.everyMin : `${smp.everyMin}–${smp.everyMax}`}` : smp?.windows?.length ? '; every packet timed' : ''}.`
+      : undefined;
   const drops: Table = {
     head: ['reason', 'interface', 'count'],
     rows: (probes.drops?.byReason ?? []).slice(0, 100).map((x) => [c(x.reason), c(x.iface), c(fmtNum(x.count, 0))]),
@@ -409,6 +440,8 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     scenarioName: s(r.scenario.name),
     subtitle: `${r.startedAt} → ${r.endedAt} · engine ${s(r.engine)} · run ${s(r.runId)}${r.scenario.description ? ` · ${s(r.scenario.description)}` : ''}`,
     verdict,
+    ...(observer ? { observer } : {}),
+    samplingNote,
     figures,
     findings: a?.findings ?? [],
     notices: r.notices.map(s),
