@@ -14,7 +14,7 @@ export const compare: Command = {
   help: `loadscope compare <baseline-rundir> <candidate-rundir> [options]
 
 Compares two runs from their journals (events.ndjson) and calls each metric regressed, improved or
-unchanged, with the change, its 95% interval (stage-stratified block bootstrap over the 1 s
+unchanged, with the change, its 95% interval (paired, stage-stratified block bootstrap over the 1 s
 windows) and the minimum detectable change of the baseline. Prints a table and writes compare.json
 and compare.html (both runs' timelines overlaid).
   --out DIR              where to write compare.json and compare.html (default: the candidate's run directory)
