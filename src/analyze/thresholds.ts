@@ -86,12 +86,16 @@ export function k6Thresholds(perProcess: { metric: string; expression: string; o
 
 /**
  * Collects, as journal records stream past, what thresholds read beyond the run's totals: per stage
- * latencies, attempts and failures, and probe packet latency per interface. Memory grows with stages
- * and interfaces, not with records.
+ * latencies, attempts and failures, and probe packet latency per interface — each window's packet
+ * histogram weighted by its 1-in-N timing (probe.pkt_timed), as results.json's probes are. Memory
+ * grows with stages and interfaces, not with records.
  */
 export class ThresholdData {
   private readonly stageAcc = new Map<string, { hist: HistAcc; responses: number; failed: number; unanswered: number }>();
   private readonly pkt = new Map<string, HistAcc>();
+  /** Packet histograms of a window, held until its pkt_timed record says its N. */
+  private readonly pending = new Map<number, { iface: string; hist: SparseHist }[]>();
+  private lastEvery = 1;
 
   private stage(name: string) {
     let s = this.stageAcc.get(name);
@@ -117,22 +121,42 @@ export class ThresholdData {
         break;
       case 'probe.pkt_latency_ns': {
         if (!r.hist) break;
-        const iface = r.tags.iface ?? '';
-        let acc = this.pkt.get(iface);
-        if (!acc) this.pkt.set(iface, (acc = new HistAcc()));
-        acc.add(hist ?? decodeSparse(r.hist));
+        const list = this.pending.get(r.time);
+        const entry = { iface: r.tags.iface ?? '', hist: hist ?? decodeSparse(r.hist) };
+        if (list) list.push(entry);
+        else this.pending.set(r.time, [entry]);
+        if (this.pending.size > 32) this.settle(Math.min(...this.pending.keys()), this.lastEvery);
         break;
       }
+      case 'probe.pkt_timed':
+        this.lastEvery = Number((r.meta as { every?: unknown } | undefined)?.every ?? 1) || 1;
+        this.settle(r.time, this.lastEvery);
+        break;
     }
+  }
+
+  private settle(time: number, every: number): void {
+    for (const p of this.pending.get(time) ?? []) add(this.pkt, p.iface, p.hist, every);
+    this.pending.delete(time);
   }
 
   stages(): Map<string, StageTotals> {
     return new Map([...this.stageAcc].map(([k, s]) => [k, { latencyUs: s.hist.sparse(), attempts: s.responses + s.unanswered, failed: s.failed }]));
   }
 
+  /** Per interface; windows still waiting for their N are taken at the last N seen (the state is left as it was). */
   packetLatencyNs(): Map<string, SparseHist> {
-    return new Map([...this.pkt].map(([k, acc]) => [k, acc.sparse()]));
+    const out = new Map<string, HistAcc>();
+    for (const [iface, acc] of this.pkt) add(out, iface, acc.sparse(), 1);
+    for (const list of this.pending.values()) for (const p of list) add(out, p.iface, p.hist, this.lastEvery);
+    return new Map([...out].map(([k, acc]) => [k, acc.sparse()]));
   }
+}
+
+function add(m: Map<string, HistAcc>, key: string, h: SparseHist, every: number): void {
+  let acc = m.get(key);
+  if (!acc) m.set(key, (acc = new HistAcc()));
+  acc.add(every === 1 ? h : { ...h, cnt: h.cnt.map((c) => c * every), total: h.total * every });
 }
 
 type Observation = { value: number | null; note?: string };

@@ -2,6 +2,7 @@ import test from 'ava';
 import { buildResult } from '../../src/analyze/results.ts';
 import { createHistogram, encode, record } from '../../src/core/histogram.ts';
 import type { JournalRecord, PlannedStage } from '../../src/core/types.ts';
+import { synthetic } from '../render/fixtures.ts';
 
 // Thresholds on loadscope's own signals and tag filters, evaluated by the results builder on a journal
 // of known content: two stages of different latency and errors, packet latency on two interfaces,
@@ -123,4 +124,34 @@ test('the threshold that stopped the run is marked, with the time and the value 
   const th = judge({ 'http_req_duration{stage:peak}': ['p(99) < 2', 'p(99) < 100'] }, [abort]);
   t.deepEqual(th[0].aborted, { t: 1.5, observed: 5 });
   t.is(th[1].aborted, undefined);
+});
+
+test('HPA reaction time: the load steps followed by a scale-up, per stage too (the synthetic hour of test/helpers)', (t) => {
+  const thresholds = { hpa_reaction_time: ['max < 1000', 'count > 0', 'min >= 0'], 'hpa_reaction_time{stage:peak}': ['max < 1000'], 'hpa_reaction_time{stage:warm}': ['max < 1000'] };
+  const recs = synthetic({ seconds: 3600, packetRecords: 0, events: 40 }).map((r) => (r.type === 'run' ? { ...r, thresholds } : r));
+  const res = buildResult(recs);
+  const steps = res.analysis!.scaleUp.filter((s) => s.reactionS !== null);
+  t.true(steps.length > 0, 'the synthetic run scales up after a load step');
+  const th = res.thresholds;
+  t.is(th[0].observed, Math.max(...steps.map((s) => s.reactionS!)));
+  t.is(th[1].observed, steps.length);
+  t.is(th[2].observed, Math.min(...steps.map((s) => s.reactionS!)));
+  const peak = steps.filter((s) => s.stage === 'peak');
+  t.is(th[3].observed, peak.length ? Math.max(...peak.map((s) => s.reactionS!)) : null);
+  t.is(th[4].status, 'no data', 'warm is not a load step');
+  t.regex(th[4].note ?? '', /no load step/);
+});
+
+test('sampled packet timing: each window counts at its 1 in N, as results.json\'s probes do', (t) => {
+  const timed = (time: number, every: number): JournalRecord => ({ type: 'sample', metric: 'probe.pkt_timed', time, value: 10, tags: {}, meta: { every, packets: 10 * every, windowMs: 1000 } });
+  // the lo window (T0 + 200) was timed 1 in 4, the lsv1 window (T0 + 1200) 1 in 1
+  const recs = journal({ packet_latency: ['count > 0'], 'packet_latency{iface:lo}': ['count > 0', 'p(50) < 1'] });
+  const at = recs.findIndex((r) => r.type === 'sample' && r.metric === 'probe.pkt_latency_ns' && r.tags.iface === 'lsv1');
+  recs.splice(at + 1, 0, timed(T0 + 1200, 1));
+  recs.splice(at, 0, timed(T0 + 200, 4));
+  const th = buildResult(recs).thresholds;
+  t.deepEqual(th.map((x) => x.observed).slice(0, 2), [50, 40]);
+  t.true(near(th[2].observed, 0.02));
+  const lo = (buildResult(recs).probes as { packetLatency: { iface: string; count: number }[] }).packetLatency.find((p) => p.iface === 'lo');
+  t.is(lo?.count, 40, 'the same weighting as the probes summary');
 });

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from '../../src/core/result.ts';
 import { runCli } from '../helpers/cli.ts';
+import { needs } from '../helpers/needs.ts';
+import { kernelTestsUnavailable } from '../kernel/helpers/netns.ts';
 
 // The issue's acceptance through the real CLI: an impossible threshold exits 99 and junit.xml holds a
 // failed testcase with the measured value; a misspelt metric exits 2 naming it and the nearest real
@@ -16,9 +18,9 @@ function tmp(t: ExecutionContext): string {
   return dir;
 }
 
-function scenario(dir: string, stages: string, thresholds: string): string {
+function scenario(dir: string, stages: string, thresholds: string, probes = 'off'): string {
   const file = join(dir, 'thr.yaml');
-  writeFileSync(file, `name: thr\ncluster: { mode: loopback }\nprobes: off\nstages:\n${stages}thresholds:\n${thresholds}`);
+  writeFileSync(file, `name: thr\ncluster: { mode: loopback }\nprobes: ${probes}\nstages:\n${stages}thresholds:\n${thresholds}`);
   return file;
 }
 
@@ -127,4 +129,21 @@ test.serial('abortOnFail on a threshold that holds lets the run finish (exit 0)'
   t.is(res.outcome, 'completed');
   t.true(res.durationS >= 3);
   t.is(res.thresholds[0].aborted, undefined);
+});
+
+needs('thresholds on probe signals', kernelTestsUnavailable())('packet latency per interface from the probes of a real run: the lo filter counts what the probes saw on lo; an interface that saw nothing is no data naming lo', async (t) => {
+  const dir = tmp(t);
+  const out = join(dir, 'out');
+  const file = scenario(dir, '  - { name: s, duration: 2s, connections: 2 }\n', '  packet_latency{iface:lo}: ["count > 0", "p(99) < 1000"]\n  packet_latency{iface:nope0}: ["p(99) < 1000"]\n  tcp_retransmits: ["count >= 0"]\n', 'required');
+  const r = await runCli(['run', file, '--out', out]);
+  t.is(r.code, 99, r.stderr + r.stdout);
+  const res = results(out);
+  const lat = (res.probes as { packetLatency: { iface: string; count: number }[] }).packetLatency;
+  const onLo = lat.filter((p) => p.iface === 'lo').reduce((n, p) => n + p.count, 0);
+  t.true(onLo > 0);
+  t.is(res.thresholds[0].observed, onLo);
+  t.true(res.thresholds[1].ok && res.thresholds[1].observed! > 0, JSON.stringify(res.thresholds[1]));
+  t.deepEqual([res.thresholds[2].status, res.thresholds[2].note], ['no data', 'no packet latency on interface nope0 (interfaces: lo)']);
+  t.is(res.thresholds[3].status, 'pass');
+  t.regex(readFileSync(join(out, 'junit.xml'), 'utf8'), /<error type="no data" message="no data \(no packet latency on interface nope0 \(interfaces: lo\)\): nothing to judge, which fails the run"/);
 });
