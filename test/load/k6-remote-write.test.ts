@@ -228,3 +228,18 @@ k6Test('real k6, two processes against one target: merged count is the sum of bo
   const one = summarize(mergeEncoded([encodeSparse(toHdr({ schema: 3, zeroThreshold: 0, zeroCount: 0, sum: 0, positive: single }))]));
   t.deepEqual([merged.p50, merged.p90, merged.p99, merged.p999, merged.max, merged.min], [one.p50, one.p90, one.p99, one.p999, one.max, one.min]);
 });
+
+k6Test('real k6: under a ramping arrival rate every full window holds what the schedule sent in it (a request lands near its own window, not at its push)', async (t) => {
+  const dir = tmp(t, 'rate');
+  const sink = new MemorySink();
+  // 100 → 500 requests/s over 4 s: 100 more per second each second, so a window shifted by 0.25 s is off by 25
+  await new K6Engine().run(plan(await targetProcess(t), dir, sink, { name: 's', startMs: 0, durationMs: 4000, model: 'open', rate: { from: 100, to: 500 } }), new AbortController().signal);
+  const start = sink.events.find((e) => e.kind === 'stage.start')!.time;
+  const end = sink.events.find((e) => e.kind === 'stage.end')!.time;
+  const rate = (ms: number) => 100 + (400 * (ms - start)) / 4000;
+  const full = sink.samples.filter((s) => s.metric === 'http.reqs' && s.time >= start && s.time + 1000 <= end);
+  const expected = full.map((s) => (rate(s.time) + rate(s.time + 1000)) / 2);
+  t.log(`stage ${Math.round(start)}–${Math.round(end)}; full windows: ${full.map((s, k) => `${s.value} (schedule ${Math.round(expected[k])})`).join(', ')}`);
+  t.true(full.length >= 2, `${full.length} full windows`);
+  full.forEach((w, k) => t.true(Math.abs(w.value - expected[k]) <= 20, `a full window holds ${w.value} requests; the schedule sent ${expected[k].toFixed(0)} in it`));
+});
