@@ -197,6 +197,8 @@ k6Test('real k6: the windows from remote write hold exactly k6\'s request count,
   const sum = lat.reduce((a, s) => a + (s.meta!.native as { sum: number }).sum, 0);
   t.true(Math.abs((sum / ours.count) * 1000 - k6.http_req_duration.avg) < 1e-6, `mean ${(sum / ours.count) * 1000} vs ${k6.http_req_duration.avg}`);
   t.false(existsSync(join(dir, 'k6-requests.json')), 'no per-request output unless asked');
+  const rw = (summary.extra as { k6: { remoteWrite: { windowRequests: number; k6SummaryRequests: number; rejected: number } } }).k6.remoteWrite;
+  t.deepEqual([rw.windowRequests, rw.k6SummaryRequests, rw.rejected], [k6.http_reqs.count, k6.http_reqs.count, 0]);
 });
 
 k6Test('real k6, two processes against one target: merged count is the sum of both; merged percentiles equal those of one histogram of every request of both', async (t) => {

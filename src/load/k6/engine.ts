@@ -299,7 +299,13 @@ export class K6Engine implements LoadEngine {
           cpuSeconds: this.instances.map((i) => round(i.cpuSeconds, 2)),
           ...(userScenarios ? { scenarios: userScenarios } : {}),
           summaries: summaries.map((s) => s?.metrics ?? null),
-          remoteWrite: { pushIntervalMs: this.opts.pushMs ?? PUSH_MS, ...this.receiver!.stats },
+          remoteWrite: {
+            pushIntervalMs: this.opts.pushMs ?? PUSH_MS,
+            ...this.receiver!.stats,
+            // the cross-check: requests in the windows against k6's own summary (differ only if pushes were lost)
+            windowRequests: responses + failures,
+            k6SummaryRequests: summaries.some((s) => !s) ? null : summaries.reduce((a, s) => a + (s!.metrics.http_reqs?.count ?? 0), 0),
+          },
         },
       },
     };
