@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { now } from '../core/clock.ts';
+import { Pacer } from './pacer.ts';
 
 /**
  * Offset in ms of the k-th arrival (k = 0, 1, …) of a stage whose rate ramps linearly from `from`
@@ -26,22 +26,38 @@ export function expectedArrivals(from: number, to: number, durationMs: number): 
 
 /**
  * Calls `arrive(intendedTime)` for every arrival of a stage that began at `begin` (epoch ms), on
- * schedule, until the stage's last arrival or `signal`. Timer ticks of at least 1 ms send everything
- * that fell due (no spinning: the harness must not take a core from the services it measures); the
- * lateness of a tick shows in latency, which engines measure from the intended time.
+ * schedule, until the stage's last arrival or `signal`. Woken by the pacer thread (src/load/pacer.ts)
+ * at each arrival's time, not by Node's timers (≥ 1 ms ticks, 0–1 ms late, arrivals bunched per tick):
+ * each arrival leaves within the kernel's timer slack of its time; everything that fell due while the
+ * thread was busy leaves at once. The lateness that remains shows in latency, which engines measure
+ * from the intended time.
  */
-export async function paceArrivals(rate: { from: number; to: number }, begin: number, durationMs: number, signal: AbortSignal, arrive: (intended: number) => void): Promise<void> {
-  let k = 0;
-  let next = arrivalTime(k, rate.from, rate.to, durationMs);
-  while (!signal.aborted && next !== undefined) {
-    const t = now();
-    while (next !== undefined && begin + next <= t) {
-      arrive(begin + next);
-      k++;
-      next = arrivalTime(k, rate.from, rate.to, durationMs);
-    }
-    if (next === undefined) break;
-    const wait = begin + next - now();
-    await sleep(Math.min(Math.max(1, wait), 50), undefined, { signal }).catch(() => undefined);
-  }
+export function paceArrivals(pacer: Pacer, rate: { from: number; to: number }, begin: number, durationMs: number, signal: AbortSignal, arrive: (intended: number) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // epoch ms (the run's time base) minus the pacer's monotonic ms: constant, both tick on hrtime
+    const offset = now() - Pacer.clock();
+    let k = 0;
+    let next = arrivalTime(k, rate.from, rate.to, durationMs);
+    const done = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = (): void => {
+      pacer.cancel();
+      done();
+    };
+    const tick = (): void => {
+      if (signal.aborted) return done();
+      const t = now();
+      while (next !== undefined && begin + next <= t) {
+        arrive(begin + next);
+        k++;
+        next = arrivalTime(k, rate.from, rate.to, durationMs);
+      }
+      if (next === undefined) return done();
+      pacer.wakeAt(begin + next - offset, tick);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    tick();
+  });
 }

@@ -1,17 +1,16 @@
-import { AutocannonEngine } from './autocannon/engine.ts';
 import { K6Engine } from './k6/engine.ts';
-import { LeanEngine } from './lean/engine.ts';
-import type { LoadEngine } from './types.ts';
+import { ThreadedEngine } from './thread.ts';
+import type { EngineOptions, LoadEngine } from './types.ts';
 
-/** Options that reach an engine from the scenario. */
-export interface EngineOptions {
-  /** lean only: requests in flight per connection (HTTP/1.1 pipelining). */
-  pipelining?: number;
-}
+export type { EngineOptions } from './types.ts';
 
-/** Engines by the scenario's `engine:` name. Each call makes a fresh engine for one run. */
+
+/**
+ * Engines by the scenario's `engine:` name. Each call makes a fresh engine for one run. The two
+ * in-process clients run on a load thread of their own (src/load/thread.ts); k6 is its own process.
+ */
 export const engines: Record<'autocannon' | 'k6' | 'lean', (opts: EngineOptions) => LoadEngine> = {
-  autocannon: () => new AutocannonEngine(),
+  autocannon: (opts) => new ThreadedEngine('autocannon', opts),
   k6: () => new K6Engine(),
-  lean: (opts) => new LeanEngine({ pipelining: opts.pipelining }),
+  lean: (opts) => new ThreadedEngine('lean', opts),
 };

@@ -3,6 +3,7 @@ import { now } from '../core/clock.ts';
 import type { PlannedStage } from '../core/types.ts';
 import { defaultMaxConnections } from '../scenario/schema.ts';
 import { paceArrivals } from './arrivals.ts';
+import { Pacer } from './pacer.ts';
 import type { EngineSummary, LatencyBasis, LoadPlan } from './types.ts';
 import { WindowRecorder } from './windows.ts';
 
@@ -73,6 +74,7 @@ export class Scheduler<C extends Connection> {
   private errors = 0;
   private dropped = 0;
   private readonly recorder: WindowRecorder;
+  private pacer?: Pacer;
   private readonly arrive = (intended: number): void => {
     const c = this.takeIdle();
     if (c) {
@@ -92,6 +94,11 @@ export class Scheduler<C extends Connection> {
   async run(signal: AbortSignal): Promise<EngineSummary> {
     const { plan } = this;
     this.recorder.start();
+    if (plan.stages.some((s) => s.model === 'open')) {
+      // the arrivals' clock: a thread of its own, ready before the first stage (src/load/pacer.ts)
+      this.pacer = new Pacer();
+      await this.pacer.ready();
+    }
     let cut = 0;
     try {
       for (const stage of plan.stages) {
@@ -106,6 +113,7 @@ export class Scheduler<C extends Connection> {
     } finally {
       cut = await this.drain();
       this.recorder.stop();
+      await this.pacer?.close();
     }
     return {
       engine: this.engine,
@@ -189,7 +197,7 @@ export class Scheduler<C extends Connection> {
     this.maxConns = stage.connections ?? defaultMaxConnections(rate);
     const live = this.conns.filter((c) => !c.dead && !c.retire);
     live.slice(this.maxConns).forEach((c) => (c.retire = true));
-    await paceArrivals(rate, begin, stage.durationMs, signal, this.arrive);
+    await paceArrivals(this.pacer!, rate, begin, stage.durationMs, signal, this.arrive);
     await sleepUntil(begin + stage.durationMs, signal);
   }
 

@@ -54,3 +54,9 @@ export interface LoadEngine {
   readonly name: string;
   run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary>;
 }
+
+/** Options that reach an engine from the scenario. */
+export interface EngineOptions {
+  /** lean only: requests in flight per connection (HTTP/1.1 pipelining). */
+  pipelining?: number;
+}

@@ -1,5 +1,7 @@
 // Runs the real loadscope CLI as a child process (bin/loadscope.js), as a user would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +15,19 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * Runs record themselves in a history database at their end: the tests' runs go to one of this test
+ * process's own (removed when it exits), never to the repository's reports/history.db. A test that
+ * sets LOADSCOPE_HISTORY or LOADSCOPE_HISTORY_URL itself gets its own.
+ */
+const TEST_HISTORY = join(tmpdir(), `loadscope-test-history-${process.pid}.db`);
+process.on('exit', () => {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(TEST_HISTORY + suffix, { force: true });
+});
+
 /** Starts the CLI; `done` settles with its exit and output. */
 export function startCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env: { ...process.env, LOADSCOPE_HISTORY: TEST_HISTORY, LOADSCOPE_HISTORY_URL: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
