@@ -158,6 +158,32 @@ netTest('sampled fidelity counts exactly what full fidelity counts on the same t
   t.true(ws.slice(2).some((w) => Number((w.meta as { every: number }).every) > 1), 'at this rate and budget some N > 1');
 });
 
+netTest('probes.cost: every loader reports its programs\' run time and its CPU, and the sum is positive under a real load', async (t, net, P) => {
+  await net.server(net.nsB, net.addrB, P);
+  const sink = new MemorySink();
+  const h = await probes(sink, { ports: [P], ifaces: [net.ifA, net.ifB], cidrs: ['198.18.0.0/30'] }, ['pktlat', 'fibroute', 'tcpwatch']);
+  await net.traffic(net.nsA, 'client', net.addrB, P, 200, 20_000);
+  await sleep(1100); // a walk of the sockets
+  const report = await h.stop();
+  const s = summarizeProbes(sink.records);
+  const c = s.cost;
+  t.log(JSON.stringify({ ...c, programs: c?.programs.map((p) => `${p.program} ${p.nsPerRun} ns × ${p.runs}`) }));
+  t.truthy(c, 'probes.cost');
+  t.true(c!.bpfStats, 'run-time statistics were on');
+  t.true(c!.bpfSeconds > 0 && c!.loaderSeconds > 0 && Math.abs(c!.cpuSeconds - (c!.bpfSeconds + c!.dispatchSeconds + c!.loaderSeconds)) < 1e-5);
+  t.true(c!.share > 0 && c!.share < 0.5, `share ${c!.share}`);
+  t.true(c!.cpus >= 1 && c!.wallS > 0.5);
+  const tx = sum(sink.samples('probe.pkt_count').filter((x) => x.tags.dir === 'tx'));
+  const queue = c!.programs.find((p) => p.program === 'lsc_pkt_queue');
+  // the queue program runs for every packet queued on the machine, the run's and others'
+  t.true(queue !== undefined && queue.runs >= tx && queue.nsPerRun > 0, `lsc_pkt_queue ${queue?.runs} runs, ${tx} of the run's packets queued`);
+  t.true(c!.programs.some((p) => p.program === 'lsc_tcp_iter' && p.runs > 0), 'the socket iterator ran');
+  t.false(c!.programs.some((p) => p.program === 'lsc_tcp_probe'), 'no tcp_probe program at sampled fidelity');
+  // the same figures as the loaders' own reports
+  const fromReports = Object.values(report.loaders).reduce((a, l) => a + Object.values(l.progs ?? {}).reduce((x, p) => x + p.run_ns, 0), 0) / 1e9;
+  t.true(Math.abs(fromReports - c!.bpfSeconds) < 1e-5);
+});
+
 netTest('latency pairs the same way through the hash map when the interface filter is too big for the ring', async (t, net, P) => {
   // up to 4 filter names the kernel keeps latency per window in an array; more names take the hash map
   await net.server(net.nsB, net.addrB, P);

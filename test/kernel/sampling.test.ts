@@ -1,7 +1,7 @@
 // Sampled packet latency and the probes' cost as results.json gives them, from mapped loader records:
 // each window's histogram weighs by its N, the intervals cover what they claim, the cost adds up.
 import test from 'ava';
-import { probeCost, samplingError, summarizeProbes } from '../../src/analyze/probes.ts';
+import { DISPATCH_NS, probeCost, samplingError, summarizeProbes } from '../../src/analyze/probes.ts';
 import { HistAcc } from '../../src/analyze/hist.ts';
 import { decodeSparse } from '../../src/core/histogram.ts';
 import { loglinToEncoded, slotOf } from '../../src/kernel/loghist.ts';
@@ -106,10 +106,12 @@ test('probes.cost adds the programs\' run time to the loaders\' CPU, per event a
   t.is(c.bpfSeconds, 0.8001);
   t.is(c.loaderSeconds, 0.4);
   t.is(c.loaderStartSeconds, 0.15);
-  t.is(c.cpuSeconds, 1.2001);
   t.is(c.events, 2_000_100);
-  t.is(c.nsPerEvent, Math.round(1.2001e9 / 2_000_100));
-  t.is(c.share, Math.round((1.2001 / 20) * 1e6) / 1e6);
+  t.is(c.dispatchSeconds, Math.round((2_000_100 * DISPATCH_NS) / 1e3) / 1e6);
+  const total = 1.2001 + (2_000_100 * DISPATCH_NS) / 1e9;
+  t.is(c.cpuSeconds, Math.round(total * 1e6) / 1e6);
+  t.is(c.nsPerEvent, Math.round((total * 1e9) / 2_000_100));
+  t.is(c.share, Math.round((total / 20) * 1e6) / 1e6);
   t.deepEqual(c.programs.map((p) => [p.program, p.nsPerRun]), [
     ['lsc_pkt_recv', 500],
     ['lsc_pkt_queue', 300],
