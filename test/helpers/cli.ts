@@ -18,7 +18,8 @@ export interface CliResult {
 /**
  * Runs record themselves in a history database at their end: the tests' runs go to one of this test
  * process's own (removed when it exits), never to the repository's reports/history.db. A test that
- * sets LOADSCOPE_HISTORY or LOADSCOPE_HISTORY_URL itself gets its own.
+ * sets LOADSCOPE_HISTORY or LOADSCOPE_HISTORY_URL itself gets its own. Likewise a CI job's
+ * GITHUB_STEP_SUMMARY is not handed down: only a test that sets it gets summaries appended.
  */
 const TEST_HISTORY = join(tmpdir(), `loadscope-test-history-${process.pid}.db`);
 process.on('exit', () => {
@@ -27,7 +28,7 @@ process.on('exit', () => {
 
 /** Starts the CLI; `done` settles with its exit and output. */
 export function startCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env: { ...process.env, LOADSCOPE_HISTORY: TEST_HISTORY, LOADSCOPE_HISTORY_URL: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env: { ...process.env, LOADSCOPE_HISTORY: TEST_HISTORY, LOADSCOPE_HISTORY_URL: '', GITHUB_STEP_SUMMARY: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

@@ -56,7 +56,7 @@ const SCENARIO = (hostile: string) => `# synthetic one-hour run for the report b
 name: report-scale
 description: ${JSON.stringify(`Synthetic hour: step load, HPA scale-up and scale-down ${hostile}`)}
 requests:
-  - { method: GET, path: ${JSON.stringify(`/api/items${hostile ? `?q=${hostile}` : ''}`)}, headers: { x-note: ${JSON.stringify(hostile || 'none')} } }
+  - { method: GET, path: ${JSON.stringify(`/api/items${hostile ? `?q=${hostile.replace(/\s/g, '/')}` : ''}`)}, headers: { x-note: ${JSON.stringify(hostile || 'none')} } }
 stages:
   - { name: warm, duration: 5m, connections: 20 }
   - { name: base, duration: 15m, rate: 200 }
