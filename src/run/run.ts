@@ -114,7 +114,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     // The run's time base starts here, so the probes' 1 s windows line up with the load's.
     const runStart = now();
     probes = await startProbes({ sink: journal, filter: { ports, ifaces, cidrs }, mode: spec.probes, signal, onStatus: status, windowOriginMs: runStart });
-    if (!probes.status.enabled && spec.probes !== 'off') notices.push(`probes off: ${probes.status.reason}`);
+    if (!probes.status.enabled && (typeof spec.probes === 'string' ? spec.probes : spec.probes.mode) !== 'off') notices.push(`probes off: ${probes.status.reason}`);
     status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
 
     autoscaler = autoscalerFor(spec.autoscaler, cluster, journal, notices, status);

@@ -320,7 +320,19 @@ export const scenarioSchema = z
       .min(1, { message: 'at least one stage is needed' })
       .refine((st) => st.reduce((a, x) => a + (typeof x?.duration === 'number' ? x.duration : 0), 0) <= LIMITS.totalDurationMs, { message: `the stages together last at most ${LIMITS.totalDurationMs / 3_600_000}h` }),
     stress: z.array(stress).default([]),
-    probes: z.enum(['auto', 'required', 'off']).default('auto'),
+    probes: z
+      .union([
+        z.enum(['auto', 'required', 'off']),
+        z.strictObject({
+          mode: z.enum(['auto', 'required', 'off']).default('auto'),
+          fidelity: z
+            .enum(['sampled', 'full'])
+            .default('sampled')
+            .meta({ description: 'sampled (default): every packet counted, 1 in N timed (N chosen from the packet rate within a run-time budget, reported per window), srtt once per second per socket; full: every packet timed, srtt on every ACK (costs about 5% of throughput at saturation).' }),
+        }),
+      ])
+      .default('auto')
+      .meta({ description: 'eBPF probes: auto (default; off with the reason when the machine cannot run them), required, off; or { mode, fidelity }.' }),
     requestTimeout: boundedDuration(LIMITS.requestTimeoutMs).default(10_000).meta({ description: 'A request unanswered this long counts as an error.' }),
     thresholds: z
       .record(z.string(), z.array(z.union([thresholdExpr, thresholdLong])).min(1))
@@ -395,7 +407,7 @@ function splitThresholds(written: ThresholdsWritten): { thresholds: Record<strin
 function thresholdContext(s: {
   stages: { name?: string }[];
   target: object;
-  probes: string;
+  probes: string | { mode: string };
   cluster: { mode: string };
   autoscaler?: unknown;
   thresholds: ThresholdsWritten;
@@ -411,7 +423,7 @@ function thresholdContext(s: {
   return {
     stages: s.stages.map((st, i) => st.name ?? `stage-${i + 1}`),
     services: 'url' in s.target ? [] : ['frontend', 'backend'],
-    probes: s.probes !== 'off',
+    probes: (typeof s.probes === 'string' ? s.probes : s.probes.mode) !== 'off',
     localCluster: s.cluster.mode !== 'loopback' && !('url' in s.target),
     autoscaler: s.autoscaler !== undefined,
     slo,
