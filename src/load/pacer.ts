@@ -132,7 +132,7 @@ const ctl = new Int32Array(workerData.ctl);
 const due = new Float64Array(workerData.due);
 const clock = () => Number(process.hrtime.bigint()) / 1e6;
 // this thread only (setpriority is per thread on Linux): wake first on a busy machine, if permitted
-try { require('node:os').setPriority(0, workerData.nice); } catch {}
+try { const os = require('node:os'); if (os.getPriority(0) > workerData.nice) os.setPriority(0, workerData.nice); } catch {}
 let fired = NaN;
 for (;;) {
   if (Atomics.load(ctl, 1) === 1) break;

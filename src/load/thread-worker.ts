@@ -1,4 +1,4 @@
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LoadscopeError } from '../core/errors.ts';
 import type { RunEvent, Sample, Sink } from '../core/types.ts';
@@ -39,7 +39,8 @@ try {
  */
 function raisePriority(): void {
   try {
-    setPriority(0, LOAD_THREAD_NICE);
+    // never lower it: a run started at a higher priority (nice -19) keeps it
+    if (getPriority(0) > LOAD_THREAD_NICE) setPriority(0, LOAD_THREAD_NICE);
   } catch {
     // not permitted: the default priority
   }
