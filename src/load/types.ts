@@ -21,7 +21,8 @@ export interface LoadPlan {
   workDir: string;
   /**
    * The run's ledger (src/core/ledger.ts): what an engine creates that must not outlive a dead run
-   * (k6's stream FIFOs) is listed here while it exists, so the next run removes it.
+   * is listed here while it exists, so the next run removes it. (The in-process engines run on a
+   * thread and leave nothing; the k6 engine no longer makes FIFOs since it reads remote write.)
    */
   ledger?: Pick<Ledger, 'add' | 'remove'>;
 }
