@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { now } from '../../src/core/clock.ts';
 import { decodeSparse, encodeSparse, mergeEncoded, summarize } from '../../src/core/histogram.ts';
 import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
-import { addNative, K6Collector, toHdr } from '../../src/load/k6/collector.ts';
+import { addNative, K6Collector, splitNative, toHdr } from '../../src/load/k6/collector.ts';
 import { K6Engine } from '../../src/load/k6/engine.ts';
 import { RemoteWriteReceiver, histogramDelta, reduceSchema, type SeriesDelta } from '../../src/load/k6/receiver.ts';
 import { decodeWriteRequest, encodeWriteRequest, expand, RemoteWriteFormatError, type NativeHistogram } from '../../src/load/k6/remote-write.ts';
@@ -131,7 +131,7 @@ test('the collector: deltas of two senders land in one window whose histogram is
   c.delta(d('1', '200', hist(3, [[-80, 2], [-60, 1]]), runStart + 900));
   c.delta(d('1', '503', hist(3, [[-60, 4]]), runStart + 950));
   c.delta(d('0', '0', hist(3, [[-10, 2]]), runStart + 960, { error_code: '1050' }));
-  c.delta(d('0', '200', hist(3, [[-80, 7]]), runStart + 1060)); // middle of its span: +1010 → next window
+  c.delta(d('0', '200', hist(3, [[-80, 7]]), runStart + 1110)); // its span +1010…+1110: the next window (a span across a boundary is split: its own test)
   c.flush(Infinity);
   const at = (metric: string, time: number, kind?: string) => sink.samples.filter((s) => s.metric === metric && s.time === time && (kind === undefined || s.tags.kind === kind));
   t.is(at('http.reqs', runStart)[0].value, 10);
@@ -244,4 +244,28 @@ k6Test('real k6: under a ramping arrival rate every full window holds what the s
   t.log(`stage ${Math.round(start)}–${Math.round(end)}; full windows: ${full.map((s, k) => `${s.value} (schedule ${Math.round(expected[k])})`).join(', ')}`);
   t.true(full.length >= 2, `${full.length} full windows`);
   full.forEach((w, k) => t.true(Math.abs(w.value - expected[k]) <= 20, `a full window holds ${w.value} requests; the schedule sent ${expected[k].toFixed(0)} in it`));
+});
+
+test('a push whose span crosses a window boundary is split in proportion: the parts add up to the push exactly', (t) => {
+  const positive = new Map([[-40, 7], [-39, 13], [-30, 1], [-20, 29]]);
+  const h: NativeHistogram = { count: 53, sum: 1.25, schema: 3, zeroThreshold: 0, zeroCount: 3, positive, negative: new Map(), timestamp: 0 };
+  for (const f of [0, 0.1, 0.25, 0.5, 0.9, 1]) {
+    const [a, b] = splitNative(h, f);
+    t.is(a.count, Math.round(53 * f), `f ${f}`);
+    t.is(a.count + b.count, 53);
+    t.is(a.zeroCount + b.zeroCount, 3);
+    for (const [i, c] of positive) t.is((a.positive.get(i) ?? 0) + (b.positive.get(i) ?? 0), c, `bucket ${i}, f ${f}`);
+    t.true(Math.abs(a.sum + b.sum - 1.25) < 1e-12);
+    // each bucket's share is within one observation of its proportion
+    for (const [i, c] of positive) t.true(Math.abs((a.positive.get(i) ?? 0) - c * f) < 1, `bucket ${i}, f ${f}`);
+  }
+  // and a collector puts each part in its own window: 30% of a 100 ms span before the boundary
+  const samples: Sample[] = [];
+  const sink: Sink = { sample: (x) => samples.push(x), event: () => undefined };
+  const runStart = 1_000_000;
+  const c = new K6Collector(sink, runStart, { stageOf: () => 's', isOpen: () => true }, 0, 100);
+  c.delta({ sender: '0', labels: { __name__: 'k6_http_req_duration_seconds', status: '200', scenario: 's' }, time: runStart + 1070, since: runStart + 970, histogram: { ...h, zeroCount: 0, count: 50, positive: new Map([[-30, 50]]) } });
+  c.flush(Infinity);
+  const reqs = samples.filter((x) => x.metric === 'http.reqs').map((x) => [x.time - runStart, x.value]);
+  t.deepEqual(reqs, [[0, 15], [1000, 35]]);
 });

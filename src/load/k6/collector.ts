@@ -19,9 +19,11 @@ import { SENT_METRIC, START_METRIC } from './script.ts';
 // themselves travel in the sample's meta.native, so nothing of what k6 sent is lost.
 //
 // Time. k6 stamps a pushed series with its latest sample's time (ms); the delta holds the samples
-// taken since the sender's previous push (receiver.ts `since`). A delta lands in the window holding
-// the middle of that span: with pushes every `pushMs`, a request is about pushMs/2 at most from its
-// window (k6 hands samples to its outputs every 50 ms, so a span is 50–150 ms at pushMs 100).
+// taken since the sender's previous push (receiver.ts `since`). A delta whose span lies in one window
+// lands there; one whose span crosses a window boundary is split between the two windows in
+// proportion to its time on each side (splitNative). A window is then off by rounding, where placing
+// the whole delta at its span's middle was off by up to half a push (k6 hands samples to its outputs
+// every 50 ms, so a span is 50–150 ms at pushMs 100: ~22 requests at 440/s).
 
 /** k6's names for what is read (prefix k6_, counters _total, times in seconds). */
 const DURATION = 'k6_http_req_duration_seconds';
@@ -102,39 +104,44 @@ export class K6Collector {
     const name = d.labels.__name__;
     const end = d.time + this.clockOffset;
     const span = d.since === undefined ? this.pushMs : Math.max(0, d.time - d.since);
-    const at = end - span / 2;
+    const first = end - span;
     const totals = this.totals(d.sender);
+    // The observations of a delta happened over [first, end]. When that span crosses a window
+    // boundary, each window gets the share of them that its part of the span holds (whole
+    // observations, the earlier part rounded, the rest to the later part): a window is then off
+    // by rounding, not by up to half a push of requests.
+    const boundary = this.runStart + Math.floor((end - this.runStart) / 1000) * 1000;
+    const earlier = span > 0 && first < boundary ? (boundary - first) / span : 0;
     switch (name) {
       case DURATION: {
         const h = d.histogram;
         if (!h) return;
         const stage = this.stages.stageOf(d.labels);
-        this.span(totals, stage, end - span, end);
-        const w = this.window(at, stage);
-        const status = d.labels.status === undefined ? 200 : Number(d.labels.status);
-        if (!(status > 0)) {
-          const kind = d.labels.error_code === K6_TIMEOUT ? 'timeout' : 'conn';
-          w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
-          totals.failures += h.count;
-          return;
-        }
-        w.responses += h.count;
-        totals.responses += h.count;
-        const kind = errorKind(status);
-        if (kind !== undefined) w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
-        w.latency = addNative(w.latency, h);
+        this.span(totals, stage, first, end);
+        if (earlier > 0) {
+          const [a, b] = splitNative(h, earlier);
+          this.duration(this.window(boundary - 1, stage), a, d.labels, totals);
+          this.duration(this.window(boundary, stage), b, d.labels, totals);
+        } else this.duration(this.window(end, stage), h, d.labels, totals);
         return;
       }
       case DATA_RECEIVED: {
         if (d.labels.scenario === undefined || !d.value) return;
-        this.window(at, this.stages.stageOf(d.labels)).bytes += d.value;
+        const stage = this.stages.stageOf(d.labels);
+        const a = Math.round(d.value * earlier);
+        if (a) this.window(boundary - 1, stage).bytes += a;
+        this.window(end, stage).bytes += d.value - a;
         return;
       }
-      case DROPPED:
+      case DROPPED: {
         if (!d.value) return;
         totals.dropped += d.value;
-        this.window(at, this.stages.stageOf(d.labels)).dropped += d.value;
+        const stage = this.stages.stageOf(d.labels);
+        const a = Math.round(d.value * earlier);
+        if (a) this.window(boundary - 1, stage).dropped += a;
+        if (d.value - a) this.window(end, stage).dropped += d.value - a;
         return;
+      }
       case SENT:
         totals.sent += d.value ?? 0;
         return;
@@ -142,6 +149,23 @@ export class K6Collector {
         if (d.value) this.onStart?.(end);
         return;
     }
+  }
+
+  /** Adds request durations of one series (its status and error code in `labels`) to a window. */
+  private duration(w: Window, h: NativeHistogram, labels: Record<string, string>, totals: SenderTotals): void {
+    if (h.count === 0) return;
+    const status = labels.status === undefined ? 200 : Number(labels.status);
+    if (!(status > 0)) {
+      const kind = labels.error_code === K6_TIMEOUT ? 'timeout' : 'conn';
+      w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
+      totals.failures += h.count;
+      return;
+    }
+    w.responses += h.count;
+    totals.responses += h.count;
+    const kind = errorKind(status);
+    if (kind !== undefined) w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
+    w.latency = addNative(w.latency, h);
   }
 
   /** Emits every window that ended before `upTo` (all of them when upTo is Infinity). */
@@ -192,6 +216,48 @@ export class K6Collector {
 }
 
 /** Adds a native histogram's buckets into a sum (the coarser schema of the two wins; exact). */
+/**
+ * Splits a native histogram's observations in two: the first part gets round(count·f) of them, taken
+ * from every bucket in proportion (largest remainders first, ties to the lower bucket), the second the
+ * rest; the sum is split in proportion. Both parts together are exactly the histogram.
+ */
+export function splitNative(h: NativeHistogram, f: number): [NativeHistogram, NativeHistogram] {
+  const cells: { key: number | 'zero'; count: number; take: number; rest: number }[] = [];
+  if (h.zeroCount) cells.push({ key: 'zero', count: h.zeroCount, take: 0, rest: 0 });
+  for (const [i, c] of [...h.positive].sort((x, y) => x[0] - y[0])) if (c) cells.push({ key: i, count: c, take: 0, rest: 0 });
+  const total = cells.reduce((a, c) => a + c.count, 0);
+  const want = Math.min(total, Math.max(0, Math.round(total * f)));
+  let taken = 0;
+  for (const c of cells) {
+    const exact = c.count * f;
+    c.take = Math.min(c.count, Math.floor(exact));
+    c.rest = exact - c.take;
+    taken += c.take;
+  }
+  for (const c of [...cells].sort((x, y) => y.rest - x.rest)) {
+    if (taken >= want) break;
+    if (c.take < c.count) {
+      c.take++;
+      taken++;
+    }
+  }
+  const part = (pick: (c: (typeof cells)[number]) => number, sum: number): NativeHistogram => {
+    const positive = new Map<number, number>();
+    let zero = 0;
+    let count = 0;
+    for (const c of cells) {
+      const n = pick(c);
+      if (!n) continue;
+      count += n;
+      if (c.key === 'zero') zero = n;
+      else positive.set(c.key, n);
+    }
+    return { ...h, count, sum, zeroCount: zero, positive, negative: new Map() };
+  };
+  const a = part((c) => c.take, total ? (h.sum * taken) / total : 0);
+  return [a, part((c) => c.count - c.take, h.sum - a.sum)];
+}
+
 export function addNative(into: NativeSum | undefined, h: NativeHistogram): NativeSum {
   let s = into ?? { schema: h.schema, zeroThreshold: h.zeroThreshold, zeroCount: 0, sum: 0, positive: new Map() };
   if (h.schema < s.schema) s = { ...s, schema: h.schema, positive: reduce(s.positive, 2 ** (s.schema - h.schema)) };
