@@ -5,6 +5,7 @@
 // a significant split divides the segment and both halves are searched again. Distances are |x − y|
 // (exponent α = 1), which lets one scan of a segment take O(n log n): sums of distances to the points
 // already moved left come from a Fenwick tree over the values' ranks.
+import { xorshift32 } from '../core/random.ts';
 
 /** A change found in a series: the series differs from `index` on (the first point of the new segment). */
 export interface ChangePoint {
@@ -198,15 +199,4 @@ function mixSeed(seed: number, start: number, end: number): number {
   return (h ^ (h >>> 16)) >>> 0 || 1;
 }
 
-/** xorshift32: uniform in [0, 1). */
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const xorshift = xorshift32;

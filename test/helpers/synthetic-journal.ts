@@ -6,6 +6,7 @@ import { createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createHistogram, encode, type Histogram } from '../../src/core/histogram.ts';
 import type { JournalRecord, PlannedStage, Sample } from '../../src/core/types.ts';
+import { xorshift32 } from '../../src/core/random.ts';
 
 export interface SyntheticOptions {
   /** Length of the run: one 1 s window per second. */
@@ -23,17 +24,7 @@ export interface SyntheticOptions {
   encodeHist?: (h: Histogram) => string;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 /** A latency histogram of `n` values around `median` µs with a long tail (a few dozen distinct values). */
 function latencyHist(r: () => number, n: number, median: number, tail: number): Histogram {

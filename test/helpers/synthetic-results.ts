@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../../src/core/result.ts';
+import { xorshift32 } from '../../src/core/random.ts';
 
 export interface SyntheticHistoryOptions {
   scenario: string;
@@ -22,17 +23,7 @@ export interface SyntheticHistoryOptions {
   windows?: number;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 

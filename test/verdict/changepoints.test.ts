@@ -1,17 +1,8 @@
 import test from 'ava';
 import { eDivisive, qHat, SegmentScanner } from '../../src/verdict/changepoints.ts';
+import { xorshift32 } from '../../src/core/random.ts';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+const rng = xorshift32;
 
 /** Normal noise (Box–Muller), deterministic per seed. */
 function normal(seed: number): () => number {
