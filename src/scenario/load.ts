@@ -5,7 +5,7 @@ import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocum
 import type { z } from 'zod';
 import { LoadscopeError, type Problem } from '../core/errors.ts';
 import { ENV_REF, LIMITS, quote, resolveHeader } from './limits.ts';
-import { scenarioSchema, type ScenarioSpec } from './schema.ts';
+import { editDistance, scenarioSchema, type ScenarioSpec } from './schema.ts';
 
 /** A validated scenario with where it came from (the report shows the text). */
 export interface Scenario {
@@ -280,12 +280,3 @@ function closest(key: string, known: string[]): string | undefined {
   return best;
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}

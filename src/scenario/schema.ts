@@ -274,7 +274,8 @@ export function nearestName(name: string, known: readonly string[]): string | un
   return best;
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance (insert, delete, substitute: 1 each), for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
