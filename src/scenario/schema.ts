@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cpuMillicores, memoryBytes } from '../core/quantity.ts';
 import { autoscalerSchema, checkAutoscalerRequests } from './autoscaler.ts';
+import { clusterSchema } from './cluster.ts';
 import { boundedDuration, headerRecord, LIMITS, rateValue, requestBody, requestPath, safeName, safeText } from './limits.ts';
 
 // The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
@@ -307,11 +308,7 @@ export const scenarioSchema = z
     pipelining: z.number().int().min(1).max(64).optional().meta({ description: 'lean only: requests in flight per connection (HTTP/1.1 pipelining; latency then includes waiting behind earlier requests).' }),
     script: z.string().optional().meta({ description: 'k6 only: run this k6 script unchanged instead of generating one.' }),
     target: target.default({ services: 'bundled' }),
-    cluster: z
-      .strictObject({
-        mode: z.enum(['auto', 'loopback', 'local']).default('auto').meta({ description: 'Where bundled services run. auto: the embedded local cluster when it can run here, else loopback processes.' }),
-      })
-      .default({ mode: 'auto' }),
+    cluster: clusterSchema,
     services: z
       .strictObject({ backend: backendConfig.default(backendConfig.parse({})), frontend: frontendConfig.default(frontendConfig.parse({})) })
       .default({ backend: backendConfig.parse({}), frontend: frontendConfig.parse({}) }),
