@@ -28,7 +28,7 @@ export function expectedArrivals(from: number, to: number, durationMs: number): 
  * Calls `arrive(intendedTime)` for every arrival of a stage that began at `begin` (epoch ms), on
  * schedule, until the stage's last arrival or `signal`. Woken by the pacer thread (src/load/pacer.ts)
  * at each arrival's time, not by Node's timers (≥ 1 ms ticks, 0–1 ms late, arrivals bunched per tick):
- * each arrival leaves within the kernel's timer slack of its time; everything that fell due while the
+ * each arrival leaves within a thread wake-up of its time; everything that fell due while the
  * thread was busy leaves at once. The lateness that remains shows in latency, which engines measure
  * from the intended time.
  */
