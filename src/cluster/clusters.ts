@@ -1,4 +1,5 @@
 import type { ClusterFactory } from './cluster.ts';
+import { KubernetesCluster } from './kubernetes/cluster.ts';
 import { LocalCluster } from './local/cluster.ts';
 import { LoopbackCluster } from './loopback.ts';
 
@@ -6,4 +7,5 @@ import { LoopbackCluster } from './loopback.ts';
 export const clusters: Record<string, ClusterFactory> = {
   loopback: (spec, ctx) => new LoopbackCluster(spec, ctx),
   local: (spec, ctx) => new LocalCluster(spec, ctx),
+  kubernetes: (spec, ctx) => new KubernetesCluster(spec, ctx),
 };

@@ -1,0 +1,181 @@
+// cluster mode kubernetes against the real test control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler; no node yet, so pods stay Pending): what is deployed and
+// labelled, what the informers journal with its Kubernetes source, what stop removes, what the next
+// run sweeps after a SIGKILL, and that no credential of the kubeconfig reaches the journal.
+import { AppsV1Api, AutoscalingV2Api, CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { KubernetesCluster } from '../../src/cluster/kubernetes/cluster.ts';
+import { RUN_LABEL, runLabel, runNamespace } from '../../src/cluster/kubernetes/manifests.ts';
+import { Ledger } from '../../src/core/ledger.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
+import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
+import { parseScenario } from '../../src/scenario/load.ts';
+import { needs } from '../helpers/needs.ts';
+
+const it = needs('the test control plane', missingBinaries());
+const root = mkdtempSync(join(tmpdir(), 'ls-k8s-'));
+process.env.LOADSCOPE_LEDGER_DIR = join(root, 'ledger');
+let cp: ControlPlane | undefined;
+
+test.after.always(async () => {
+  await cp?.down();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const scenario = (kubeconfig: string, extra = '') =>
+  parseScenario(
+    `name: k8s\ncluster:\n  mode: kubernetes\n  kubeconfig: ${kubeconfig}\n${extra}stages:\n  - { duration: 5s, rate: 10 }\nservices:\n  backend:\n    replicas: 2\n    resources: { requests: { cpu: 250m, memory: 96Mi } }\n`,
+    'k8s.yaml',
+  ).spec;
+
+/** A sink that keeps every record, and the cluster context around it. */
+function recorder(runId: string) {
+  const events: RunEvent[] = [];
+  const samples: Sample[] = [];
+  const status: string[] = [];
+  const ctx = { runId, sink: { event: (e: RunEvent) => events.push(e), sample: (s: Sample) => samples.push(s) }, ledger: new Ledger(runId), onStatus: (l: string) => status.push(l) };
+  return { events, samples, status, ctx };
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+const gone = (core: CoreV1Api, name: string) => core.readNamespace({ name }).then((ns) => ns.status?.phase === 'Terminating' ? 'terminating' : 'there', (e: { code?: number }) => (e.code === 404 ? 'gone' : `error ${e.code}`));
+
+/** The secret parts of a kubeconfig (client key and certificate, tokens, passwords), as written in the file. */
+function secretsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(client-key-data|client-certificate-data|token|password):\s*(\S+)/g)].map((m) => m[2]);
+}
+
+it('deploy: namespace and objects labelled with the run; informers journal pods and the HPA with their Kubernetes source; stop removes it all', async (t) => {
+  const t0 = performance.now();
+  cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true, hpaSyncPeriod: '2s' });
+  t.log(`control plane up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const kubeconfig = cp.info.kubeconfig;
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const runId = '20261206T190000Z-k8s-a1b2c3';
+  const r = recorder(runId);
+  const cluster = new KubernetesCluster(scenario(kubeconfig), r.ctx);
+  const t1 = performance.now();
+  const target = await cluster.start(new AbortController().signal);
+  t.log(`started (namespace, objects, 5 informers) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  const namespace = runNamespace(runId);
+  t.is(namespace, 'loadscope-20261206t190000z-k8s-a1b2c3');
+  t.regex(target.url, /^http:\/\/198\.19\.255\.\d+:80$/, 'the frontend Service\'s ClusterIP, in the test control plane\'s service CIDR');
+
+  const ns = await core.readNamespace({ name: namespace });
+  t.is(ns.metadata?.labels?.[RUN_LABEL], runLabel(runId));
+  t.is(JSON.parse(ns.metadata?.annotations?.['loadscope.io/owner'] ?? '{}').pid, process.pid);
+  const labelled = `${RUN_LABEL}=${runLabel(runId)}`;
+  const names = async (p: Promise<{ items: { metadata?: { name?: string } }[] }>) => (await p).items.map((o) => o.metadata!.name!).sort();
+  t.deepEqual(await names(apps.listNamespacedDeployment({ namespace, labelSelector: labelled })), ['backend', 'frontend']);
+  t.deepEqual(await names(core.listNamespacedService({ namespace, labelSelector: labelled })), ['backend', 'frontend']);
+  t.deepEqual(await names(core.listNamespacedConfigMap({ namespace, labelSelector: labelled })), ['loadscope-services']);
+  t.deepEqual(await names(kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace, labelSelector: labelled })), ['backend-access'], 'no Cilium CRD here: the NetworkPolicy');
+  const hpa = await kc.makeApiClient(AutoscalingV2Api).readNamespacedHorizontalPodAutoscaler({ name: 'backend', namespace });
+  t.deepEqual(hpa.spec?.metrics?.map((m) => m.type), ['Object', 'Resource', 'Resource'], 'the seed\'s three metrics');
+  const backend = await apps.readNamespacedDeployment({ name: 'backend', namespace });
+  t.is(backend.spec?.replicas, 2, 'the scenario\'s replicas');
+  t.deepEqual(backend.spec?.template.spec?.containers[0].resources?.requests, { cpu: '250m', memory: String(96 * 1024 * 1024) });
+  const cm = await core.readNamespacedConfigMap({ name: 'loadscope-services', namespace });
+  t.regex(cm.data?.['main.mjs'] ?? '', /healthz/, 'the services\' bundle');
+
+  // What the cluster itself does, as the informers see it: the pods the ReplicaSet controller creates,
+  // the scheduler's and the HPA controller's Events (no metrics APIs here: the HPA cannot get its metrics).
+  const created = await until('pod.created of 3 pods', 45_000, () => {
+    const pods = r.events.filter((e) => e.kind === 'pod.created');
+    return pods.length >= 3 ? pods : undefined;
+  });
+  t.deepEqual([...new Set(created.map((e) => e.attrs.service))].sort(), ['backend', 'frontend']);
+  t.true(created.every((e) => e.source === 'kube-apiserver'));
+  const hpaWarning = await until('an HPA warning from the HPA controller', 45_000, () => r.events.find((e) => e.kind === 'hpa.warning' && e.source === 'horizontal-pod-autoscaler'));
+  t.log(`HPA: ${hpaWarning.attrs.reason}: ${hpaWarning.attrs.message}`);
+  t.regex(String(hpaWarning.attrs.reason), /^Failed/);
+  const status = await until('hpa.status with conditions', 30_000, () => r.events.find((e) => e.kind === 'hpa.status' && (e.attrs.conditions as unknown[]).length > 0));
+  t.log(`HPA status: ${status.attrs.message}`);
+  t.true((status.attrs.conditions as { type: string }[]).some((c) => c.type === 'AbleToScale'));
+  t.truthy(r.samples.find((s) => s.metric === 'hpa.replicas' && s.tags.hpa === 'backend'));
+  const sched = await until('the scheduler\'s FailedScheduling', 30_000, () => r.events.find((e) => e.kind === 'k8s.event' && e.attrs.reason === 'FailedScheduling'));
+  t.is(sched.source, 'default-scheduler');
+  t.truthy(r.events.find((e) => e.kind === 'k8s.event' && e.attrs.reason === 'ScalingReplicaSet' && e.source === 'deployment-controller'));
+  t.truthy(r.events.find((e) => e.kind === 'hpa.start' && e.attrs.target === 'Deployment/backend'));
+  // No Event is journalled twice at the same count.
+  const keys = r.events.filter((e) => e.kind === 'k8s.event' || e.kind.startsWith('hpa.w')).map((e) => JSON.stringify([e.attrs.object ?? e.attrs.hpa, e.attrs.reason, e.attrs.message, e.attrs.count]));
+  t.is(new Set(keys).size, keys.length, 'each Event once per count');
+
+  await cluster.stop();
+  t.is(await gone(core, namespace), 'gone', 'stop deleted the namespace and waited for it');
+  const journal = JSON.stringify([r.events, r.samples, r.status, cluster.notices()]);
+  const secrets = secretsOf(kubeconfig);
+  t.true(secrets.length >= 2, 'the kubeconfig has credentials to look for');
+  for (const s of secrets) {
+    t.false(journal.includes(s), 'a kubeconfig credential in the journal');
+    t.false(journal.includes(s.slice(10, 50)), 'part of a kubeconfig credential in the journal');
+  }
+  t.log(`${r.events.length} events, ${r.samples.length} samples; kinds: ${[...new Set(r.events.map((e) => `${e.kind}<${e.source}>`))].join(' ')}`);
+});
+
+it('a SIGKILLed run\'s namespace is swept by the next start; a live run\'s is not', async (t) => {
+  if (!cp) return t.fail('no control plane');
+  const kubeconfig = cp.info.kubeconfig;
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  // The dead run: a child process that deploys and then waits to be killed.
+  const deadRun = '20261206T190100Z-k8s-dead01';
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const code = `
+    import { KubernetesCluster } from '${src}cluster/kubernetes/cluster.ts';
+    import { Ledger } from '${src}core/ledger.ts';
+    import { parseScenario } from '${src}scenario/load.ts';
+    const spec = parseScenario(${JSON.stringify(`name: k8s\ncluster: { mode: kubernetes, kubeconfig: ${kubeconfig} }\nstages: [{ duration: 5s, rate: 10 }]\n`)}, 'k8s.yaml').spec;
+    const ctx = { runId: '${deadRun}', sink: { event() {}, sample() {} }, ledger: new Ledger('${deadRun}'), onStatus() {} };
+    await new KubernetesCluster(spec, ctx).start(new AbortController().signal);
+    console.log('deployed');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  await until('the child deployed', 30_000, () => new Promise<true | undefined>((res) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('deployed')) res(true);
+    });
+    child.on('exit', () => res(undefined));
+  }));
+  // A live run beside it (this process): its namespace must survive the sweep.
+  const liveRun = '20261206T190200Z-k8s-live01';
+  const live = new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx);
+  await live.start(new AbortController().signal);
+  child.kill('SIGKILL');
+  await new Promise((res) => child.once('exit', res));
+  t.is(await gone(core, runNamespace(deadRun)), 'there', 'the killed run left its namespace');
+
+  const next = recorder('20261206T190300Z-k8s-next01');
+  const cluster = new KubernetesCluster(scenario(kubeconfig), next.ctx);
+  await cluster.start(new AbortController().signal);
+  t.log(cluster.notices().join('\n'));
+  t.truthy(cluster.notices().find((n) => n.includes(`namespace ${runNamespace(deadRun)} of run ${deadRun}`) && n.includes('on this machine is gone')));
+  t.not(await gone(core, runNamespace(deadRun)), 'there', 'the dead run\'s namespace is being deleted');
+  t.is(await gone(core, runNamespace(liveRun)), 'there', 'the live run\'s namespace is left alone');
+  await until('the dead run\'s namespace gone', 60_000, async () => ((await gone(core, runNamespace(deadRun))) === 'gone' ? true : undefined));
+  await Promise.all([cluster.stop(), live.stop()]);
+  t.is(await gone(core, runNamespace(liveRun)), 'gone');
+});
