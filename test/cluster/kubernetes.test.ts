@@ -61,6 +61,32 @@ function secretsOf(file: string): string[] {
   return [...text.matchAll(/(client-key-data|client-certificate-data|token|password):\s*(\S+)/g)].map((m) => m[2]);
 }
 
+/** A run in a child process that deploys (cluster: `clusterYaml`), prints "deployed" and waits to be killed. */
+async function deployInChild(runId: string, clusterYaml: string) {
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const code = `
+    import { KubernetesCluster } from '${src}cluster/kubernetes/cluster.ts';
+    import { Ledger } from '${src}core/ledger.ts';
+    import { parseScenario } from '${src}scenario/load.ts';
+    const spec = parseScenario(${JSON.stringify(`name: k8s\ncluster: ${clusterYaml}\nstages: [{ duration: 5s, rate: 10 }]\n`)}, 'k8s.yaml').spec;
+    const ctx = { runId: '${runId}', sink: { event() {}, sample() {} }, ledger: new Ledger('${runId}'), onStatus() {} };
+    await new KubernetesCluster(spec, ctx).start(new AbortController().signal);
+    console.log('deployed');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  const ok = await new Promise<boolean>((res) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('deployed')) res(true);
+    });
+    child.on('exit', () => res(false));
+  });
+  if (!ok) throw new Error(`the child run ${runId} did not deploy`);
+  return child;
+}
+
 it('deploy: namespace and objects labelled with the run; informers journal pods and the HPA with their Kubernetes source; stop removes it all', async (t) => {
   const t0 = performance.now();
   cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true, hpaSyncPeriod: '2s' });
@@ -140,26 +166,7 @@ it('a SIGKILLed run\'s namespace is swept by the next start; a live run\'s is no
   const core = kc.makeApiClient(CoreV1Api);
   // The dead run: a child process that deploys and then waits to be killed.
   const deadRun = '20261206T190100Z-k8s-dead01';
-  const src = fileURLToPath(new URL('../../src/', import.meta.url));
-  const code = `
-    import { KubernetesCluster } from '${src}cluster/kubernetes/cluster.ts';
-    import { Ledger } from '${src}core/ledger.ts';
-    import { parseScenario } from '${src}scenario/load.ts';
-    const spec = parseScenario(${JSON.stringify(`name: k8s\ncluster: { mode: kubernetes, kubeconfig: ${kubeconfig} }\nstages: [{ duration: 5s, rate: 10 }]\n`)}, 'k8s.yaml').spec;
-    const ctx = { runId: '${deadRun}', sink: { event() {}, sample() {} }, ledger: new Ledger('${deadRun}'), onStatus() {} };
-    await new KubernetesCluster(spec, ctx).start(new AbortController().signal);
-    console.log('deployed');
-    setInterval(() => {}, 1000);
-  `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-  await until('the child deployed', 30_000, () => new Promise<true | undefined>((res) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('deployed')) res(true);
-    });
-    child.on('exit', () => res(undefined));
-  }));
+  const child = await deployInChild(deadRun, `{ mode: kubernetes, kubeconfig: ${kubeconfig} }`);
   // A live run beside it (this process): its namespace must survive the sweep.
   const liveRun = '20261206T190200Z-k8s-live01';
   const live = new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx);
@@ -178,4 +185,47 @@ it('a SIGKILLed run\'s namespace is swept by the next start; a live run\'s is no
   await until('the dead run\'s namespace gone', 60_000, async () => ((await gone(core, runNamespace(deadRun))) === 'gone' ? true : undefined));
   await Promise.all([cluster.stop(), live.stop()]);
   t.is(await gone(core, runNamespace(liveRun)), 'gone');
+});
+
+it('a named namespace: the run applies its objects beside a marker; a killed run\'s objects are swept by label; stop deletes only the run\'s, the namespace stays', async (t) => {
+  if (!cp) return t.fail('no control plane');
+  const kubeconfig = cp.info.kubeconfig;
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const namespace = 'ls-perf';
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'not-loadscope' } } });
+  const deadRun = '20261206T190400Z-k8s-dead02';
+  const child = await deployInChild(deadRun, `{ mode: kubernetes, kubeconfig: ${kubeconfig}, namespace: ${namespace} }`);
+  child.kill('SIGKILL');
+  await new Promise((res) => child.once('exit', res));
+  const deadSel = `${RUN_LABEL}=${runLabel(deadRun)}`;
+  t.is((await apps.listNamespacedDeployment({ namespace, labelSelector: deadSel })).items.length, 2, 'the killed run left its Deployments');
+
+  const runId = '20261206T190500Z-k8s-named1';
+  const r = recorder(runId);
+  const cluster = new KubernetesCluster(scenario(kubeconfig, `  namespace: ${namespace}\n`), r.ctx);
+  await cluster.start(new AbortController().signal);
+  const swept = cluster.notices().filter((n) => n.startsWith('swept'));
+  t.log(swept.join('\n'));
+  for (const o of ['HorizontalPodAutoscaler/backend', 'Deployment/backend', 'Deployment/frontend', 'Service/backend', 'ConfigMap/loadscope-services', 'NetworkPolicy/backend-access']) {
+    t.truthy(swept.find((n) => n.includes(`${o} in ${namespace} of run ${deadRun}`)), o);
+  }
+  const mine = `${RUN_LABEL}=${runLabel(runId)}`;
+  t.deepEqual((await core.listNamespacedConfigMap({ namespace, labelSelector: RUN_LABEL })).items.map((c) => c.metadata!.name).sort(), ['loadscope-run-' + runLabel(runId), 'loadscope-services']);
+  t.is((await apps.listNamespacedDeployment({ namespace, labelSelector: mine })).items.length, 2);
+  await until('the dead run\'s Deployments gone', 30_000, async () => ((await apps.listNamespacedDeployment({ namespace, labelSelector: deadSel })).items.length === 0 ? true : undefined));
+  await cluster.stop();
+  t.is(await gone(core, namespace), 'there', 'a namespace the run did not create stays');
+  await until('the run\'s objects gone', 30_000, async () => {
+    const left = [
+      ...(await apps.listNamespacedDeployment({ namespace, labelSelector: RUN_LABEL })).items,
+      ...(await core.listNamespacedService({ namespace, labelSelector: RUN_LABEL })).items,
+      ...(await core.listNamespacedConfigMap({ namespace, labelSelector: RUN_LABEL })).items,
+    ];
+    return left.length === 0 ? true : undefined;
+  });
+  t.truthy(await core.readNamespacedConfigMap({ name: 'not-loadscope', namespace }), 'what is not the run\'s is untouched');
 });

@@ -148,7 +148,17 @@ export class KubernetesCluster implements Cluster {
     return [];
   }
 
+  /** A start that fails (or is aborted) half-way removes what it created before it rejects. */
   async start(signal: AbortSignal): Promise<ClusterTarget> {
+    try {
+      return await this.begin(signal);
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async begin(signal: AbortSignal): Promise<ClusterTarget> {
     const t0 = Date.now();
     const kc = (this.kc = loadKubeConfig(this.c));
     const server = kc.getCurrentCluster()!.server;
