@@ -2,7 +2,9 @@
 // problem located at its line and column.
 import test from 'ava';
 import { LoadscopeError, formatProblem } from '../../src/core/errors.ts';
-import { parseScenario } from '../../src/scenario/load.ts';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_MANIFESTS, plan, readManifests, RUN_LABEL, runLabel } from '../../src/cluster/kubernetes/manifests.ts';
+import { loadScenario, parseScenario } from '../../src/scenario/load.ts';
 
 const base = 'name: k\nstages:\n  - { duration: 5s, rate: 10 }\n';
 
@@ -41,4 +43,33 @@ test('deploy: false needs a namespace; a bad namespace and a typo are located', 
   t.is(bad.length, 2);
   t.regex(bad[0], /^s\.yaml:6:14: cluster\.namespace: a namespace is a DNS label/);
   t.regex(bad[1], /^s\.yaml:7:3: unknown key "kubconfig" in cluster \(hint: did you mean "kubeconfig"\?\)/);
+});
+
+test('scenarios/kubernetes.yaml: mode kubernetes on the test control plane\'s kubeconfig, the seed\'s three metrics', (t) => {
+  const s = loadScenario(fileURLToPath(new URL('../../scenarios/kubernetes.yaml', import.meta.url)));
+  t.deepEqual(s.spec.cluster, { mode: 'kubernetes', deploy: true, kubeconfig: '.tools/controlplane/kubeconfig' });
+  t.deepEqual(s.spec.autoscaler?.metrics?.map((m) => m.type), ['Object', 'Resource', 'Resource']);
+  t.deepEqual(s.spec.stages.map((st) => st.name), ['ramp-up', 'hold', 'ramp-down']);
+});
+
+test('fixtures/k8s: every object namespaced into the run and labelled; one network policy; the scenario\'s HPA, replicas and resources', (t) => {
+  const spec = loadScenario(fileURLToPath(new URL('../../scenarios/kubernetes.yaml', import.meta.url))).spec;
+  const manifests = readManifests(DEFAULT_MANIFESTS);
+  const runId = '20261206T190000Z-kubernetes-0a1b2c';
+  const objs = plan(manifests, spec, { runId, namespace: 'ns1', bundle: '// bundle', cilium: false });
+  t.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`), ['ConfigMap/loadscope-services', 'Deployment/backend', 'Service/backend', 'Deployment/frontend', 'Service/frontend', 'NetworkPolicy/backend-access', 'HorizontalPodAutoscaler/backend']);
+  for (const o of objs) {
+    t.is(o.metadata.namespace, 'ns1');
+    t.is(o.metadata.labels?.[RUN_LABEL], runLabel(runId));
+  }
+  const withCilium = plan(manifests, spec, { runId, namespace: 'ns1', bundle: '', cilium: true }).map((o) => o.kind);
+  t.true(withCilium.includes('CiliumNetworkPolicy'));
+  t.false(withCilium.includes('NetworkPolicy'));
+  const hpa = objs.at(-1)!.spec as { behavior?: { scaleDown?: { stabilizationWindowSeconds?: number } }; syncPeriod?: unknown };
+  t.is(hpa.behavior?.scaleDown?.stabilizationWindowSeconds, 15);
+  t.false('syncPeriod' in hpa, 'the loadscope-only keys stay out of the cluster');
+  const cm = objs[0] as unknown as { data: Record<string, string> };
+  t.deepEqual(JSON.parse(cm.data['backend-config.json']).routes['/api/items'], { cpuMs: 0.5, payloadBytes: 2048, delayMs: 0, delayJitterMs: 0, status: 200 });
+  const label = runLabel('x'.repeat(80));
+  t.true(label.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label), 'a long run id still makes a label');
 });
