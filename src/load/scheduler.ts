@@ -10,6 +10,8 @@ import { WindowRecorder } from './windows.ts';
 const DRAIN_GRACE_MS = 3000;
 /** Open model: arrivals queued beyond this many are dropped on arrival (bounds the queue's memory). */
 const BACKLOG_MAX = 1_000_000;
+/** At most this many notices of connection-error spells per run; the end-of-run notice counts them all. */
+const OUTAGE_NOTICES_MAX = 20;
 
 /**
  * One keep-alive connection of the pool: up to `depth` requests in flight, answered oldest first
@@ -73,6 +75,9 @@ export class Scheduler<C extends Connection> {
   private responses = 0;
   private errors = 0;
   private dropped = 0;
+  /** The current spell of connection errors with no response between them (target down, refusing). */
+  private outage?: { from: number; n: number };
+  private outageNotices = 0;
   private readonly recorder: WindowRecorder;
   private pacer?: Pacer;
   private readonly arrive = (intended: number): void => {
@@ -114,6 +119,7 @@ export class Scheduler<C extends Connection> {
       cut = await this.drain();
       this.recorder.stop();
       await this.pacer?.close();
+      this.endNotices(cut);
     }
     return {
       engine: this.engine,
@@ -135,14 +141,8 @@ export class Scheduler<C extends Connection> {
       return;
     }
     while (c.inflight < c.depth) {
-      if (this.backlogHead < this.backlog.length) {
-        const intended = this.backlog[this.backlogHead++];
-        if (this.backlogHead > 4096 && this.backlogHead * 2 > this.backlog.length) {
-          this.backlog = this.backlog.slice(this.backlogHead);
-          this.backlogHead = 0;
-        }
-        this.send(c, intended, t);
-      } else if (this.stage.model === 'closed') this.send(c, NaN, t);
+      if (this.backlogHead < this.backlog.length) this.send(c, this.backlogShift(), t);
+      else if (this.stage.model === 'closed') this.send(c, NaN, t);
       else {
         this.markIdle(c);
         return;
@@ -161,6 +161,7 @@ export class Scheduler<C extends Connection> {
     this.recorder.record(t, stage.name, status, (t - c.intended[i]) * 1000, bytes, stage.model === 'open' ? (t - c.sentAt[i]) * 1000 : undefined, late);
     this.responses++;
     this.inflight--;
+    if (this.outage) this.outageOver(t);
   }
 
   /**
@@ -179,6 +180,64 @@ export class Scheduler<C extends Connection> {
     c.head = 0;
     this.errors += n;
     this.inflight -= n;
+    if (kind === 'conn') this.connErrors(t, n);
+  }
+
+  /**
+   * A connect attempt that began at `startedAt` failed at `t` (refused, unreachable) before anything
+   * was written on it. A closed stage counts the attempt as one request lost (error kind 'conn'); an
+   * open stage loses the arrivals already queued when the attempt began (each 'conn', with the time
+   * from its intended start), later ones wait for the next attempt. Lost requests count as sent.
+   */
+  connectFailed(startedAt: number, t = now()): void {
+    if (this.stopping || !this.stage) return;
+    let n = 0;
+    if (this.stage.model === 'closed') {
+      this.recorder.record(t, this.stage.name, 'conn', (t - startedAt) * 1000);
+      n = 1;
+    } else {
+      while (this.backlogHead < this.backlog.length && this.backlog[this.backlogHead] <= startedAt) {
+        this.recorder.record(t, this.stage.name, 'conn', (t - this.backlogShift()) * 1000);
+        n++;
+      }
+    }
+    this.sent += n;
+    this.errors += n;
+    this.connErrors(t, n);
+  }
+
+  private connErrors(t: number, n: number): void {
+    if (n > 0) (this.outage ??= { from: t, n: 0 }).n += n;
+  }
+
+  /** A response after connection errors: the target is reachable again; one notice says for how long it was not. */
+  private outageOver(t: number): void {
+    const o = this.outage!;
+    this.outage = undefined;
+    if (++this.outageNotices > OUTAGE_NOTICES_MAX) return;
+    this.notice(t, 'conn', `connection errors from ${this.rel(o.from)} s to ${this.rel(t)} s of the run (target down, refusing or resetting): ${o.n} request${o.n === 1 ? '' : 's'} failed, counted as errors of kind conn; the load went on`);
+  }
+
+  /** The run's notices from the load: what failed, by kind, and what never got an answer. */
+  private endNotices(cut: number): void {
+    const t = now();
+    if (this.outage) this.notice(t, 'conn', `target still unreachable at the end of the load (connection errors since ${this.rel(this.outage.from)} s): ${this.outage.n} request${this.outage.n === 1 ? '' : 's'} failed, counted as errors of kind conn`);
+    const k = this.recorder.totals;
+    const first = (kind: string) => this.rel(k.get(kind)!.first);
+    if (k.has('timeout')) this.notice(t, 'timeout', `${k.get('timeout')!.n} request(s) timed out (no answer within the request timeout, ${this.plan.requestTimeoutMs} ms), the first at ${first('timeout')} s: counted as errors of kind timeout, with the timeout as their latency`);
+    if (k.has('http_5xx')) this.notice(t, 'http_5xx', `${k.get('http_5xx')!.n} response(s) were HTTP 5xx, the first at ${first('http_5xx')} s: counted as errors of kind http_5xx`);
+    if (this.outageNotices > OUTAGE_NOTICES_MAX) this.notice(t, 'conn', `${this.outageNotices} spells of connection errors in all (the first ${OUTAGE_NOTICES_MAX} have a notice each)`);
+    if (this.dropped > 0) this.notice(t, 'dropped', `${this.dropped} open-model arrival(s) were never sent: no connection of the pool was free before their stage ended (counted as dropped)`);
+    if (cut > 0) this.notice(t, 'cutoff', `${cut} request(s) were still unanswered ${DRAIN_GRACE_MS / 1000} s after the load ended (in flight at cut-off: neither answered nor errors)`);
+  }
+
+  private notice(t: number, kind: string, message: string): void {
+    this.plan.sink.event({ kind: 'load.notice', time: t, source: 'load', attrs: { notice: kind, message } });
+  }
+
+  /** Seconds since the run's start, to 0.1 s. */
+  private rel(t: number): string {
+    return ((t - this.plan.runStart) / 1000).toFixed(1);
   }
 
   private async runClosed(stage: PlannedStage, begin: number, signal: AbortSignal): Promise<void> {
@@ -210,6 +269,15 @@ export class Scheduler<C extends Connection> {
     this.inflight++;
     this.sent++;
     this.client.write(c);
+  }
+
+  private backlogShift(): number {
+    const intended = this.backlog[this.backlogHead++];
+    if (this.backlogHead > 4096 && this.backlogHead * 2 > this.backlog.length) {
+      this.backlog = this.backlog.slice(this.backlogHead);
+      this.backlogHead = 0;
+    }
+    return intended;
   }
 
   private backlogPush(t: number): void {

@@ -37,6 +37,8 @@ export class WindowRecorder {
   private currentKey = '';
   private currentIdx = -1;
   private timer?: NodeJS.Timeout;
+  /** Failed requests by error kind over the whole run: how many, and when the first failed. */
+  readonly totals = new Map<string, { n: number; first: number }>();
 
   constructor(private readonly sink: Sink, private readonly runStart: number) {}
 
@@ -69,7 +71,12 @@ export class WindowRecorder {
       if (serviceTimeUs !== undefined) record((b.serviceTime ??= createHistogram()), serviceTimeUs);
     }
     const kind = errorKind(outcome);
-    if (kind !== undefined) b.errors.set(kind, (b.errors.get(kind) ?? 0) + 1);
+    if (kind !== undefined) {
+      b.errors.set(kind, (b.errors.get(kind) ?? 0) + 1);
+      const k = this.totals.get(kind);
+      if (k) k.n++;
+      else this.totals.set(kind, { n: 1, first: time });
+    }
   }
 
   /** Emits every window that ended before `upTo` (all of them when upTo is Infinity). */

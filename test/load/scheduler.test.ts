@@ -8,6 +8,7 @@ import { AutocannonEngine } from '../../src/load/autocannon/engine.ts';
 import { LeanEngine } from '../../src/load/lean/engine.ts';
 import type { LoadEngine } from '../../src/load/types.ts';
 import { defaultMaxConnections } from '../../src/scenario/schema.ts';
+import http from 'node:http';
 import { serverFor } from '../helpers/with-server.ts';
 import { closed, drive, open } from './drive.ts';
 
@@ -167,5 +168,32 @@ for (const [name, make] of Object.entries(clients)) {
     t.true(s.requests > within, 'some responses came in the drain');
     t.true(Math.abs(s.rps! * s.durationS! - within) <= 2, `stage rate ${s.rps} × ${s.durationS} s vs ${within} received within it`);
     t.true(Math.abs(result.http.rps * s.durationS! - within) <= 2, `run rate ${result.http.rps} × ${s.durationS} s vs ${within}`);
+  });
+}
+
+for (const [name, make] of Object.entries(clients)) {
+  test(`${name}: a target that refuses connections at first, then comes up: every attempt is a conn error, nothing is lost, one notice says when`, async (t) => {
+    // take a free port, close it, and listen on it again 600 ms into the load
+    const probe = await serverFor(t, () => {});
+    const { port } = probe;
+    await probe.close();
+    const later = setTimeout(() => {
+      const srv = http.createServer((_req, res) => res.end('ok'));
+      srv.listen(port, '127.0.0.1');
+      t.teardown(() => new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        srv.closeAllConnections();
+      }));
+    }, 600);
+    t.teardown(() => clearTimeout(later));
+    const r = await drive(make(), `http://127.0.0.1:${port}`, [closed('c', 1200, 2), open('o', 600, 100)]);
+    const conn = r.samples.filter((s) => s.metric === 'http.errors' && s.tags.kind === 'conn').reduce((a, s) => a + s.value, 0);
+    t.true(conn > 0, `${conn} conn errors while the target was down`);
+    t.true(r.total('http.reqs', 'c') > 0 && r.total('http.reqs', 'o') > 0, 'answered once the target is up');
+    t.is(r.summary.errors, conn);
+    t.is(r.summary.requestsSent, r.summary.responses + r.summary.errors + r.summary.inFlightAtCutoff);
+    const notices = r.events.filter((e) => e.kind === 'load.notice').map((e) => String(e.attrs.message));
+    t.log(notices.join('\n'));
+    t.true(notices.some((m) => new RegExp(`^connection errors from [\\d.]+ s to [\\d.]+ s of the run .*: ${conn} requests? failed`).test(m)), notices.join('\n'));
   });
 }

@@ -38,6 +38,9 @@ class Conn extends Connection {
   private bytes = 0;
   private close = false;
   private noBody = false;
+  /** When the current connect attempt began, and whether it got through. */
+  private attemptAt = 0;
+  private connected = false;
   /** Per request in flight (the scheduler's ring slots): was it a HEAD (its response has no body)? */
   readonly headReq: boolean[];
 
@@ -52,6 +55,8 @@ class Conn extends Connection {
     this.ready = false;
     this.partial = undefined;
     this.state = P.Head;
+    this.attemptAt = now();
+    this.connected = false;
     // onread: the socket reads into one reused buffer and calls us directly (no stream, no
     // allocation per read); anything kept past the call (a split response head) is copied.
     const onread = {
@@ -64,12 +69,15 @@ class Conn extends Connection {
     const s = connect({ port: e.port, host: e.host, noDelay: true, onread });
     this.socket = s;
     s.on('connect', () => {
+      this.connected = true;
       this.ready = true;
       e.s.fill(this, now());
     });
     s.on('error', () => undefined);
     s.on('close', () => {
-      if (this.socket === s) e.onClose(this);
+      if (this.socket !== s) return;
+      if (this.connected) e.onClose(this);
+      else e.onConnectFailed(this, this.attemptAt);
     });
   }
 
@@ -229,6 +237,8 @@ class Conn extends Connection {
 }
 
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+/** Pause before a connection whose connect failed tries again. */
+const RECONNECT_PAUSE_MS = 50;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
 /** A copy of `buf` from `at`: an unparsed tail kept for the next read (the read buffer is reused). */
@@ -338,6 +348,23 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
     c.socket.destroy();
   }
 
+  /**
+   * The connection could not be made (refused, unreachable): the scheduler counts what that lost, and
+   * the connection tries again after RECONNECT_PAUSE_MS (a target that is down costs a few attempts a
+   * second per connection, not a busy loop), unless it is done.
+   */
+  onConnectFailed(c: Conn, startedAt: number): void {
+    this.s.connectFailed(startedAt);
+    if (c.dead || c.retire || this.s.stopping) {
+      c.dead = true;
+      return;
+    }
+    setTimeout(() => {
+      if (c.dead || c.retire || this.s.stopping) c.dead = true;
+      else c.connect();
+    }, RECONNECT_PAUSE_MS);
+  }
+
   /** The socket closed: its requests in flight are lost; reconnect unless the connection is done. */
   onClose(c: Conn): void {
     this.s.fail(c, 'conn');
@@ -349,8 +376,8 @@ export class LeanEngine implements LoadEngine, Client<Conn> {
     c.connect();
   }
 
+  /** Also while the scheduler drains: a request that hangs past its timeout then is a timeout, not one cut off. */
   private sweepTimeouts(): void {
-    if (this.s.stopping) return;
     const limit = now() - this.timeoutMs;
     for (const c of this.s.conns) {
       if (c.dead) continue;
