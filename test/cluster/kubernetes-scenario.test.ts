@@ -68,8 +68,10 @@ test('fixtures/k8s: every object namespaced into the run and labelled; one netwo
   const hpa = objs.at(-1)!.spec as { behavior?: { scaleDown?: { stabilizationWindowSeconds?: number } }; syncPeriod?: unknown };
   t.is(hpa.behavior?.scaleDown?.stabilizationWindowSeconds, 15);
   t.false('syncPeriod' in hpa, 'the loadscope-only keys stay out of the cluster');
-  const cm = objs[0] as unknown as { data: Record<string, string> };
-  t.deepEqual(JSON.parse(cm.data['backend-config.json']).routes['/api/items'], { cpuMs: 0.5, payloadBytes: 2048, delayMs: 0, delayJitterMs: 0, status: 200 });
+  const args = (objs[1].spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0].args;
+  t.is(args[0], '--config');
+  t.deepEqual(JSON.parse(args[1]).routes['/api/items'], { cpuMs: 0.5, payloadBytes: 2048, delayMs: 0, delayJitterMs: 0, status: 200 });
+  t.deepEqual(Object.keys((objs[0] as unknown as { data: Record<string, string> }).data), ['main.mjs']);
   const label = runLabel('x'.repeat(80));
   t.true(label.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(label), 'a long run id still makes a label');
 });

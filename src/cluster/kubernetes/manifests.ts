@@ -15,7 +15,7 @@ import type { ScenarioSpec } from '../../scenario/schema.ts';
 export const RUN_LABEL = 'loadscope.io/run';
 /** The full run id (a label value is limited to 63 characters). */
 export const RUN_ID_ANNOTATION = 'loadscope.io/run-id';
-/** The ConfigMap the bundled services' Deployments mount (main.mjs) and read (backend-config.json). */
+/** The ConfigMap that carries the bundled services (main.mjs), mounted by their Deployments. */
 export const SERVICES_CONFIGMAP = 'loadscope-services';
 export const DEFAULT_MANIFESTS = fileURLToPath(new URL('../../../fixtures/k8s/', import.meta.url));
 
@@ -80,11 +80,12 @@ export interface PlanOptions {
   cilium: boolean;
 }
 
-type Container = { name: string; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
+type Container = { name: string; args?: string[]; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
 
 /**
  * The objects to apply, in order (ConfigMap first, HPA last): the manifests in the run's namespace
- * and labelled with the run, one of the two network policies, the scenario's backend routes,
+ * and labelled with the run, one of the two network policies, the scenario's backend routes (the
+ * backend's `--config` argument),
  * replicas and resources on the Deployments, and the scenario's autoscaler spec on the HPA.
  */
 export function plan(manifests: Manifest[], spec: ScenarioSpec, o: PlanOptions): Manifest[] {
@@ -93,7 +94,7 @@ export function plan(manifests: Manifest[], spec: ScenarioSpec, o: PlanOptions):
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: SERVICES_CONFIGMAP },
-    data: { 'main.mjs': o.bundle, 'backend-config.json': JSON.stringify({ routes: b.routes, default: b.default }) },
+    data: { 'main.mjs': o.bundle },
   };
   const out: Manifest[] = [configMap];
   for (const m of manifests) {
@@ -105,6 +106,8 @@ export function plan(manifests: Manifest[], spec: ScenarioSpec, o: PlanOptions):
       const podSpec = (o2.spec as { replicas?: number; template?: { spec?: { containers?: Container[] } } } | undefined);
       if (podSpec) podSpec.replicas = svc.replicas;
       const c = podSpec?.template?.spec?.containers?.find((x) => x.name === o2.metadata.name);
+      const config = c?.args?.indexOf('--config') ?? -1;
+      if (c?.args && config >= 0 && o2.metadata.name === 'backend') c.args[config + 1] = JSON.stringify({ routes: b.routes, default: b.default });
       if (c) {
         const req = svc.resources.requests;
         const lim = svc.resources.limits;
