@@ -2,6 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import { scenarioSchema } from '../scenario/schema.ts';
 import type { RawHandlers, RawLine } from '../journal/journal.ts';
 import { Analyzer } from './analysis.ts';
+import { faultsBlock } from './faults.ts';
 import { decodeSparse, DEFAULT_LAYOUT, type SparseHist } from '../core/histogram.ts';
 import { HistAcc, mergeSparse, summarizeSparse } from './hist.ts';
 import { RESULT_SCHEMA_VERSION, type LatencySummary, type RunResult } from '../core/result.ts';
@@ -39,6 +40,7 @@ export class ResultBuilder {
   private readonly probes = new ProbeAccumulator();
   private readonly analyzer = new Analyzer();
   private readonly thresholdData = new ThresholdData();
+  private readonly faultDrops: { time: number; dropped: number }[] = [];
 
   private seen(time: number): void {
     if (time > this.lastTime) this.lastTime = time;
@@ -135,6 +137,9 @@ export class ResultBuilder {
         this.stageAgg(s).hist.add(h);
         break;
       }
+      case 'fault.packets':
+        this.faultDrops.push({ time: s.time, dropped: Number(s.meta?.dropped ?? 0) });
+        break;
       case 'http.service_time_us':
         this.service.add(hist ?? decodeSparse(s.hist!));
         break;
@@ -308,6 +313,10 @@ export class ResultBuilder {
       ...this.routing.finish(t0),
       ...autoscalingBlock(events, t0, endedAt),
     };
+    if (events.some((e) => e.kind.startsWith('fault.'))) {
+      result.faults = faultsBlock(events, windows, t0, endedAt, this.faultDrops);
+      for (const e of events.filter((x) => x.kind === 'fault.skipped')) result.notices.push(String(e.attrs.message));
+    }
     result.analysis = this.analyzer.finish(result, scenarioThresholds);
     if (judged.thresholds) {
       const aborted: ThresholdAbortRecord[] = events

@@ -5,6 +5,7 @@
 // (hpa/horizontal.ts), sets the target's size through Scalable.scale and journals Kubernetes-shaped events.
 
 import { now } from '../core/clock.ts';
+import type { MetricsOutageTarget } from '../core/faults.ts';
 import type { Lifecycle, Sink } from '../core/types.ts';
 import type { PodMetricsSource, PodSnapshot, Scalable } from '../core/workload.ts';
 import { hpaSpecOf, REQUESTS_PER_SECOND, type AutoscalerSpec } from '../scenario/autoscaler.ts';
@@ -204,7 +205,7 @@ export type ConditionSummary = Pick<HpaCondition, 'type' | 'status' | 'reason' |
  * FailedRescale); hpa.status per sync {currentReplicas, desiredReplicas, currentMetrics, conditions, message};
  * hpa.stop {syncs, conditions}. Samples: hpa.replicas {hpa, kind: current|desired}.
  */
-export class HpaController implements Lifecycle {
+export class HpaController implements Lifecycle, MetricsOutageTarget {
   readonly name: string;
   readonly target: string;
   readonly syncPeriodMs: number;
@@ -219,6 +220,7 @@ export class HpaController implements Lifecycle {
   private scraping: Promise<void> = Promise.resolve();
   private syncCount = 0;
   private started = false;
+  private outage = false;
 
   constructor(
     private readonly cluster: AutoscaledCluster,
@@ -290,12 +292,27 @@ export class HpaController implements Lifecycle {
     });
   }
 
+  /**
+   * A metrics-outage fault: while on, scrapes read nothing and every sync sees no metrics at all, as an
+   * HPA does when the metrics APIs fail (ScalingActive False with FailedGet…Metric, the size kept).
+   */
+  setMetricsOutage(on: boolean): void {
+    this.outage = on;
+    this.sink.event({
+      kind: on ? 'hpa.metrics_down' : 'hpa.metrics_up',
+      time: now(),
+      source: 'autoscaler',
+      attrs: { hpa: this.name, message: on ? `the metric source of HPA ${this.name} fails (metrics-outage)` : `the metric source of HPA ${this.name} answers again` },
+    });
+  }
+
   /** One metrics scrape of every involved service (exposed for tests). */
   scrape(): Promise<void> {
     return (this.scraping = this.scrapeAll());
   }
 
   private async scrapeAll(): Promise<void> {
+    if (this.outage) return;
     await Promise.all(
       this.services.map(async (svc) => {
         try {
@@ -313,7 +330,7 @@ export class HpaController implements Lifecycle {
     const t = now();
     const maxAge = 2 * this.metricResolutionMs + 1000;
     const rates = new Map<string, PodRates[]>();
-    for (const [svc, tracker] of this.trackers) rates.set(svc, tracker.current(t, maxAge));
+    for (const [svc, tracker] of this.trackers) rates.set(svc, this.outage ? [] : tracker.current(t, maxAge));
     let pods: PodSnapshot[] = [];
     try {
       pods = await this.cluster.podMetrics(this.target);

@@ -35,6 +35,7 @@ export function serviceCommandLine(spec: ServiceSpec, prefix: string[] = []): st
   if (spec.drainTimeoutMs !== undefined) args.push('--drain-timeout-ms', String(spec.drainTimeoutMs));
   if (spec.drainDelayMs !== undefined) args.push('--drain-delay-ms', String(spec.drainDelayMs));
   if (spec.metricsAtExit !== undefined) args.push('--metrics-at-exit', spec.metricsAtExit);
+  if (spec.controlFrom?.length) args.push('--control-from', spec.controlFrom.join(','));
   args.push('--exit-on-stdin-close', ...(spec.extraArgs ?? []));
   return [...prefix, process.execPath, ...serviceEntry(), ...args];
 }

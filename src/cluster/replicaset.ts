@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
 import type { Sink } from '../core/types.ts';
@@ -64,8 +65,20 @@ export interface PodDriver<P extends Pod> {
   oomKilled?(pod: P): boolean;
 }
 
+/** A readiness probe as the core runs it: GET /healthz every periodMs, as a kubelet does (docs/cluster.md). */
+export interface ReadinessSettings {
+  periodMs: number;
+  timeoutMs: number;
+  /** Consecutive failed probes that take a ready pod out of routing. */
+  failureThreshold: number;
+  /** Consecutive answered probes that bring an unready pod back. */
+  successThreshold: number;
+}
+
 /** How the core paces starts and restarts. */
 export interface ReplicaSetOptions {
+  /** The service's readiness probe; none: a pod is ready from its start until it ends. */
+  readiness?: (service: string) => ReadinessSettings | undefined;
   /** Name of the cluster in error messages ('local', 'loopback'). */
   cluster: string;
   /** Pod starts at once; more wait their turn. */
@@ -275,6 +288,7 @@ export class ReplicaSets<P extends Pod> {
       attrs: { service: set.name, pod: pod.name, ...(pod.ip ? { ip: pod.ip } : {}), url: s.url, pid: s.pid, startupMs, message: `pod ${pod.name} ready at ${s.url} after ${startupMs} ms` },
     });
     void s.exited.then((e) => this.died(set, pod, e));
+    this.probe(set, pod);
     if (pod.terminating || this.halting || !set.routed) return;
     pod.ready = true;
     await this.route(set, `pod ${pod.name} ready`);
@@ -291,6 +305,49 @@ export class ReplicaSets<P extends Pod> {
     } finally {
       this.life.signal.removeEventListener('abort', cancel);
     }
+  }
+
+  /**
+   * The pod's readiness probe until it terminates: failureThreshold failed probes in a row take a ready
+   * pod out of routing (pod.unready, reason Unhealthy), successThreshold answered ones bring it back
+   * (pod.ready with recovered: true). A pod that exits is handled by died(), not here.
+   */
+  private probe(set: ReplicaSet<P>, pod: P): void {
+    const r = this.opts.readiness?.(set.name);
+    if (!r) return;
+    let fails = 0;
+    let oks = 0;
+    const gone = () => pod.terminating || pod.removed || this.halting || !pod.svc;
+    const tick = async () => {
+      if (gone()) return;
+      const t0 = now();
+      const ok = await healthy(`${pod.svc!.url}/healthz`, r.timeoutMs);
+      if (gone()) return;
+      if (ok) [oks, fails] = [oks + 1, 0];
+      else [oks, fails] = [0, fails + 1];
+      if (set.routed && pod.ready && fails === r.failureThreshold) {
+        pod.ready = false;
+        this.sink.event({
+          kind: 'pod.unready',
+          time: now(),
+          source: 'cluster',
+          attrs: { service: set.name, pod: pod.name, reason: 'Unhealthy', failures: fails, message: `Readiness probe failed ${fails} time(s) in a row: pod ${pod.name} leaves routing` },
+        });
+        await this.route(set, `pod ${pod.name} not ready`);
+      } else if (set.routed && !pod.ready && oks === r.successThreshold) {
+        pod.ready = true;
+        pod.readyTransitionTime = now();
+        this.sink.event({
+          kind: 'pod.ready',
+          time: pod.readyTransitionTime,
+          source: 'cluster',
+          attrs: { service: set.name, pod: pod.name, recovered: true, url: pod.svc!.url, pid: pod.svc!.pid, message: `Readiness probe passed again: pod ${pod.name} rejoins routing` },
+        });
+        await this.route(set, `pod ${pod.name} ready again`);
+      }
+      if (!gone()) setTimeout(() => void tick(), Math.max(0, t0 + r.periodMs - now())).unref();
+    };
+    setTimeout(() => void tick(), r.periodMs).unref();
   }
 
   private restartLater(set: ReplicaSet<P>): void {
@@ -397,4 +454,16 @@ export class ReplicaSets<P extends Pod> {
       this.startQueue.shift()?.();
     }
   }
+}
+
+/** One readiness probe: true when GET `url` answers 200..399 within timeoutMs. */
+function healthy(url: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    });
+    req.on('timeout', () => req.destroy(new Error('probe timeout')));
+    req.on('error', () => resolve(false));
+  });
 }

@@ -17,6 +17,8 @@ export interface ServiceSpecBase {
   drainDelayMs?: number;
   /** Write the final /metrics exposition to this file at exit (the counters of a pod that is gone). */
   metricsAtExit?: string;
+  /** Peers besides loopback that may call the service's control endpoints (the host's address on a pod's bridge). */
+  controlFrom?: string[];
   /** Appended verbatim to the command line (tests give the services bad flags with it). */
   extraArgs?: string[];
 }

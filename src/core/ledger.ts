@@ -9,7 +9,11 @@ export type Resource =
   | { kind: 'netns'; name: string }
   | { kind: 'link'; name: string }
   | { kind: 'cgroup'; path: string }
-  | { kind: 'file'; path: string };
+  | { kind: 'file'; path: string }
+  /** A process the run stopped (SIGSTOP, a pod-pause fault): continued (SIGCONT) before anything else is released. */
+  | { kind: 'paused'; pid: number; startTime: string }
+  /** A root qdisc the run put on a link (a bandwidth fault): deleted. */
+  | { kind: 'qdisc'; dev: string };
 
 interface LedgerFile {
   runId: string;
@@ -99,8 +103,9 @@ export function sweepStale(dir = ledgerDir()): string[] {
 
 function release(resources: Resource[]): string[] {
   const done: string[] = [];
-  // processes first (they hold namespaces and cgroups), then links, namespaces, cgroups, files
-  const order: Resource['kind'][] = ['process', 'link', 'netns', 'cgroup', 'file'];
+  // stopped processes continued first (never left stopped), then processes (they hold namespaces and
+  // cgroups), qdiscs, links, namespaces, cgroups, files
+  const order: Resource['kind'][] = ['paused', 'process', 'qdisc', 'link', 'netns', 'cgroup', 'file'];
   for (const kind of order) {
     for (const r of resources.filter((x) => x.kind === kind).reverse()) {
       const what = releaseOne(r);
@@ -117,6 +122,14 @@ function releaseOne(r: Resource): string | undefined {
         if (processStartTime(r.pid) !== r.startTime) return undefined;
         process.kill(r.pid, 'SIGKILL');
         return `killed process ${r.pid}`;
+      case 'paused':
+        if (processStartTime(r.pid) !== r.startTime) return undefined;
+        process.kill(r.pid, 'SIGCONT');
+        return `continued stopped process ${r.pid}`;
+      case 'qdisc':
+        if (!existsSync(`/sys/class/net/${r.dev}`)) return undefined;
+        execFileSync('tc', ['qdisc', 'del', 'dev', r.dev, 'root'], { stdio: 'ignore' });
+        return `deleted the root qdisc of ${r.dev}`;
       case 'netns':
         if (!existsSync(`/run/netns/${r.name}`)) return undefined;
         execFileSync('ip', ['netns', 'del', r.name], { stdio: 'ignore' });

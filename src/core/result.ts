@@ -259,6 +259,33 @@ export const runResultSchema = z.object({
     })
     .optional()
     .meta({ description: 'The local HPA controller: rescale events, replicas over time, syncs and final conditions (runs with an autoscaler section).' }),
+  faults: z
+    .array(
+      z.object({
+        name: z.string(),
+        kind: z.string(),
+        target: z.string().meta({ description: 'service or service/pod, as the scenario names it.' }),
+        pods: z.array(z.string()).meta({ description: 'The pods it acted on.' }),
+        startS: z.number().meta({ description: 'Seconds since the run started.' }),
+        endS: z.number().nullable().meta({ description: 'When it was undone (= startS for pod-kill); null: never (the run crashed).' }),
+        settings: z.record(z.string(), z.unknown()).meta({ description: 'The kind\'s own settings (probability, share, status, delayMs, …).' }),
+        detectS: z.number().nullable().meta({ description: 'Fault start to the first reaction of the system (docs/faults.md "Time to detect"); null: none seen.' }),
+        detectedBy: z.string().nullable(),
+        recoverS: z.number().nullable().meta({ description: 'Fault end to recovery (docs/faults.md "Time to recover"); null: not recovered before the run ended.' }),
+        recoveredBy: z.string().nullable(),
+        requests: z.number().int().meta({ description: 'Responses and failures in the 1 s windows from the fault start to its recovery (or end).' }),
+        errors: z.number().int(),
+        failedByFault: z.number().int().meta({ description: 'errors minus what the baseline error rate predicts for `requests`, at least 0.' }),
+        baseline: z
+          .object({ windows: z.number().int(), errorRate: z.number(), p99Ms: z.number().nullable() })
+          .meta({ description: 'The windows before the fault with no fault on: their error rate and median p99.' }),
+        p99Ms: z.number().nullable().meta({ description: 'Highest window p99 from the fault start to its recovery.' }),
+        packetsDropped: z.number().int().nullable().meta({ description: 'packet-loss, partition: packets the eBPF program dropped.' }),
+        reactions: z.array(z.object({ t: z.number(), kind: z.string(), text: z.string() })).meta({ description: 'What the cluster, autoscaler and kernel journalled from the fault start to its recovery (at most 20).' }),
+      }),
+    )
+    .optional()
+    .meta({ description: 'Scheduled faults (the scenario\'s faults:) with their effect; skipped faults are notices.' }),
 });
 
 /** The content of results.json. */

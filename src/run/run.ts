@@ -29,6 +29,10 @@ import { stressName } from '../scenario/schema.ts';
 import { CpuStressor } from '../stress/cpu.ts';
 import type { StressPhase } from '../stress/types.ts';
 import { Ledger, sweepStale } from '../core/ledger.ts';
+import type { FaultablePods } from '../core/faults.ts';
+import { FaultRunner } from '../faults/runner.ts';
+import { KernelNetFaults } from '../kernel/faults.ts';
+import { planFaults } from '../scenario/faults.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -86,6 +90,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let probes: ProbeHandle | undefined;
   let stressor: CpuStressor | undefined;
   let autoscaler: HpaController | undefined;
+  let faults: FaultRunner | undefined;
   let summary: EngineSummary | undefined;
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   let failure: unknown;
@@ -143,6 +148,12 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     await autoscaler?.start(signal);
     stressor = new CpuStressor(stress, runStart, journal);
     await stressor.start(signal);
+    if (spec.faults.length) {
+      const pods = cluster && 'faultPods' in cluster ? (cluster as Cluster & FaultablePods) : undefined;
+      faults = new FaultRunner(planFaults(spec.faults, scale), { sink: journal, pods, net: new KernelNetFaults(ledger, journal), metrics: autoscaler });
+      faults.start(runStart);
+      status(`faults: ${spec.faults.map((f) => `${f.name} (${f.kind} on ${f.target} at ${(f.at * scale) / 1000}s)`).join(', ')}`);
+    }
     const engine = engines[spec.engine]({ pipelining: spec.pipelining });
     const loadPlan: LoadPlan = {
       baseUrl,
@@ -164,6 +175,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     outcome = signal.aborted ? 'interrupted' : 'failed';
   } finally {
     stopWatch();
+    // faults first: a paused pod is continued and the wire is clean before anything else stops
+    await faults?.stop();
     await stressor?.stop();
     await autoscaler?.stop();
     if (cluster) {

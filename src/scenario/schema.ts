@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { cpuMillicores, memoryBytes } from '../core/quantity.ts';
 import { autoscalerSchema, checkAutoscalerRequests } from './autoscaler.ts';
 import { clusterSchema } from './cluster.ts';
+import { checkFaults, faultsSchema } from './faults.ts';
 import { boundedDuration, headerRecord, LIMITS, rateValue, requestBody, requestPath, safeName, safeText } from './limits.ts';
 
 // The scenario format. Defaults live here and only here; unknown keys are rejected everywhere.
@@ -70,18 +71,33 @@ const rateLimit = z
   })
   .meta({ description: 'Per-source token bucket in each backend pod; refused requests get 429 and are counted.' });
 
+/** A pod's readiness probe (GET /healthz), as in a Kubernetes container spec; seconds may be fractional. */
+const readinessProbe = z
+  .strictObject({
+    periodSeconds: z.number().min(0.05).max(300).default(1).meta({ description: 'How often the probe runs, s (default 1; Kubernetes: 10).' }),
+    timeoutSeconds: z.number().min(0.05).max(60).default(1).meta({ description: 'A probe unanswered this long fails, s (default 1).' }),
+    failureThreshold: z.number().int().min(1).max(100).default(3).meta({ description: 'Consecutive failures that take a ready pod out of routing (default 3).' }),
+    successThreshold: z.number().int().min(1).max(100).default(1).meta({ description: 'Consecutive successes that bring it back (default 1).' }),
+  })
+  .meta({ description: 'Readiness probing of each pod (local cluster): a pod whose probe fails leaves routing until it answers again.' });
+
+export type ReadinessProbeSpec = z.output<typeof readinessProbe>;
+const probeDefaults = readinessProbe.parse({});
+
 const backendConfig = z.strictObject({
   routes: z.record(z.string().startsWith('/'), routeConfig).default({}),
   default: routeConfig.default(routeConfig.parse({})),
   replicas,
   resources: resources.prefault({}),
   rateLimit: rateLimit.optional(),
+  readinessProbe: readinessProbe.default(probeDefaults),
 });
 
 const frontendConfig = z.strictObject({
   maxSockets: z.number().int().min(1).max(10_000).default(64),
   replicas,
   resources: resources.prefault({}),
+  readinessProbe: readinessProbe.default(probeDefaults),
 });
 
 const target = z.union([
@@ -336,6 +352,7 @@ export const scenarioSchema = z
       .record(z.string(), z.array(z.union([thresholdExpr, thresholdLong])).min(1))
       .default({})
       .meta({ description: 'k6-style thresholds: metric (optionally with a tag filter, http_req_duration{stage:peak}) → expressions; README "Thresholds" lists the metrics.' }),
+    faults: faultsSchema,
     autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })
   .superRefine((s, ctx) => {
@@ -361,6 +378,11 @@ export const scenarioSchema = z
       }
       phases.set(name, i);
     });
+    checkFaults(
+      s.faults,
+      { services: 'url' in s.target ? [] : ['backend', 'frontend'], totalMs: total, ...(s.autoscaler ? { autoscaled: s.autoscaler.scaleTargetRef.name } : {}) },
+      (path, message) => ctx.addIssue({ code: 'custom', path: ['faults', ...path], message }),
+    );
     const tctx = thresholdContext(s);
     for (const [key, list] of Object.entries(s.thresholds)) {
       const keyProblems = thresholdKeyProblems(key, tctx);

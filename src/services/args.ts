@@ -38,6 +38,8 @@ export interface Options {
   maxRequestsPerSocket: number;
   /** Write the final /metrics exposition to this file when exiting (counters of a pod that is gone). */
   metricsAtExit?: string;
+  /** Peers besides loopback that may call the control endpoints (--control-from a,b: the host's address on a pod's bridge). */
+  controlFrom: string[];
 }
 
 const FLAGS: Record<string, 'string' | 'boolean'> = {
@@ -58,6 +60,7 @@ const FLAGS: Record<string, 'string' | 'boolean'> = {
   'rate-limit-burst': 'string',
   'max-requests-per-socket': 'string',
   'metrics-at-exit': 'string',
+  'control-from': 'string',
 };
 
 const ROUTE_LIMITS: Record<keyof RouteConfig, { min: number; max: number; int: boolean; def: number }> = {
@@ -169,7 +172,14 @@ export function parseArgs(argv: string[]): Options {
     exitOnStdinClose: seen['exit-on-stdin-close'] === true,
     cpuClock: 'cpu',
     maxRequestsPerSocket: integer('max-requests-per-socket', str('max-requests-per-socket'), 0, 0, 1_000_000),
+    controlFrom: [],
   };
+  const from = str('control-from');
+  if (from !== undefined) {
+    opts.controlFrom = from.split(',').map((a) => a.trim());
+    const bad = opts.controlFrom.find((a) => !isIP(a));
+    if (bad !== undefined) throw new UsageError(`--control-from takes IP addresses, got "${bad}"`);
+  }
   const metricsAtExit = str('metrics-at-exit');
   if (metricsAtExit !== undefined) {
     if (metricsAtExit === '') throw new UsageError('--metrics-at-exit needs a file path');

@@ -5,6 +5,8 @@ import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
 import type { BalancerRecord } from '../../core/balancer.ts';
 import type { PodMetricsSource, Scalable } from '../../core/workload.ts';
+import type { FaultablePods, FaultPod, Undo } from '../../core/faults.ts';
+import { processStartTime } from '../../core/ledger.ts';
 import type { ScenarioSpec } from '../../scenario/schema.ts';
 import type { Cluster, ClusterContext, ClusterTarget, ServiceCounters } from '../cluster.ts';
 import { ReplicaSets } from '../replicaset.ts';
@@ -32,7 +34,7 @@ const MAX_REFUSAL_EVENTS = 200;
  * waits for them) and a PodMetricsSource for the autoscaler. Journals pod.* and routing.* events
  * and samples (docs/cluster.md). Needs root; resolveClusterMode() says whether it can run.
  */
-export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
+export class LocalCluster implements Cluster, Scalable, PodMetricsSource, FaultablePods {
   readonly mode = 'local';
   private readonly opts = LOCAL_SETTINGS;
   private layout?: CgroupLayout;
@@ -50,6 +52,8 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   private refusalsSuppressed = 0;
   private readonly runResources: Listed;
   private readonly noticeLines: string[] = [];
+  /** Pods stopped by a pod-pause fault: continued before the cluster stops. */
+  private readonly paused = new Map<number, Undo>();
 
   constructor(private readonly spec: ScenarioSpec, private readonly ctx: ClusterContext) {
     this.runResources = new Listed(ctx.ledger);
@@ -147,6 +151,41 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     return this.sets ? this.sets.counters() : [];
   }
 
+  faultPods(service: string): FaultPod[] {
+    return this.replicaSets(service)
+      .pods(service)
+      .filter((p) => p.phase === 'Running' && !p.terminating && !p.removed && p.svc)
+      .sort((a, b) => ordinal(a.name) - ordinal(b.name))
+      .map((p) => ({ service, name: p.name, ip: p.ip, url: p.svc!.url, pid: p.svc!.pid, veth: p.veth }));
+  }
+
+  async killPod(service: string, pod: string): Promise<void> {
+    process.kill(this.runningPod(service, pod).pid, 'SIGKILL');
+  }
+
+  async pausePod(service: string, pod: string): Promise<Undo> {
+    const { pid } = this.runningPod(service, pod);
+    const entry = { kind: 'paused' as const, pid, startTime: processStartTime(pid) ?? '' };
+    this.runResources.add(entry);
+    process.kill(pid, 'SIGSTOP');
+    let done = false;
+    const undo: Undo = async () => {
+      if (done) return;
+      done = true;
+      this.paused.delete(pid);
+      if (processStartTime(pid) === entry.startTime) process.kill(pid, 'SIGCONT');
+      this.runResources.remove((r) => r.kind === 'paused' && r.pid === pid);
+    };
+    this.paused.set(pid, undo);
+    return undo;
+  }
+
+  private runningPod(service: string, pod: string): FaultPod {
+    const p = this.faultPods(service).find((x) => x.name === pod);
+    if (!p) throw new LoadscopeError('INTERNAL', `pod ${pod} of ${service} is not running`);
+    return p;
+  }
+
   stop(): Promise<void> {
     this.stopped ??= this.teardownAll();
     return this.stopped;
@@ -192,7 +231,17 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     }
     this.run = { layout, tag, octet, tmp: this.tmp, bridge: this.bridge, lb, services };
     this.driver = new NetnsPods(this.run, this.spec, this.ctx);
-    this.sets = new ReplicaSets(this.driver, this.ctx.sink, { cluster: 'local', startsAtOnce: 4, restartBackoffMs: this.opts.restartBackoffMs, maxRestartBackoffMs: 30_000 });
+    const probes = { backend: b.readinessProbe, frontend: f.readinessProbe };
+    this.sets = new ReplicaSets(this.driver, this.ctx.sink, {
+      cluster: 'local',
+      startsAtOnce: 4,
+      restartBackoffMs: this.opts.restartBackoffMs,
+      maxRestartBackoffMs: 30_000,
+      readiness: (service) => {
+        const r = probes[service as keyof typeof probes];
+        return { periodMs: r.periodSeconds * 1000, timeoutMs: r.timeoutSeconds * 1000, failureThreshold: r.failureThreshold, successThreshold: r.successThreshold };
+      },
+    });
     this.sets.add('backend', b.replicas);
     this.sets.add('frontend', f.replicas);
     for (const svc of services.values()) {
@@ -209,6 +258,8 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
   private async teardownAll(): Promise<void> {
     this.stopping = true;
     if (this.sampler) clearInterval(this.sampler);
+    // a stopped pod could not drain: continue it first
+    await Promise.all([...this.paused.values()].map((undo) => undo()));
     // Frontends first, so that nothing forwards to a backend that is already draining.
     await this.sets?.stop(['frontend', 'backend']);
     const lb = this.run?.lb;
@@ -353,4 +404,9 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource {
     }
   }
 
+}
+
+/** N of a pod named service-N. */
+function ordinal(name: string): number {
+  return Number(/-(\d+)$/.exec(name)?.[1] ?? 0);
 }

@@ -218,7 +218,8 @@ export class NetnsPods implements PodDriver<NetnsPod> {
 
   private podSpec(pod: NetnsPod): ServiceSpec {
     const o = this.opts;
-    const base = { name: pod.name, host: pod.ip, port: o.podPort, drainDelayMs: o.drainDelayMs, drainTimeoutMs: o.drainTimeoutMs, metricsAtExit: pod.metricsFile };
+    // the host reaches a pod from its bridge address: the one peer besides loopback its control endpoints answer
+    const base = { name: pod.name, host: pod.ip, port: o.podPort, drainDelayMs: o.drainDelayMs, drainTimeoutMs: o.drainTimeoutMs, metricsAtExit: pod.metricsFile, controlFrom: [`198.18.${this.run.octet}.1`] };
     if (pod.service === 'backend') {
       const b = this.spec.services.backend;
       return { ...base, role: 'backend', config: { routes: b.routes, default: b.default }, rateLimit: b.rateLimit, maxRequestsPerSocket: o.maxRequestsPerConnection };
