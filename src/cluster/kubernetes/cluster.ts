@@ -26,6 +26,7 @@ import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
 import { memoryBytes, parseMilliQuantity } from '../../core/quantity.ts';
 import type { KubernetesClusterSpec } from '../../scenario/cluster.ts';
+import { isSafeHost } from '../../scenario/load.ts';
 import type { ScenarioSpec } from '../../scenario/schema.ts';
 import type { Cluster, ClusterContext, ClusterTarget, ServiceCounters } from '../cluster.ts';
 import { serviceEntry } from '../process.ts';
@@ -214,6 +215,9 @@ export class KubernetesCluster implements Cluster {
     const ip = svc?.spec?.clusterIP;
     const port = svc?.spec?.ports?.[0]?.port ?? 80;
     if (!ip || ip === 'None') throw new LoadscopeError('SCENARIO_INVALID', 'the manifests have no frontend Service with a ClusterIP: the load has nowhere to go', { hint: 'keep fixtures/k8s/frontend.yaml\'s Service in a custom manifests directory' });
+    if (!isSafeHost(ip)) {
+      throw new LoadscopeError('UNSAFE_TARGET', `the frontend Service's ClusterIP ${ip} is outside loopback and 198.18.0.0/15: loadscope sends load there only on purpose`, { hint: 'on such a cluster use deploy: false with target.url and --allow-remote (the test control plane\'s ClusterIPs are in 198.19.255.0/24)' });
+    }
     this.notes.push(`kubernetes: load goes to Service frontend at ${ip}:${port} in namespace ${this.namespace}; it reaches pods only where the cluster routes ClusterIPs from this machine (the test control plane's virtual node)`);
     return { url: `http://${ip}:${port}`, ports: [port], ifaces: [], cidrs: [`${ip}/32`] };
   }
