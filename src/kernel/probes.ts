@@ -220,6 +220,8 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
   const origin = opts.windowOriginMs ?? now();
   const failures: string[] = [];
   const started: ProbeLoader[] = [];
+  /** Loaders that attached: only their exit is news (one that never attached is a start failure). */
+  const attached = new Set<string>();
   let stopping = false;
   for (const name of names) {
     const args = loaderArgs(name, opts.filter, opts, origin);
@@ -229,7 +231,12 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
     }
     started.push(
       new ProbeLoader(name, join(dir, name), args, opts.sink, (n, why) => {
-        if (!stopping) opts.onStatus?.(`probe ${n} stopped early: ${why}`);
+        if (stopping || !attached.has(n)) return;
+        // a loader that dies mid-run: the run goes on without it, and the journal says which and when
+        const t = now();
+        const message = `probe ${n} stopped ${((t - origin) / 1000).toFixed(1)} s into the run (${why}): the run went on without it; its windows up to then are kept, the unfinished last one is lost`;
+        opts.onStatus?.(message);
+        opts.sink.event({ kind: 'probes.notice', time: t, source: 'probes', attrs: { probe: n, reason: why, message } });
       }),
     );
   }
@@ -239,6 +246,7 @@ export async function startProbes(opts: ProbeOptions): Promise<ProbeHandle> {
     const l = started[i];
     if (o.ok) {
       running.push(l);
+      attached.add(l.name);
       opts.onStatus?.(`probe ${l.name} attached (${o.record.progs.join(', ')})`);
     } else failures.push(`${l.name}: ${o.reason}`);
   });
