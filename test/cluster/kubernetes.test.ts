@@ -22,17 +22,30 @@ const it = needs('the test control plane', missingBinaries());
 const root = mkdtempSync(join(tmpdir(), 'ls-k8s-'));
 process.env.LOADSCOPE_LEDGER_DIR = join(root, 'ledger');
 let cp: ControlPlane | undefined;
+/** Every cluster a test starts, stopped at the end even when an assertion failed half-way. */
+const started: KubernetesCluster[] = [];
+const track = (c: KubernetesCluster) => (started.push(c), c);
 
 test.after.always(async () => {
+  await Promise.all(started.map((c) => c.stop().catch(() => undefined)));
   await cp?.down();
   rmSync(root, { recursive: true, force: true });
 });
 
-const scenario = (kubeconfig: string, extra = '') =>
+const scenario = (kubeconfig: string, extra = '', tail = '') =>
   parseScenario(
-    `name: k8s\ncluster:\n  mode: kubernetes\n  kubeconfig: ${kubeconfig}\n${extra}stages:\n  - { duration: 5s, rate: 10 }\nservices:\n  backend:\n    replicas: 2\n    resources: { requests: { cpu: 250m, memory: 96Mi } }\n`,
+    `name: k8s\ncluster:\n  mode: kubernetes\n  kubeconfig: ${kubeconfig}\n${extra}stages:\n  - { duration: 5s, rate: 10 }\nservices:\n  backend:\n    replicas: 2\n    resources: { requests: { cpu: 250m, memory: 96Mi } }\n${tail}`,
     'k8s.yaml',
   ).spec;
+/** An HPA whose minimum is above the Deployment's 2 replicas: the real controller rescales to 3 without needing any metric. */
+const minAbove = `autoscaler:
+  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: backend }
+  minReplicas: 3
+  maxReplicas: 4
+  metrics:
+    - type: Resource
+      resource: { name: cpu, target: { type: Utilization, averageUtilization: 50 } }
+`;
 
 /** A sink that keeps every record, and the cluster context around it. */
 function recorder(runId: string) {
@@ -98,7 +111,7 @@ it('deploy: namespace and objects labelled with the run; informers journal pods 
   const apps = kc.makeApiClient(AppsV1Api);
   const runId = '20261206T190000Z-k8s-a1b2c3';
   const r = recorder(runId);
-  const cluster = new KubernetesCluster(scenario(kubeconfig), r.ctx);
+  const cluster = track(new KubernetesCluster(scenario(kubeconfig, '', minAbove), r.ctx));
   const t1 = performance.now();
   const target = await cluster.start(new AbortController().signal);
   t.log(`started (namespace, objects, 5 informers) in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
@@ -116,7 +129,7 @@ it('deploy: namespace and objects labelled with the run; informers journal pods 
   t.deepEqual(await names(core.listNamespacedConfigMap({ namespace, labelSelector: labelled })), ['loadscope-services']);
   t.deepEqual(await names(kc.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({ namespace, labelSelector: labelled })), ['backend-access'], 'no Cilium CRD here: the NetworkPolicy');
   const hpa = await kc.makeApiClient(AutoscalingV2Api).readNamespacedHorizontalPodAutoscaler({ name: 'backend', namespace });
-  t.deepEqual(hpa.spec?.metrics?.map((m) => m.type), ['Object', 'Resource', 'Resource'], 'the seed\'s three metrics');
+  t.deepEqual([hpa.spec?.minReplicas, hpa.spec?.metrics?.map((m) => m.type)], [3, ['Resource']], 'the scenario\'s autoscaler spec');
   const backend = await apps.readNamespacedDeployment({ name: 'backend', namespace });
   t.is(backend.spec?.replicas, 2, 'the scenario\'s replicas');
   t.deepEqual(backend.spec?.template.spec?.containers[0].resources?.requests, { cpu: '250m', memory: String(96 * 1024 * 1024) });
@@ -125,9 +138,9 @@ it('deploy: namespace and objects labelled with the run; informers journal pods 
 
   // What the cluster itself does, as the informers see it: the pods the ReplicaSet controller creates,
   // the scheduler's and the HPA controller's Events (no metrics APIs here: the HPA cannot get its metrics).
-  const created = await until('pod.created of 3 pods', 45_000, () => {
+  const created = await until('pod.created of 4 pods', 45_000, () => {
     const pods = r.events.filter((e) => e.kind === 'pod.created');
-    return pods.length >= 3 ? pods : undefined;
+    return pods.length >= 4 ? pods : undefined;
   });
   t.deepEqual([...new Set(created.map((e) => e.attrs.service))].sort(), ['backend', 'frontend']);
   t.true(created.every((e) => e.source === 'kube-apiserver'));
@@ -138,6 +151,13 @@ it('deploy: namespace and objects labelled with the run; informers journal pods 
   t.log(`HPA status: ${status.attrs.message}`);
   t.true((status.attrs.conditions as { type: string }[]).some((c) => c.type === 'AbleToScale'));
   t.truthy(r.samples.find((s) => s.metric === 'hpa.replicas' && s.tags.hpa === 'backend'));
+  // The HPA's own decision: SuccessfulRescale 2 → 3, then the Deployment scaled through the scale subresource.
+  const rescale = await until('hpa.rescale', 45_000, () => r.events.find((e) => e.kind === 'hpa.rescale'));
+  t.log(`HPA: ${rescale.attrs.reason}: ${rescale.attrs.message} (from ${rescale.attrs.from})`);
+  t.like(rescale, { source: 'horizontal-pod-autoscaler', attrs: { hpa: 'backend', reason: 'SuccessfulRescale', from: 2, to: 3 } });
+  const scaled = await until('service.scaled', 30_000, () => r.events.find((e) => e.kind === 'service.scaled' && e.attrs.service === 'backend'));
+  t.log(`service.scaled by ${scaled.source}`);
+  t.like(scaled.attrs, { from: 2, to: 3 });
   const sched = await until('the scheduler\'s FailedScheduling', 30_000, () => r.events.find((e) => e.kind === 'k8s.event' && e.attrs.reason === 'FailedScheduling'));
   t.is(sched.source, 'default-scheduler');
   t.truthy(r.events.find((e) => e.kind === 'k8s.event' && e.attrs.reason === 'ScalingReplicaSet' && e.source === 'deployment-controller'));
@@ -169,14 +189,14 @@ it('a SIGKILLed run\'s namespace is swept by the next start; a live run\'s is no
   const child = await deployInChild(deadRun, `{ mode: kubernetes, kubeconfig: ${kubeconfig} }`);
   // A live run beside it (this process): its namespace must survive the sweep.
   const liveRun = '20261206T190200Z-k8s-live01';
-  const live = new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx);
+  const live = track(new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx));
   await live.start(new AbortController().signal);
   child.kill('SIGKILL');
   await new Promise((res) => child.once('exit', res));
   t.is(await gone(core, runNamespace(deadRun)), 'there', 'the killed run left its namespace');
 
   const next = recorder('20261206T190300Z-k8s-next01');
-  const cluster = new KubernetesCluster(scenario(kubeconfig), next.ctx);
+  const cluster = track(new KubernetesCluster(scenario(kubeconfig), next.ctx));
   await cluster.start(new AbortController().signal);
   t.log(cluster.notices().join('\n'));
   t.truthy(cluster.notices().find((n) => n.includes(`namespace ${runNamespace(deadRun)} of run ${deadRun}`) && n.includes('on this machine is gone')));
@@ -206,7 +226,7 @@ it('a named namespace: the run applies its objects beside a marker; a killed run
 
   const runId = '20261206T190500Z-k8s-named1';
   const r = recorder(runId);
-  const cluster = new KubernetesCluster(scenario(kubeconfig, `  namespace: ${namespace}\n`), r.ctx);
+  const cluster = track(new KubernetesCluster(scenario(kubeconfig, `  namespace: ${namespace}\n`), r.ctx));
   await cluster.start(new AbortController().signal);
   const swept = cluster.notices().filter((n) => n.startsWith('swept'));
   t.log(swept.join('\n'));

@@ -123,7 +123,6 @@ export class KubernetesCluster implements Cluster {
   private createdNamespace = false;
   private applied: Manifest[] = [];
   private informers: { start(): Promise<void>; stop(): Promise<void> }[] = [];
-  private hpaInformer?: Informer<V2HorizontalPodAutoscaler>;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private metricsPoll?: Promise<void>;
@@ -272,11 +271,9 @@ export class KubernetesCluster implements Cluster {
       this.ctx.sink.event({ kind: 'cluster.watch', time: now(), source: 'loadscope', attrs: { collection: what, state, message: `${what} informer ${state}${detail ? `: ${detail.split('\n')[0].slice(0, 200)}` : ''}` } });
     };
     const hpa = new Informer<V2HorizontalPodAutoscaler>({ kubeConfig: kc, path: `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`, list: () => auto.listNamespacedHorizontalPodAutoscaler({ namespace }), onEvent: (e) => j.hpa(e), onState: onState('hpa') });
-    this.hpaInformer = hpa;
-    const currentOf = (name: string) => hpa.get(namespace, name)?.status?.currentReplicas;
     const list = [
       hpa,
-      new Informer<CoreV1Event>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/events`, list: () => core.listNamespacedEvent({ namespace }), onEvent: (e) => j.event(e, currentOf), onState: onState('events') }),
+      new Informer<CoreV1Event>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/events`, list: () => core.listNamespacedEvent({ namespace }), onEvent: (e) => j.event(e), onState: onState('events') }),
       new Informer<V1Deployment>({ kubeConfig: kc, path: `/apis/apps/v1/namespaces/${namespace}/deployments`, list: () => apps.listNamespacedDeployment({ namespace }), onEvent: (e) => j.deployment(e), onState: onState('deployments') }),
       new Informer<V1ReplicaSet>({ kubeConfig: kc, path: `/apis/apps/v1/namespaces/${namespace}/replicasets`, list: () => apps.listNamespacedReplicaSet({ namespace }), onEvent: (e) => j.replicaSet(e), onState: onState('replicasets') }),
       new Informer<V1Pod>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/pods`, list: () => core.listNamespacedPod({ namespace }), onEvent: (e) => j.pod(e), onState: onState('pods') }),

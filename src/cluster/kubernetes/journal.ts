@@ -33,6 +33,10 @@ export class KubeJournal {
   private readonly sink: Sink;
   private readonly since: number;
   private readonly eventCounts = new Map<string, number>();
+  /** HPA name → the Deployment it scales. */
+  private readonly targets = new Map<string, string>();
+  /** Deployment name → its spec.replicas and the value before the last change. */
+  private readonly replicas = new Map<string, { now?: number; before?: number }>();
 
   /** Events last seen before `sinceMs` (epoch ms) are history, not this run's: they are skipped. */
   constructor(sink: Sink, sinceMs: number) {
@@ -44,6 +48,7 @@ export class KubeJournal {
     const h = e.object;
     const name = h.metadata?.name ?? '';
     const s = h.spec;
+    if (s?.scaleTargetRef.kind === 'Deployment') this.targets.set(name, s.scaleTargetRef.name);
     if (e.type === 'added' && s) {
       const target = `${s.scaleTargetRef.kind}/${s.scaleTargetRef.name}`;
       this.sink.event({
@@ -79,8 +84,18 @@ export class KubeJournal {
     this.sink.sample({ metric: 'hpa.replicas', time: t, value: desired, tags: { hpa: name, kind: 'desired' } });
   }
 
-  /** Events: the HPA's as hpa.rescale / hpa.warning / hpa.event, the others as k8s.event. `currentOf` gives the HPA's replicas before a rescale. */
-  event(e: InformerEvent<CoreV1Event>, currentOf: (hpa: string) => number | undefined): void {
+  /**
+   * The size a rescale to `to` started from: the target Deployment's replicas — or, when the Deployment
+   * informer has already seen the scale to `to`, the value before it (the two informers race).
+   */
+  private fromOf(hpa: string, to: number): number | undefined {
+    const d = this.replicas.get(this.targets.get(hpa) ?? '');
+    if (!d) return undefined;
+    return d.now === to && d.before !== undefined ? d.before : d.now;
+  }
+
+  /** Events: the HPA's as hpa.rescale / hpa.warning / hpa.event, the others as k8s.event. */
+  event(e: InformerEvent<CoreV1Event>): void {
     if (e.type === 'deleted') return; // Events expire (an hour by default): not something that happened
     const ev = e.object;
     const uid = ev.metadata?.uid ?? `${ev.metadata?.namespace}/${ev.metadata?.name}`;
@@ -97,7 +112,7 @@ export class KubeJournal {
       const hpa = obj.name ?? '';
       const size = /New size: (\d+)/.exec(ev.message ?? '');
       if (ev.reason === 'SuccessfulRescale' && size) {
-        const from = currentOf(hpa);
+        const from = this.fromOf(hpa, Number(size[1]));
         this.sink.event({ kind: 'hpa.rescale', time: t, source, attrs: { hpa, ...common, ...(from !== undefined ? { from } : {}), to: Number(size[1]) } });
       } else {
         this.sink.event({ kind: ev.type === 'Warning' ? 'hpa.warning' : 'hpa.event', time: t, source, attrs: { hpa, ...common } });
@@ -108,6 +123,10 @@ export class KubeJournal {
   }
 
   deployment(e: InformerEvent<V1Deployment>): void {
+    const dname = e.object.metadata?.name ?? '';
+    if (e.type === 'deleted') this.replicas.delete(dname);
+    else if (e.type === 'added') this.replicas.set(dname, { now: e.object.spec?.replicas });
+    else if (e.old.spec?.replicas !== e.object.spec?.replicas) this.replicas.set(dname, { now: e.object.spec?.replicas, before: e.old.spec?.replicas });
     if (e.type !== 'updated') return;
     const from = e.old.spec?.replicas;
     const to = e.object.spec?.replicas;
