@@ -171,6 +171,9 @@ export class MetricsApi {
     const p = url.pathname.replace(/\/+$/, '').split('/').slice(1).map(decodeURIComponent);
     const q = url.searchParams;
     if (['healthz', 'livez', 'readyz'].includes(p[0] ?? '') && p.length === 1) return 'ok';
+    // kube-apiserver's OpenAPI aggregation downloads these; an empty document ends its retries.
+    if (p[0] === 'openapi' && p[1] === 'v2' && p.length === 2) return { swagger: '2.0', info: { title: 'loadscope metrics APIs', version: 'v1' }, paths: {} };
+    if (p[0] === 'openapi' && p[1] === 'v3' && p.length === 2) return { paths: {} };
     if (p[0] !== 'apis') throw new HttpError(404, 'NotFound', `${url.pathname} is not served here`);
     if (p.length === 1) return { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup(RESOURCE_GROUP), apiGroup(CUSTOM_GROUP)] };
     const [group, version, ...rest] = p.slice(1);

@@ -5,7 +5,10 @@
 // 198.18.0.N/32 (N in 2..254), on an address-only bridge `lsm<tag>` in the root namespace: the local
 // cluster takes only 198.18.x.0/24 for x in 1..254 (cluster/local/sweep.ts) and the test control plane
 // 198.18.255.0/24 (kube/types.ts), so 198.18.0.0/24 collides with neither, and the address is local
-// to the machine (the kernel answers it through lo; nothing routes it off the host).
+// to the machine (the kernel answers it through lo; nothing routes it off the host). The Service is
+// headless: without aggregator routing kube-apiserver would dial the Service's ClusterIP, which only a
+// node routes (here it would follow the default route off the machine); with clusterIP None it refuses
+// to route at all, and start fails on the APIServices never becoming Available.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -126,7 +129,7 @@ async function deleteService(kc: KubeConfig, namespace: string, name: string): P
   return [`deleted Service and EndpointSlice ${namespace}/${name}`];
 }
 
-/** Creates the Service (no selector), its EndpointSlice and the APIServices, all owned by this process. */
+/** Creates the Service (headless, no selector), its EndpointSlice and the APIServices, all owned by this process. */
 export async function register(kc: KubeConfig, r: Registration): Promise<void> {
   const metadata = (name: string, namespace?: string, labels: Record<string, string> = {}) => ({
     name,
@@ -139,7 +142,7 @@ export async function register(kc: KubeConfig, r: Registration): Promise<void> {
   const reg = kc.makeApiClient(ApiregistrationV1Api);
   await core.createNamespacedService({
     namespace: r.namespace,
-    body: { metadata: metadata(r.service, r.namespace), spec: { type: 'ClusterIP', ports: [{ name: 'https', port: 443, targetPort: r.port, protocol: 'TCP' }] } },
+    body: { metadata: metadata(r.service, r.namespace), spec: { type: 'ClusterIP', clusterIP: 'None', ports: [{ name: 'https', port: 443, targetPort: r.port, protocol: 'TCP' }] } },
   });
   await disc.createNamespacedEndpointSlice({
     namespace: r.namespace,
