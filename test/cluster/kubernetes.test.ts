@@ -189,8 +189,13 @@ it('a SIGKILLed run\'s namespace is swept by the next start; a live run\'s is no
   const child = await deployInChild(deadRun, `{ mode: kubernetes, kubeconfig: ${kubeconfig} }`);
   // A live run beside it (this process): its namespace must survive the sweep.
   const liveRun = '20261206T190200Z-k8s-live01';
-  const live = track(new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx));
+  const live = track(new KubernetesCluster(scenario(kubeconfig), recorder(liveRun).ctx, { heartbeatMs: 300 }));
   await live.start(new AbortController().signal);
+  // Its heartbeat (what a run on another machine is judged by) is renewed on the namespace.
+  const beat = async () => Date.parse((await core.readNamespace({ name: runNamespace(liveRun) })).metadata?.annotations?.['loadscope.io/heartbeat'] ?? '');
+  const first = await beat();
+  t.true(Number.isFinite(first));
+  await until('a renewed heartbeat', 10_000, async () => ((await beat()) > first ? true : undefined));
   child.kill('SIGKILL');
   await new Promise((res) => child.once('exit', res));
   t.is(await gone(core, runNamespace(deadRun)), 'there', 'the killed run left its namespace');

@@ -127,7 +127,11 @@ export class KubernetesCluster implements Cluster {
   private stopped = false;
   private metricsPoll?: Promise<void>;
 
-  constructor(spec: ScenarioSpec, ctx: ClusterContext) {
+  private readonly heartbeatMs: number;
+
+  /** `heartbeatMs`: how often the run's record says it is alive (default HEARTBEAT_MS; tests shorten it). */
+  constructor(spec: ScenarioSpec, ctx: ClusterContext, opts: { heartbeatMs?: number } = {}) {
+    this.heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_MS;
     if (spec.cluster.mode !== 'kubernetes') throw new LoadscopeError('INTERNAL', `KubernetesCluster for cluster mode ${spec.cluster.mode}`);
     this.spec = spec;
     this.c = spec.cluster;
@@ -235,7 +239,7 @@ export class KubernetesCluster implements Cluster {
           ? core.patchNamespacedConfigMap({ name: marker, namespace: this.namespace, body: patch }, mergePatch)
           : Promise.resolve();
       done.catch(() => undefined);
-    }, HEARTBEAT_MS);
+    }, this.heartbeatMs);
     t.unref();
     this.timers.push(t);
   }
