@@ -1,3 +1,6 @@
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { Watcher, WatchOptions } from '../core/podhost.ts';
+
 /** The processes of the test control plane, in start order. */
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -67,3 +70,6 @@ export interface ControlPlaneInfo {
   serviceCidr: string;
   podCidr: string;
 }
+
+/** How the virtual node and the Service router watch a collection: src/run wires the informer of src/cluster/kubernetes. */
+export type WatchFactory = <T extends KubernetesObject>(opts: WatchOptions<T, KubeConfig> & { list: () => Promise<KubernetesListObject<T>> }) => Watcher<T>;

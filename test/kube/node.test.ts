@@ -1,0 +1,264 @@
+// The virtual node against the real control plane (its scheduler binds, its controllers make the
+// ReplicaSet's pods and the EndpointSlices) and the real kernel (network namespaces, cgroups, the eBPF
+// balancer routing ClusterIPs). Runs local pods: under the lock
+// (flock /tmp/loadscope-test.lock npx ava test/kube/node.test.ts).
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { localUnavailable } from '../../src/cluster/local/resolve.ts';
+import { Ledger } from '../../src/core/ledger.ts';
+import type { RunEvent, Sample } from '../../src/core/types.ts';
+import { balancer } from '../../src/kernel/balancer.ts';
+import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
+import { expand, roleOf } from '../../src/kube/node.ts';
+import { POD_CIDR, SERVICE_CIDR } from '../../src/kube/types.ts';
+import { startKubeNode, type KubeNode } from '../../src/run/kube-node.ts';
+import { needs } from '../helpers/needs.ts';
+
+const ledgerDir = mkdtempSync(join(tmpdir(), 'ls-node-ledger-'));
+process.env.LOADSCOPE_LEDGER_DIR = ledgerDir;
+const it = needs('the virtual node', missingBinaries() ?? localUnavailable(balancer));
+const root = mkdtempSync(join(tmpdir(), 'ls-node-'));
+const NS = 'default';
+let cp: ControlPlane | undefined;
+let kn: KubeNode | undefined;
+let ledger: Ledger | undefined;
+
+test.after.always(async () => {
+  const t0 = Date.now();
+  await kn?.stop().catch(() => undefined);
+  const t1 = Date.now();
+  await cp?.down();
+  process.stderr.write(`after: node stop ${t1 - t0} ms, control plane down ${Date.now() - t1} ms\n`);
+  ledger?.close();
+  rmSync(root, { recursive: true, force: true });
+  rmSync(ledgerDir, { recursive: true, force: true });
+});
+
+class Records {
+  events: RunEvent[] = [];
+  samples: Sample[] = [];
+  sample = (s: Sample) => void this.samples.push(s);
+  event = (e: RunEvent) => void this.events.push(e);
+  kind(k: string): RunEvent[] {
+    return this.events.filter((e) => e.kind === k);
+  }
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${String(last)})` : ''}`);
+    await sleep(100);
+  }
+}
+
+function get(url: string): Promise<{ status: number; by: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, by: String(res.headers['x-served-by'] ?? ''), body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+const ready = (p: V1Pod) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+test('roleOf: the label wins, else the image name; expand: $(VAR) and $$(', (t) => {
+  t.is(roleOf({}, 'registry.local/loadscope-backend:1.0'), 'backend');
+  t.is(roleOf({}, 'loadscope-frontend'), 'frontend');
+  t.is(roleOf({ 'loadscope.io/service': 'frontend' }, 'nginx'), 'frontend');
+  t.is(roleOf({ 'loadscope.io/service': 'db' }, 'loadscope-backend'), undefined);
+  t.is(roleOf({}, 'nginx:1.27'), undefined);
+  t.is(roleOf({}, 'loadscope-backendx'), undefined);
+  t.is(expand('http://$(B_HOST):$(B_PORT)/$(NOPE) $$(B_HOST)', { B_HOST: '198.19.255.9', B_PORT: '80' }), 'http://198.19.255.9:80/$(NOPE) $(B_HOST)');
+});
+
+it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale, delete, stop clean up', async (t) => {
+  t.timeout(170_000);
+  const t0 = Date.now();
+  cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.info.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const leases = kc.makeApiClient(CoordinationV1Api);
+  const rec = new Records();
+  const runId = `nodetest${process.pid}`;
+  ledger = new Ledger(runId);
+  kn = await startKubeNode({ kubeConfig: kc, podCidr: POD_CIDR, serviceCidr: SERVICE_CIDR, runId, ledger, sink: rec, renewEveryMs: 1000, onStatus: (l) => t.log(l) });
+  const name = kn.node.name;
+  const host = kn.host;
+  t.log(`control plane and node up in ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${name}, pods in ${host.podCidr}`);
+
+  // The Node: Ready, untainted (the admission's not-ready taint is lifted), its podCIDR and capacity; the Lease renewed.
+  const node = await until('node Ready and untainted', 20_000, async () => {
+    const n = await core.readNode({ name });
+    return n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' && !(n.spec?.taints?.length) ? n : undefined;
+  });
+  t.is(node.spec?.podCIDR, host.podCidr);
+  t.is(host.podCidr, POD_CIDR);
+  t.is(node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address, host.hostIp);
+  t.is(node.status?.allocatable?.pods, '110');
+  const lease1 = await leases.readNamespacedLease({ name, namespace: 'kube-node-lease' });
+  t.is(lease1.spec?.holderIdentity, name);
+  await sleep(1500);
+  const lease2 = await leases.readNamespacedLease({ name, namespace: 'kube-node-lease' });
+  t.true(new Date(lease2.spec!.renewTime!).getTime() > new Date(lease1.spec!.renewTime!).getTime(), 'the lease was renewed');
+
+  // A Service and a Deployment of two backend pods with requests, limits and a readiness probe.
+  const svc = await core.createNamespacedService({
+    namespace: NS,
+    body: { metadata: { name: 'backend' }, spec: { selector: { app: 'backend' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+  });
+  const vip = svc.spec!.clusterIP!;
+  t.regex(vip, /^198\.19\.255\.\d+$/);
+  await apps.createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name: 'backend' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'backend' } },
+        template: {
+          metadata: { labels: { app: 'backend' } },
+          spec: {
+            terminationGracePeriodSeconds: 5,
+            containers: [
+              {
+                name: 'backend',
+                image: 'loadscope-backend:dev',
+                args: ['--config', '{"default":{"delayMs":1}}'],
+                ports: [{ name: 'http', containerPort: 8080 }],
+                resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+                readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  const listPods = async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=backend' })).items;
+  const readyPods = (n: number) => until(`${n} backend pods Running and Ready`, 30_000, async () => {
+    const pods = (await listPods()).filter((p) => !p.metadata?.deletionTimestamp);
+    return pods.length === n && pods.every(ready) ? pods : undefined;
+  });
+  const two = await readyPods(2);
+  t.log(`2 pods ready ${((Date.now() - t0) / 1000).toFixed(1)} s after the start`);
+  for (const p of two) {
+    t.is(p.spec?.nodeName, name, 'the scheduler bound it to the virtual node');
+    t.regex(p.status?.podIP ?? '', new RegExp(`^${host.podCidr.replace(/0\/24$/, '').replace(/\./g, '\\.')}\\d+$`));
+    t.is(p.status?.hostIP, host.hostIp);
+    t.is(p.status?.containerStatuses?.[0].restartCount, 0);
+    t.truthy(p.status?.containerStatuses?.[0].state?.running);
+  }
+  // The pod's cgroup holds its limits (cpu 500m → 50 ms per 100 ms; memory 256Mi).
+  const cg = host.cgroups[0];
+  const podDir = join(cg, `${NS}.${two[0].metadata!.name}`);
+  if (host.layout.kind === 'v2') {
+    t.is(readFileSync(join(podDir, 'cpu.max'), 'utf8').trim(), '50000 100000');
+    t.is(readFileSync(join(podDir, 'memory.max'), 'utf8').trim(), String(256 * 2 ** 20));
+  } else {
+    t.is(readFileSync(join(host.layout.memory, 'loadscope', host.tag, `${NS}.${two[0].metadata!.name}`, 'memory.limit_in_bytes'), 'utf8').trim(), String(256 * 2 ** 20));
+  }
+
+  // The ClusterIP routes (eBPF, from the EndpointSlice) to the two pods; requests to it are answered by them.
+  const ips = (pods: V1Pod[]) => pods.map((p) => `${p.status!.podIP}:8080`).sort();
+  const table = (want: string[]) =>
+    until(`routing table ${vip}:80 = ${want.join(' ')}`, 20_000, () => {
+      const got = (kn!.router.tables()[`${vip}:80`] ?? []).map((b) => b.slice(b.indexOf('=') + 1)).sort();
+      return got.join(' ') === want.join(' ') ? got : undefined;
+    });
+  await table(ips(two));
+  const names2 = new Set(two.map((p) => p.metadata!.name!));
+  const answers = await Promise.all(Array.from({ length: 20 }, () => get(`http://${vip}/`)));
+  t.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  t.true(answers.every((a) => names2.has(a.by)), `answered by ${[...new Set(answers.map((a) => a.by))].join(', ')}`);
+  const decisions = rec.samples.filter((s) => s.metric === 'routing.decision' && s.meta?.vip === `${vip}:80`);
+  await until('routing decisions journalled', 5000, () => (rec.samples.filter((s) => s.metric === 'routing.decision' && s.meta?.vip === `${vip}:80`).length >= 20 ? true : undefined));
+  t.true(decisions.length <= 20);
+  const updates = rec.kind('routing.update').filter((e) => e.attrs.vip === `${vip}:80`);
+  t.true(updates.length >= 1);
+  t.deepEqual([...(updates.at(-1)!.attrs.backends as string[])].sort(), ips(two));
+  t.is(updates.at(-1)!.attrs.via, 'ebpf');
+
+  // Scale to 3: the third pod runs and joins the table.
+  await apps.patchNamespacedDeploymentScale({ name: 'backend', namespace: NS, body: { spec: { replicas: 3 } } }, merge);
+  const three = await readyPods(3);
+  await table(ips(three));
+
+  // Delete a pod: drained (its namespace goes), finalised (gone from the API); the ReplicaSet's replacement runs.
+  const victim = three[0];
+  const victimNs = `ls-${host.tag}-${NS}.${victim.metadata!.name}`;
+  t.true(existsSync(`/run/netns/${victimNs}`));
+  await core.deleteNamespacedPod({ name: victim.metadata!.name!, namespace: NS });
+  await until('the deleted pod finalised', 20_000, async () => ((await listPods()).some((p) => p.metadata?.uid === victim.metadata?.uid) ? undefined : true)).catch(async (e: Error) => {
+    t.log(JSON.stringify({ states: kn!.node.podStates(), api: (await listPods()).map((p) => [p.metadata?.name, p.metadata?.deletionTimestamp, p.status?.phase]) }));
+    throw e;
+  });
+  t.false(existsSync(`/run/netns/${victimNs}`), 'its network namespace is gone');
+  const replaced = await readyPods(3);
+  t.false(replaced.some((p) => p.metadata?.uid === victim.metadata?.uid));
+  await table(ips(replaced));
+  t.true(rec.kind('pod.terminated').some((e) => e.attrs.pod === `${NS}/${victim.metadata!.name}`));
+  const after = await Promise.all(Array.from({ length: 10 }, () => get(`http://${vip}/`)));
+  t.deepEqual([...new Set(after.map((a) => a.status))], [200]);
+
+  // A frontend pod reaches the backend's ClusterIP (eBPF, pod to Service) through the service-link variables.
+  await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'frontend' }, spec: { selector: { app: 'frontend' }, ports: [{ port: 80, targetPort: 8080 }] } } });
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'frontend', labels: { app: 'frontend', 'loadscope.io/service': 'frontend' } },
+      spec: { containers: [{ name: 'frontend', image: 'example/frontend', args: ['--backend', 'http://$(BACKEND_SERVICE_HOST):$(BACKEND_SERVICE_PORT)'], ports: [{ containerPort: 8080 }] }] },
+    },
+  });
+  const fe = await until('frontend Ready', 30_000, async () => {
+    const p = await core.readNamespacedPod({ name: 'frontend', namespace: NS });
+    return ready(p) ? p : undefined;
+  });
+  const feVip = (await core.readNamespacedService({ name: 'frontend', namespace: NS })).spec!.clusterIP!;
+  await until('frontend routed', 20_000, () => (kn!.router.tables()[`${feVip}:80`]?.length === 1 ? true : undefined));
+  const viaFe = await get(`http://${feVip}/`);
+  t.is(viaFe.status, 200, viaFe.body);
+  t.true(replaced.some((p) => p.metadata?.name === viaFe.by), `the frontend forwarded to a backend pod (x-served-by ${viaFe.by})`);
+  t.true(rec.samples.some((s) => s.metric === 'routing.decision' && s.meta?.vip === `${vip}:80` && s.meta?.clientIp === fe.status?.podIP), 'the frontend pod connected to the backend VIP through the balancer');
+
+  // An image that is no bundled service: the pod fails with reason UnsupportedImage.
+  await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'web' }, spec: { nodeName: name, restartPolicy: 'Never', containers: [{ name: 'web', image: 'nginx:1.27' }] } } });
+  const web = await until('nginx pod Failed', 15_000, async () => {
+    const p = await core.readNamespacedPod({ name: 'web', namespace: NS });
+    return p.status?.phase === 'Failed' ? p : undefined;
+  });
+  t.is(web.status?.reason, 'UnsupportedImage');
+  t.regex(web.status?.message ?? '', /nginx:1\.27.*loadscope-backend/);
+
+  // Stop: Node and Lease gone; no namespace, link or cgroup of the node left; the ledger emptied.
+  const tag = host.tag;
+  await kn.stop();
+  await t.throwsAsync(core.readNode({ name }), undefined, 'the Node is deleted');
+  await t.throwsAsync(leases.readNamespacedLease({ name, namespace: 'kube-node-lease' }), undefined, 'the Lease is deleted');
+  t.deepEqual(readdirSync('/run/netns').filter((n) => n.startsWith(`ls-${tag}-`)), []);
+  t.deepEqual(readdirSync('/sys/class/net').filter((n) => n.includes(tag)), []);
+  for (const dir of host.cgroups) t.false(existsSync(dir), `${dir} removed`);
+  const left = JSON.parse(readFileSync(join(ledgerDir, `${runId}.json`), 'utf8')) as { resources: unknown[] };
+  t.deepEqual(left.resources, []);
+  t.log(`whole test ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
