@@ -383,10 +383,10 @@ it('without --enable-aggregator-routing kube-apiserver never dials the headless 
   await cp?.down();
   cp = await ControlPlane.up({ dir: join(root, 'cp-plain'), owned: true });
   const linksBefore = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('lsm'));
-  const err = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 5000 }));
+  const err = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 }));
   t.like(err, { code: 'SERVICE_START' });
   t.regex(err?.message ?? '', /FailedDiscoveryCheck: cannot route to service with ClusterIP "None"/, 'kube-apiserver refused to dial, it did not time out on an address');
-  t.regex(err?.message ?? '', /did not become available within 5 s/);
+  t.regex(err?.message ?? '', /did not become available within 3 s/);
   t.regex((err as { hint?: string } | undefined)?.hint ?? '', /--enable-aggregator-routing=true/);
   for (const a of API_SERVICES) t.is((await apiGet(`/apis/apiregistration.k8s.io/v1/apiservices/${a.name}`)).code, 404);
   t.is((await apiGet('/api/v1/namespaces/kube-system/services/loadscope-metrics')).code, 404);
