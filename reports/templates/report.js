@@ -18,7 +18,7 @@
     return out;
   };
   window.__loadscope = state;
-  var MARKER_COLORS = { hpa: '#6a1b9a', pod: 'rgba(46,125,50,0.5)', routing: 'rgba(0,131,143,0.5)', stress: '#ef6c00', warning: 'rgba(198,40,40,0.45)' };
+  var MARKER_COLORS = { hpa: '#6a1b9a', pod: 'rgba(46,125,50,0.5)', routing: 'rgba(0,131,143,0.5)', stress: '#ef6c00', fault: '#ad1457', warning: 'rgba(198,40,40,0.45)' };
   var dpr = function () { return window.devicePixelRatio || 1; };
 
   function width(el) { return Math.max(320, Math.floor(el.getBoundingClientRect().width) || 900); }

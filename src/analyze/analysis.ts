@@ -104,6 +104,10 @@ const MARKER_KINDS: Record<string, string> = {
   'routing.failed': 'warning',
   'routing.no_backend': 'warning',
   'probe.lost': 'warning',
+  'pod.unready': 'warning',
+  'fault.start': 'fault',
+  'fault.end': 'fault',
+  'fault.skipped': 'warning',
 };
 
 function markerLabel(e: RunEvent): string {
@@ -416,7 +420,7 @@ export class Analyzer {
         // service.ready names its pods (local cluster: `pods`, loopback: `pod`); never count the service itself
         if (e.kind === 'service.ready') for (const p of Array.isArray(e.attrs.pods) ? e.attrs.pods.map(String) : [pod]) set.add(p);
         else if (e.kind === 'pod.ready') set.add(pod);
-        else if (e.kind === 'pod.terminating' || e.kind === 'pod.terminated' || e.kind === 'pod.failed') set.delete(pod);
+        else if (e.kind === 'pod.terminating' || e.kind === 'pod.terminated' || e.kind === 'pod.failed' || e.kind === 'pod.unready') set.delete(pod);
       };
       for (let w = 0; w < n; w++) {
         const end = t0 + (w + 1) * 1000;
@@ -561,7 +565,8 @@ export class Analyzer {
 
     // ---- load steps → scale-up chain ----
     const scaledServices = new Set([...autoscalers.values()].map((a) => a.service));
-    const readyEvents = podEvents.filter((e) => e.kind === 'pod.ready');
+    // a pod back from a failed readiness probe is not a new pod of a scale-up
+    const readyEvents = podEvents.filter((e) => e.kind === 'pod.ready' && e.attrs.recovered !== true);
     const scaleUp: Analysis['scaleUp'] = [];
     const stepStarts: number[] = [];
     base.stages.forEach((s, i) => {

@@ -20,7 +20,14 @@ const str = (v: unknown) => (typeof v === 'string' ? v : '');
 const names = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
 
 /** The faults of a run: `drops` are the fault program's fault.packets samples (time, packets dropped). */
-export function faultsBlock(events: readonly RunEvent[], windows: readonly Win[], t0: number, endedAt: number, drops: readonly { time: number; dropped: number }[]): Fault[] {
+export function faultsBlock(
+  events: readonly RunEvent[],
+  windows: readonly Win[],
+  t0: number,
+  endedAt: number,
+  drops: readonly { time: number; dropped: number }[],
+  retransmits?: readonly number[],
+): Fault[] {
   const starts = events.filter((e) => e.kind === 'fault.start');
   const spans = starts.map((s) => {
     const end = events.find((e) => e.kind === 'fault.end' && e.attrs.name === s.attrs.name && e.time >= s.time);
@@ -80,6 +87,7 @@ export function faultsBlock(events: readonly RunEvent[], windows: readonly Win[]
     const span = windows.filter((w) => w.time + 1000 > start && w.time < until);
     const requests = span.reduce((a, w) => a + w.rps, 0);
     const errors = span.reduce((a, w) => a + w.errors, 0);
+    const rtx = (ws: readonly Win[]) => ws.reduce((a, w) => a + (retransmits?.[w.t] ?? 0), 0);
     const worst = span.flatMap((w) => (w.latencyMs.p99 === null ? [] : [w.latencyMs.p99]));
     const lossy = kind === 'packet-loss' || kind === 'partition';
     const settings = Object.fromEntries(Object.entries(s.attrs).filter(([k]) => !['name', 'kind', 'target', 'pods', 'message'].includes(k)));
@@ -98,9 +106,10 @@ export function faultsBlock(events: readonly RunEvent[], windows: readonly Win[]
       requests,
       errors,
       failedByFault: Math.max(0, Math.round(errors - baseErrRate * requests)),
-      baseline: { windows: base.length, errorRate: round(baseErrRate, 6), p99Ms: baseP99 },
+      baseline: { windows: base.length, errorRate: round(baseErrRate, 6), p99Ms: baseP99, retransmitsPerS: retransmits && base.length ? round(rtx(base) / base.length) : null },
       p99Ms: worst.length ? Math.max(...worst) : null,
       packetsDropped: lossy ? drops.filter((d) => d.time >= start - 1000 && d.time <= stop + 1000).reduce((a, d) => a + d.dropped, 0) : null,
+      retransmits: retransmits ? rtx(span) : null,
       reactions: events
         .filter((e) => e.time >= start && e.time <= until + 1000 && REACTION_KINDS.test(e.kind) && e.kind !== 'pod.created')
         .slice(0, 20)

@@ -313,11 +313,13 @@ export class ResultBuilder {
       ...this.routing.finish(t0),
       ...autoscalingBlock(events, t0, endedAt),
     };
+
+    result.analysis = this.analyzer.finish(result, scenarioThresholds);
     if (events.some((e) => e.kind.startsWith('fault.'))) {
-      result.faults = faultsBlock(events, windows, t0, endedAt, this.faultDrops);
+      const probesOn = (probeStatus as { enabled?: unknown }).enabled === true;
+      result.faults = faultsBlock(events, windows, t0, endedAt, this.faultDrops, probesOn ? result.analysis.series.retransmits : undefined);
       for (const e of events.filter((x) => x.kind === 'fault.skipped')) result.notices.push(String(e.attrs.message));
     }
-    result.analysis = this.analyzer.finish(result, scenarioThresholds);
     if (judged.thresholds) {
       const aborted: ThresholdAbortRecord[] = events
         .filter((e) => e.kind === 'threshold.abort')
@@ -521,7 +523,7 @@ function autoscalingBlock(events: RunEvent[], t0: number, endedAt: number): { au
   for (const e of mine) {
     const pod = String(e.attrs.pod ?? '');
     if (e.kind === 'pod.ready') pods.add(pod);
-    else if (e.kind === 'pod.terminating' || e.kind === 'pod.failed' || e.kind === 'pod.terminated') pods.delete(pod);
+    else if (e.kind === 'pod.terminating' || e.kind === 'pod.failed' || e.kind === 'pod.terminated' || e.kind === 'pod.unready') pods.delete(pod);
     else if (e.kind === 'service.scaled') {
       changes.push({ time: e.time, desired: Number(e.attrs.to) });
       continue;

@@ -277,10 +277,11 @@ export const runResultSchema = z.object({
         errors: z.number().int(),
         failedByFault: z.number().int().meta({ description: 'errors minus what the baseline error rate predicts for `requests`, at least 0.' }),
         baseline: z
-          .object({ windows: z.number().int(), errorRate: z.number(), p99Ms: z.number().nullable() })
+          .object({ windows: z.number().int(), errorRate: z.number(), p99Ms: z.number().nullable(), retransmitsPerS: z.number().nullable() })
           .meta({ description: 'The windows before the fault with no fault on: their error rate and median p99.' }),
         p99Ms: z.number().nullable().meta({ description: 'Highest window p99 from the fault start to its recovery.' }),
         packetsDropped: z.number().int().nullable().meta({ description: 'packet-loss, partition: packets the eBPF program dropped.' }),
+        retransmits: z.number().int().nullable().meta({ description: 'TCP retransmits the probes saw from the fault start to its recovery (null: no probes).' }),
         reactions: z.array(z.object({ t: z.number(), kind: z.string(), text: z.string() })).meta({ description: 'What the cluster, autoscaler and kernel journalled from the fault start to its recovery (at most 20).' }),
       }),
     )

@@ -100,6 +100,8 @@ export interface ReportView {
   tcp: { rtt: Table; figures: Figure[] };
   packets: Table;
   drops: Table;
+  /** Scheduled faults beside the cluster's, autoscaler's and kernel's reaction (results.json faults[]). */
+  faults: Table;
   events: Table;
   eventsTotal: number;
   environment: { key: string; value: string }[];
@@ -424,6 +426,23 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     head: ['reason', 'interface', 'count'],
     rows: (probes.drops?.byReason ?? []).slice(0, 100).map((x) => [c(x.reason), c(x.iface), c(fmtNum(x.count, 0))]),
   };
+  const sec = (x: number | null, by: string | null) => (x === null ? 'not seen' : `${fmtNum(x, 3)} s${by ? ` (${by})` : ''}`);
+  const faults: Table = {
+    head: ['fault', 'kind', 'target', 'from – to', 'time to detect', 'time to recover', 'failed by it', 'p99 (baseline)', 'packets dropped', 'retransmits (baseline/s)', 'reaction'],
+    rows: (r.faults ?? []).map((f) => [
+      c(f.name),
+      c(f.kind),
+      c(`${f.target}${f.pods.length ? ` (${f.pods.join(', ')})` : ''}`),
+      c(`${fmtNum(f.startS, 1)} – ${f.endS === null ? 'never undone' : `${fmtNum(f.endS, 1)} s`}`),
+      c(sec(f.detectS, f.detectedBy)),
+      c(sec(f.recoverS, f.recoveredBy)),
+      c(`${fmtNum(f.failedByFault, 0)} of ${fmtNum(f.requests, 0)} (${fmtNum(f.errors, 0)} errors)`, f.failedByFault > 0 ? 'bad' : undefined),
+      c(`${f.p99Ms === null ? '–' : fmtMs(f.p99Ms)} (${f.baseline.p99Ms === null ? '–' : fmtMs(f.baseline.p99Ms)})`),
+      c(f.packetsDropped === null ? '–' : fmtNum(f.packetsDropped, 0)),
+      c(f.retransmits === null || f.retransmits === undefined ? '–' : `${fmtNum(f.retransmits, 0)} (${fmtNum(f.baseline.retransmitsPerS ?? 0, 1)})`),
+      c(f.reactions.slice(0, 6).map((x) => `${fmtNum(x.t, 1)} s ${x.text}`).join('; ') || 'nothing journalled'),
+    ]),
+  };
   const events: Table = {
     head: ['t', 'source', 'kind', 'what'],
     rows: r.events.slice(0, 2000).map((e) => [c(fmtNum(e.t, 3)), c(e.source), c(e.kind), c(e.text)]),
@@ -472,6 +491,7 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     tcp: { rtt, figures: tcpFigures },
     packets,
     drops,
+    faults,
     events,
     eventsTotal: r.events.length,
     environment,
