@@ -52,7 +52,7 @@ function recorder(runId: string) {
   const events: RunEvent[] = [];
   const samples: Sample[] = [];
   const status: string[] = [];
-  const ctx = { runId, sink: { event: (e: RunEvent) => events.push(e), sample: (s: Sample) => samples.push(s) }, ledger: new Ledger(runId), onStatus: (l: string) => status.push(l) };
+  const ctx = { runId, sink: { event: (e: RunEvent) => events.push(e), sample: (s: Sample) => samples.push(s) }, ledger: new Ledger(runId), onStatus: (l: string) => void status.push(l) };
   return { events, samples, status, ctx };
 }
 
@@ -253,4 +253,36 @@ it('a named namespace: the run applies its objects beside a marker; a killed run
     return left.length === 0 ? true : undefined;
   });
   t.truthy(await core.readNamespacedConfigMap({ name: 'not-loadscope', namespace }), 'what is not the run\'s is untouched');
+});
+
+it('a start aborted once its namespace exists removes it; deploy: false watches a namespace and loads target.url', async (t) => {
+  if (!cp) return t.fail('no control plane');
+  const kubeconfig = cp.info.kubeconfig;
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const runId = '20261206T190600Z-k8s-abort1';
+  const r = recorder(runId);
+  const abort = new AbortController();
+  r.ctx.onStatus = (line: string) => {
+    if (line.includes(`namespace ${runNamespace(runId)} created`)) abort.abort(new Error('Ctrl-C'));
+  };
+  const aborted = track(new KubernetesCluster(scenario(kubeconfig), r.ctx));
+  await t.throwsAsync(aborted.start(abort.signal), { message: 'Ctrl-C' });
+  t.is(await gone(core, runNamespace(runId)), 'gone', 'the aborted start deleted its namespace');
+
+  // deploy: false against the namespace of the previous test, which still holds a Pod of someone else.
+  const namespace = 'ls-perf';
+  await core.createNamespacedPod({ namespace, body: { metadata: { name: 'theirs', labels: { app: 'theirs' } }, spec: { containers: [{ name: 'c', image: 'loadscope-backend' }] } } });
+  const spec = parseScenario(`name: k8s\ntarget: { url: "http://127.0.0.1:9" }\ncluster: { mode: kubernetes, kubeconfig: ${kubeconfig}, namespace: ${namespace}, deploy: false }\nstages: [{ duration: 1s, rate: 1 }]\n`, 'k.yaml').spec;
+  const w = recorder('20261206T190700Z-k8s-watch1');
+  const watcher = track(new KubernetesCluster(spec, w.ctx));
+  const target = await watcher.start(new AbortController().signal);
+  t.deepEqual(target, { url: 'http://127.0.0.1:9', ports: [9], ifaces: [], cidrs: [] });
+  t.truthy(w.events.find((e) => e.kind === 'pod.created' && e.attrs.pod === 'theirs'), 'what already runs is journalled at the start');
+  await core.deleteNamespacedPod({ name: 'theirs', namespace, gracePeriodSeconds: 0 });
+  await until('pod.terminated', 20_000, () => w.events.find((e) => e.kind === 'pod.terminated' && e.attrs.pod === 'theirs'));
+  t.is((await core.listNamespacedConfigMap({ namespace, labelSelector: RUN_LABEL })).items.length, 0, 'deploy: false creates nothing');
+  await watcher.stop();
+  t.is(await gone(core, namespace), 'there');
 });
