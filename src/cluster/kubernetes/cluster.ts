@@ -271,7 +271,8 @@ export class KubernetesCluster implements Cluster {
     const core = kc.makeApiClient(CoreV1Api);
     const auto = kc.makeApiClient(AutoscalingV2Api);
     const onState = (what: string) => (state: string, detail?: string) => {
-      if (state === 'watching' || this.stopped) return;
+      // a watch the server ended on time is resumed at once: routine, not worth a journal line
+      if (state === 'watching' || this.stopped || detail === 'closed by the server') return;
       this.ctx.sink.event({ kind: 'cluster.watch', time: now(), source: 'loadscope', attrs: { collection: what, state, message: `${what} informer ${state}${detail ? `: ${detail.split('\n')[0].slice(0, 200)}` : ''}` } });
     };
     const hpa = new Informer<V2HorizontalPodAutoscaler>({ kubeConfig: kc, path: `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`, list: () => auto.listNamespacedHorizontalPodAutoscaler({ namespace }), onEvent: (e) => j.hpa(e), onState: onState('hpa') });
