@@ -14,7 +14,7 @@ import { Ledger } from '../../src/core/ledger.ts';
 import type { RunEvent, Sample } from '../../src/core/types.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
 import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
-import { expand, roleOf } from '../../src/kube/node.ts';
+import { expand, NODE_LABEL, OWNER_ANNOTATION, roleOf, sweepDeadNodes } from '../../src/kube/node.ts';
 import { POD_CIDR, SERVICE_CIDR } from '../../src/kube/types.ts';
 import { startKubeNode, type KubeNode } from '../../src/run/kube-node.ts';
 import { needs } from '../helpers/needs.ts';
@@ -220,6 +220,26 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   t.true(rec.kind('pod.terminated').some((e) => e.attrs.pod === `${NS}/${victim.metadata!.name}`));
   const after = await Promise.all(Array.from({ length: 10 }, () => get(`http://${vip}/`)));
   t.deepEqual([...new Set(after.map((a) => a.status))], [200]);
+
+  // A container that dies is restarted in its pod (same address): restartCount 1, the last state, Ready again.
+  const crashed = replaced[0];
+  const procs = readFileSync(join(cg, `${NS}.${crashed.metadata!.name}`, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+  t.true(procs.length >= 1);
+  for (const pid of procs) process.kill(pid, 'SIGKILL');
+  const restarted = await until('the killed container restarted and Ready', 20_000, async () => {
+    const p = await core.readNamespacedPod({ name: crashed.metadata!.name!, namespace: NS });
+    return ready(p) && p.status?.containerStatuses?.[0].restartCount === 1 ? p : undefined;
+  });
+  t.is(restarted.status?.podIP, crashed.status?.podIP);
+  t.is(restarted.status?.containerStatuses?.[0].lastState?.terminated?.exitCode, 137);
+  t.is(restarted.status?.containerStatuses?.[0].lastState?.terminated?.reason, 'Error');
+  await table(ips(replaced));
+
+  // A dead run's virtual node (its owner process gone) is swept with its pods; a live one is not.
+  await core.createNode({ body: { metadata: { name: 'loadscope-dead', labels: { [NODE_LABEL]: 'true' }, annotations: { [OWNER_ANNOTATION]: '999999999 1' } } } });
+  t.deepEqual(await sweepDeadNodes(kc), ['deleted virtual node loadscope-dead and 0 pod(s) (its process 999999999 is gone)']);
+  await t.throwsAsync(core.readNode({ name: 'loadscope-dead' }));
+  t.is((await core.readNode({ name })).metadata?.name, name);
 
   // A frontend pod reaches the backend's ClusterIP (eBPF, pod to Service) through the service-link variables.
   await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'frontend' }, spec: { selector: { app: 'frontend' }, ports: [{ port: 80, targetPort: 8080 }] } } });
