@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
+import type { FaultablePods, FaultPod, Undo } from '../core/faults.ts';
+import { ProcessPodFaults } from './faults.ts';
 import { startService } from './process.ts';
 import { sumMetric } from './prom.ts';
 import { Reading } from './reading.ts';
@@ -136,10 +138,12 @@ class LoopbackPods implements PodDriver<ProcessPod> {
  * second pod.cpu_seconds, pod.memory_bytes, pod.requests_served and frontend.upstream_{requests,connections}
  * samples tagged {service, pod}.
  */
-export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource {
+export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource, FaultablePods {
   readonly mode = 'loopback';
   private readonly pods: LoopbackPods;
   private readonly sets: ReplicaSets<ProcessPod>;
+  /** Faults reach the backend's pods (the one frontend process is the load's target, not a replica set). */
+  private readonly faults: ProcessPodFaults<ProcessPod>;
   private sampler?: NodeJS.Timeout;
 
   constructor(
@@ -150,6 +154,19 @@ export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource {
     this.sets = new ReplicaSets(this.pods, ctx.sink, { cluster: 'loopback', startsAtOnce: 2, restartBackoffMs: 1000, maxRestartBackoffMs: 1000 });
     // Routing starts with the frontend, which takes the backend's first pods on its command line.
     this.sets.add('backend', spec.services.backend.replicas, false);
+    this.faults = new ProcessPodFaults((service) => (service === 'backend' ? this.sets.pods(service) : []), ctx.ledger);
+  }
+
+  faultPods(service: string): FaultPod[] {
+    return this.faults.faultPods(service);
+  }
+
+  killPod(service: string, pod: string): Promise<void> {
+    return this.faults.killPod(service, pod);
+  }
+
+  pausePod(service: string, pod: string): Promise<Undo> {
+    return this.faults.pausePod(service, pod);
   }
 
   async start(signal: AbortSignal): Promise<ClusterTarget> {
@@ -242,6 +259,7 @@ export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource {
   /** Frontend first, so that nothing forwards to a backend that is already draining. */
   async stop(): Promise<void> {
     if (this.sampler) clearInterval(this.sampler);
+    await this.faults.resumeAll();
     await this.sets.halt();
     await this.pods.frontend?.svc?.stop();
     await this.sets.stop(['backend']);

@@ -279,3 +279,27 @@ kernel('after a harness dies mid-fault, the next sweep continues the stopped pod
   t.deepEqual(tcfaultPids(), [], 'the fault program died with its harness');
   t.deepEqual(readdirSync(ledgers).filter((x) => x.endsWith('.json')), []);
 });
+
+test.serial('on the loopback cluster: pod-kill and http-errors act on backend processes; wire faults are skipped with a notice', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-loopback-'));
+  const text = `name: faults-loopback
+cluster: { mode: loopback }
+services: { backend: { replicas: 2 } }
+stages: [{ duration: 7s, rate: 100 }]
+probes: off
+faults:
+  - { name: kill-one, kind: pod-kill, target: backend, at: 1s }
+  - { name: errors, kind: http-errors, target: backend, at: 3s, duration: 3s, share: 0.5, status: 502 }
+  - { name: lossy, kind: packet-loss, target: backend, at: 2s, duration: 1s, probability: 0.1 }
+`;
+  const out = await runScenario(parseScenario(text, join(dir, 'faults-loopback.yaml')), { outDir: dir });
+  const j = journal(dir);
+  t.is(j.events('pod.failed')[0]?.attrs.signal, 'SIGKILL');
+  t.true(j.events('pod.ready').some((e) => e.attrs.pod === 'backend-3'), 'the killed process was replaced');
+  t.deepEqual(out.result.faults!.map((f) => f.name), ['kill-one', 'errors']);
+  const errs = out.result.faults![1];
+  const inside = out.result.windows.filter((w) => w.t >= Math.ceil(errs.startS) && w.t + 1 <= Math.floor(errs.endS!));
+  const share = inside.reduce((a, w) => a + w.errors, 0) / inside.reduce((a, w) => a + w.rps, 0);
+  t.true(Math.abs(share - 0.5) < 0.12, `observed share ${share}`);
+  t.true(out.result.notices.some((n) => /fault lossy \(packet-loss on backend\) skipped: its pods have no interface of their own/.test(n)), out.result.notices.join('\n'));
+});

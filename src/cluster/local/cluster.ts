@@ -6,9 +6,9 @@ import { LoadscopeError } from '../../core/errors.ts';
 import type { BalancerRecord } from '../../core/balancer.ts';
 import type { PodMetricsSource, Scalable } from '../../core/workload.ts';
 import type { FaultablePods, FaultPod, Undo } from '../../core/faults.ts';
-import { processStartTime } from '../../core/ledger.ts';
 import type { ScenarioSpec } from '../../scenario/schema.ts';
 import type { Cluster, ClusterContext, ClusterTarget, ServiceCounters } from '../cluster.ts';
+import { ProcessPodFaults } from '../faults.ts';
 import { ReplicaSets } from '../replicaset.ts';
 import { CGROUP_DIR, cgroupDirs, createRunCgroups, detectCgroups, PodCgroup, removeCgroupDirs, type CgroupLayout } from './cgroup.ts';
 import { Listed } from './listed.ts';
@@ -52,8 +52,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
   private refusalsSuppressed = 0;
   private readonly runResources: Listed;
   private readonly noticeLines: string[] = [];
-  /** Pods stopped by a pod-pause fault: continued before the cluster stops. */
-  private readonly paused = new Map<number, Undo>();
+  private faults?: ProcessPodFaults<NetnsPod>;
 
   constructor(private readonly spec: ScenarioSpec, private readonly ctx: ClusterContext) {
     this.runResources = new Listed(ctx.ledger);
@@ -152,38 +151,21 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
   }
 
   faultPods(service: string): FaultPod[] {
-    return this.replicaSets(service)
-      .pods(service)
-      .filter((p) => p.phase === 'Running' && !p.terminating && !p.removed && p.svc)
-      .sort((a, b) => ordinal(a.name) - ordinal(b.name))
-      .map((p) => ({ service, name: p.name, ip: p.ip, url: p.svc!.url, pid: p.svc!.pid, veth: p.veth }));
+    return this.podFaults(service).faultPods(service);
   }
 
-  async killPod(service: string, pod: string): Promise<void> {
-    process.kill(this.runningPod(service, pod).pid, 'SIGKILL');
+  killPod(service: string, pod: string): Promise<void> {
+    return this.podFaults(service).killPod(service, pod);
   }
 
-  async pausePod(service: string, pod: string): Promise<Undo> {
-    const { pid } = this.runningPod(service, pod);
-    const entry = { kind: 'paused' as const, pid, startTime: processStartTime(pid) ?? '' };
-    this.runResources.add(entry);
-    process.kill(pid, 'SIGSTOP');
-    let done = false;
-    const undo: Undo = async () => {
-      if (done) return;
-      done = true;
-      this.paused.delete(pid);
-      if (processStartTime(pid) === entry.startTime) process.kill(pid, 'SIGCONT');
-      this.runResources.remove((r) => r.kind === 'paused' && r.pid === pid);
-    };
-    this.paused.set(pid, undo);
-    return undo;
+  pausePod(service: string, pod: string): Promise<Undo> {
+    return this.podFaults(service).pausePod(service, pod);
   }
 
-  private runningPod(service: string, pod: string): FaultPod {
-    const p = this.faultPods(service).find((x) => x.name === pod);
-    if (!p) throw new LoadscopeError('INTERNAL', `pod ${pod} of ${service} is not running`);
-    return p;
+  private podFaults(service: string): ProcessPodFaults<NetnsPod> {
+    const sets = this.replicaSets(service);
+    this.faults ??= new ProcessPodFaults((svc) => sets.pods(svc), this.runResources, (p) => p.veth);
+    return this.faults;
   }
 
   stop(): Promise<void> {
@@ -259,7 +241,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
     this.stopping = true;
     if (this.sampler) clearInterval(this.sampler);
     // a stopped pod could not drain: continue it first
-    await Promise.all([...this.paused.values()].map((undo) => undo()));
+    await this.faults?.resumeAll();
     // Frontends first, so that nothing forwards to a backend that is already draining.
     await this.sets?.stop(['frontend', 'backend']);
     const lb = this.run?.lb;
@@ -406,7 +388,3 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
 
 }
 
-/** N of a pod named service-N. */
-function ordinal(name: string): number {
-  return Number(/-(\d+)$/.exec(name)?.[1] ?? 0);
-}
