@@ -160,8 +160,9 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
     const pods = (await listPods()).filter((p) => !p.metadata?.deletionTimestamp);
     return pods.length === n && pods.every(ready) ? pods : undefined;
   });
+  const tDeploy = Date.now();
   const two = await readyPods(2);
-  t.log(`2 pods ready ${((Date.now() - t0) / 1000).toFixed(1)} s after the start`);
+  t.log(`Deployment created → 2 pods Running and Ready in the API: ${((Date.now() - tDeploy) / 1000).toFixed(1)} s`);
   for (const p of two) {
     t.is(p.spec?.nodeName, name, 'the scheduler bound it to the virtual node');
     t.regex(p.status?.podIP ?? '', new RegExp(`^${host.podCidr.replace(/0\/24$/, '').replace(/\./g, '\\.')}\\d+$`));
@@ -203,16 +204,22 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   await apps.patchNamespacedDeploymentScale({ name: 'backend', namespace: NS, body: { spec: { replicas: 3 } } }, merge);
   const three = await readyPods(3);
   await table(ips(three));
+  const third = three.find((p) => !names2.has(p.metadata!.name!))!;
+  const readyAt = rec.kind('pod.ready').find((e) => e.attrs.pod === `${NS}/${third.metadata!.name}`)!.time;
+  const routedAt = rec.kind('routing.update').find((e) => (e.attrs.pods as string[]).includes(`${NS}.${third.metadata!.name}`))!;
+  t.log(`third pod: probe Ready → in the VIP table ${Math.round(routedAt.time - readyAt)} ms (status patch, EndpointSlice controller, watch, one balancer update of ${String(routedAt.attrs.tookMs)} ms)`);
 
   // Delete a pod: drained (its namespace goes), finalised (gone from the API); the ReplicaSet's replacement runs.
   const victim = three[0];
   const victimNs = `ls-${host.tag}-${NS}.${victim.metadata!.name}`;
   t.true(existsSync(`/run/netns/${victimNs}`));
+  const tDelete = Date.now();
   await core.deleteNamespacedPod({ name: victim.metadata!.name!, namespace: NS });
   await until('the deleted pod finalised', 20_000, async () => ((await listPods()).some((p) => p.metadata?.uid === victim.metadata?.uid) ? undefined : true)).catch(async (e: Error) => {
     t.log(JSON.stringify({ states: kn!.node.podStates(), api: (await listPods()).map((p) => [p.metadata?.name, p.metadata?.deletionTimestamp, p.status?.phase]) }));
     throw e;
   });
+  t.log(`delete → drained and finalised: ${((Date.now() - tDelete) / 1000).toFixed(1)} s`);
   t.false(existsSync(`/run/netns/${victimNs}`), 'its network namespace is gone');
   const replaced = await readyPods(3);
   t.false(replaced.some((p) => p.metadata?.uid === victim.metadata?.uid));
