@@ -3,7 +3,7 @@
 import test from 'ava';
 import type { RunResult } from '../../src/core/result.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
-import { RSS_SLOPE_MAX_MIB_PER_MIN, slope, soakChecks, soakScenarioText, type RssPoint } from '../../scripts/soak.ts';
+import { RSS_SLOPE_MAX_MIB_PER_MIN, slope, warmupMinutes, soakChecks, soakScenarioText, type RssPoint } from '../../scripts/soak.ts';
 
 test('slope: exact on a line, least squares on noise, NaN without two distinct x', (t) => {
   t.is(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }]), 2);
@@ -29,6 +29,12 @@ function result(o: { windows: number[]; served: number; backend?: number; cut?: 
 
 const flat: RssPoint[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((m) => ({ min: m, mib: 200 + (m % 2) * 0.5 }));
 const verdicts = (checks: ReturnType<typeof soakChecks>) => Object.fromEntries(checks.map((c) => [c.name, c.ok]));
+
+test('warm-up: a fifth of the run, at least a minute, at most half', (t) => {
+  t.is(warmupMinutes(30), 6);
+  t.is(warmupMinutes(3), 1);
+  t.is(warmupMinutes(1), 0.5);
+});
 
 test('soak checks: all pass on equal counts, no loss and flat memory', (t) => {
   const checks = soakChecks(result({ windows: [100, 200, 300], served: 600 }), 600, flat, 10);
