@@ -94,7 +94,7 @@ export class MetricsApi {
     } catch (err) {
       throw new LoadscopeError('FILE_NOT_FOUND', `cannot read the kubeconfig ${opts.kubeconfig}: ${(err as Error).message}`, { cause: err, hint: 'pass the control plane\'s kubeconfig (loadscope controlplane status prints it)' });
     }
-    await sweepRegistrations(kc);
+    await sweepRegistrations(kc, opts.namespace, opts.service);
     const auth = await requestHeaderAuth(kc);
     const { link, address } = await createAddress();
     opts.ledger?.add({ kind: 'link', name: link });

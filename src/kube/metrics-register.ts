@@ -96,9 +96,11 @@ async function ignore404(p: Promise<unknown>): Promise<void> {
  * Removes the APIServices (and their Service and EndpointSlice) that a dead loadscope process of this
  * machine registered; refuses when a live one still serves them. Returns one line per object removed.
  */
-export async function sweepRegistrations(kc: KubeConfig): Promise<string[]> {
+export async function sweepRegistrations(kc: KubeConfig, namespace: string, service: string): Promise<string[]> {
   const reg = kc.makeApiClient(ApiregistrationV1Api);
   const removed: string[] = [];
+  // A Service left without its APIServices (a run killed between the two).
+  removed.push(...(await deleteService(kc, namespace, service, ownerDead)));
   for (const a of API_SERVICES) {
     let svc: V1APIService;
     try {
@@ -112,25 +114,60 @@ export async function sweepRegistrations(kc: KubeConfig): Promise<string[]> {
     if (labels[MANAGED_BY.key] !== MANAGED_BY.value) {
       throw new LoadscopeError('USAGE', `APIService ${a.name} exists and is not loadscope's (a metrics-server or adapter is installed)`, { hint: `kubectl delete apiservice ${a.name}, or run without serving the metrics APIs` });
     }
-    if (!ownerDead(who)) throw new LoadscopeError('USAGE', `APIService ${a.name} is served by another live loadscope process (${who})`, { hint: 'one run serves the metrics APIs of a cluster at a time' });
+    if (!ownerDead(who)) throw new LoadscopeError('USAGE', `APIService ${a.name} is served by another live loadscope process (${who})`, { hint: 'one run serves the metrics APIs of a cluster at a time; a process of another machine is never taken for dead: kubectl delete apiservice if it is gone' });
     const ref = svc.spec?.service;
     await ignore404(reg.deleteAPIService({ name: a.name }));
     removed.push(`deleted APIService ${a.name} (owner ${who} is gone)`);
-    if (ref?.name && ref.namespace) removed.push(...(await deleteService(kc, ref.namespace, ref.name)));
+    if (ref?.name && ref.namespace) removed.push(...(await deleteService(kc, ref.namespace, ref.name, ownerDead)));
   }
   return removed;
 }
 
-async function deleteService(kc: KubeConfig, namespace: string, name: string): Promise<string[]> {
+type Meta = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+/** Whether an object is the metrics APIs' and its owner annotation passes `owned`. */
+function ours(o: Meta | undefined, owned: (who: string | undefined) => boolean): boolean {
+  return o?.metadata?.labels?.[MANAGED_BY.key] === MANAGED_BY.value && owned(o.metadata.annotations?.[OWNER]);
+}
+
+async function readOr404<T>(p: Promise<T>): Promise<T | undefined> {
+  return p.catch((e: unknown) => {
+    if (notFound(e)) return undefined;
+    throw e;
+  });
+}
+
+/** Deletes the Service and EndpointSlice `namespace/name` that are ours and `owned`; leaves anybody else's. */
+async function deleteService(kc: KubeConfig, namespace: string, name: string, owned: (who: string | undefined) => boolean): Promise<string[]> {
   const core = kc.makeApiClient(CoreV1Api);
   const disc = kc.makeApiClient(DiscoveryV1Api);
-  await ignore404(disc.deleteNamespacedEndpointSlice({ namespace, name }));
-  await ignore404(core.deleteNamespacedService({ namespace, name }));
-  return [`deleted Service and EndpointSlice ${namespace}/${name}`];
+  const done: string[] = [];
+  if (ours(await readOr404(disc.readNamespacedEndpointSlice({ namespace, name })), owned)) {
+    await ignore404(disc.deleteNamespacedEndpointSlice({ namespace, name }));
+    done.push(`deleted EndpointSlice ${namespace}/${name}`);
+  }
+  if (ours(await readOr404(core.readNamespacedService({ namespace, name })), owned)) {
+    await ignore404(core.deleteNamespacedService({ namespace, name }));
+    done.push(`deleted Service ${namespace}/${name}`);
+  }
+  return done;
 }
 
 /** Creates the Service (headless, no selector), its EndpointSlice and the APIServices, all owned by this process. */
 export async function register(kc: KubeConfig, r: Registration): Promise<void> {
+  try {
+    await create(kc, r);
+  } catch (e) {
+    if (e instanceof LoadscopeError) throw e;
+    const code = (e as { code?: number }).code;
+    throw new LoadscopeError(code === 409 ? 'USAGE' : 'ENVIRONMENT', `registering the metrics APIs failed: ${code === 409 ? `an object named ${r.namespace}/${r.service} or an APIService of theirs exists and is not a dead loadscope run's` : (e as Error).message}`, {
+      cause: e,
+      hint: code === 409 ? `kubectl -n ${r.namespace} get service,endpointslice ${r.service}; delete it if nothing serves it` : undefined,
+    });
+  }
+}
+
+async function create(kc: KubeConfig, r: Registration): Promise<void> {
   const metadata = (name: string, namespace?: string, labels: Record<string, string> = {}) => ({
     name,
     namespace,
@@ -170,11 +207,14 @@ export async function register(kc: KubeConfig, r: Registration): Promise<void> {
   }
 }
 
-/** Deletes what `register` created (whatever of it exists). */
+/** Deletes what `register` created in this process (whatever of it exists); never another owner's objects. */
 export async function unregister(kc: KubeConfig, namespace: string, service: string): Promise<void> {
   const reg = kc.makeApiClient(ApiregistrationV1Api);
-  for (const a of API_SERVICES) await ignore404(reg.deleteAPIService({ name: a.name }));
-  await deleteService(kc, namespace, service);
+  const mine = (who: string | undefined) => who === owner();
+  for (const a of API_SERVICES) {
+    if (ours(await readOr404(reg.readAPIService({ name: a.name })), mine)) await ignore404(reg.deleteAPIService({ name: a.name }));
+  }
+  await deleteService(kc, namespace, service, mine);
 }
 
 /** Waits until kube-apiserver reports every APIService Available; rejects with its last condition. */

@@ -379,10 +379,20 @@ it('a run killed while it serves leaves nothing: the ledger sweep removes its ad
   api = undefined;
 });
 
-it('without --enable-aggregator-routing kube-apiserver never dials the headless Service: start fails, naming the flag, and leaves nothing', async (t) => {
+it('without --enable-aggregator-routing kube-apiserver never dials the headless Service: start fails, naming the flag; a foreign Service of the same name is refused and left alone; both leave nothing', async (t) => {
   await cp?.down();
   cp = await ControlPlane.up({ dir: join(root, 'cp-plain'), owned: true });
   const linksBefore = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('lsm'));
+  // Somebody else's Service under the name: refused, and left alone.
+  const core = new KubeConfig();
+  core.loadFromFile(cp.info.kubeconfig);
+  const coreApi = core.makeApiClient(CoreV1Api);
+  await coreApi.createNamespacedService({ namespace: 'kube-system', body: { metadata: { name: 'loadscope-metrics' }, spec: { ports: [{ port: 443 }] } } });
+  const taken = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 }));
+  t.like(taken, { code: 'USAGE' });
+  t.regex(taken?.message ?? '', /kube-system\/loadscope-metrics .*exists and is not a dead loadscope run's/);
+  t.is((await apiGet('/api/v1/namespaces/kube-system/services/loadscope-metrics')).code, 200, 'the foreign Service is left alone');
+  await coreApi.deleteNamespacedService({ namespace: 'kube-system', name: 'loadscope-metrics' });
   const err = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 }));
   t.like(err, { code: 'SERVICE_START' });
   t.regex(err?.message ?? '', /FailedDiscoveryCheck: cannot route to service with ClusterIP "None"/, 'kube-apiserver refused to dial, it did not time out on an address');
