@@ -79,7 +79,7 @@ function charts(doc: WhatifDoc): PageChart[] {
       ],
     },
     {
-      id: 'over', title: 'Over the SLO (estimated; measured in grey bars)', xLabel: 'seconds since start', yLabel: 'over (1) / not (0)', x: w.t,
+      id: 'over', title: 'Over the SLO per 1 s window: measured in the run, estimated for both timelines', xLabel: 'seconds since start', yLabel: 'over (1) / not (0)', x: w.t,
       series: [
         { label: 'measured', color: '#c62828', stepped: true, values: w.measuredViolation },
         { label: 'estimated, recorded', color: REC, stepped: true, values: w.recordedOver },
