@@ -30,13 +30,18 @@ export interface TimedSpec {
   metricResolutionMs: number;
 }
 
+/** One counter or gauge of a pod over time, in time order. */
+interface Series {
+  t: number[];
+  v: number[];
+}
+
 /** One pod's cumulative counters as the journal has them (pod.* samples, about once a second). */
 interface PodSeries {
   service: string;
-  t: number[];
-  cpuS: number[];
-  served: number[];
-  mem: number[];
+  cpuS: Series;
+  served: Series;
+  mem: Series;
   created?: number;
   ready?: number;
   gone?: number;
@@ -113,7 +118,7 @@ export function readRecording(dirArg: string): Recording {
   let end = header.startedAt;
   const pod = (service: string, name: string) => {
     let p = pods.get(name);
-    if (!p) pods.set(name, (p = { service, t: [], cpuS: [], served: [], mem: [] }));
+    if (!p) pods.set(name, (p = { service, cpuS: { t: [], v: [] }, served: { t: [], v: [] }, mem: { t: [], v: [] } }));
     return p;
   };
   scanJournal(journal, (r) => {
@@ -131,12 +136,15 @@ export function readRecording(dirArg: string): Recording {
       }
     } else if (r.type === 'sample' && r.metric.startsWith('pod.') && r.tags.pod && r.tags.service) {
       const p = pod(r.tags.service, r.tags.pod);
-      const i = p.t.length && p.t[p.t.length - 1] === r.time ? p.t.length - 1 : (p.t.push(r.time), p.cpuS.push(NaN), p.served.push(NaN), p.mem.push(NaN), p.t.length - 1);
-      if (r.metric === 'pod.cpu_seconds') p.cpuS[i] = r.value;
-      else if (r.metric === 'pod.requests_served') p.served[i] = r.value;
-      else if (r.metric === 'pod.memory_bytes') p.mem[i] = r.value;
+      const series = r.metric === 'pod.cpu_seconds' ? p.cpuS : r.metric === 'pod.requests_served' ? p.served : r.metric === 'pod.memory_bytes' ? p.mem : undefined;
+      if (series && Number.isFinite(r.value)) {
+        series.t.push(r.time);
+        series.v.push(r.value);
+      }
     }
   });
+  // samples of one pod come from more than one sampler, so not always in time order
+  for (const p of pods.values()) for (const x of [p.cpuS, p.served, p.mem]) sortSeries(x);
   if (!hpaStart) {
     throw new LoadscopeError('JOURNAL', `${dir}: the run had no autoscaler (no hpa.start in its journal)`, { hint: 'whatif replays a run whose scenario has an autoscaler: section, run on a cluster loadscope starts' });
   }
@@ -164,19 +172,45 @@ export function readRecording(dirArg: string): Recording {
 }
 
 /** A pod's counter rate over [from, to] from its samples: the last sample at or before each end (the first one after `from` when none precedes it). */
-function rate(p: PodSeries, values: number[], from: number, to: number): number | undefined {
-  let a = -1;
-  let b = -1;
-  let first = -1;
-  for (let i = 0; i < p.t.length && p.t[i] <= to; i++) {
-    if (!Number.isFinite(values[i])) continue;
-    a = i;
-    if (p.t[i] <= from) b = i;
-    if (first < 0) first = i;
+function sortSeries(x: Series): void {
+  const order = x.t.map((_, i) => i).sort((a, b) => x.t[a] - x.t[b]);
+  x.t = order.map((i) => x.t[i]);
+  x.v = order.map((i) => x.v[i]);
+}
+
+/**
+ * A counter's rate per second over [from, to], its value at each end interpolated linearly between the
+ * samples around it (metrics-server reads the counters at the ends; the journal has samples near them).
+ * An end outside the samples is moved to the nearest sample.
+ */
+function rate(x: Series, from: number, to: number): number | undefined {
+  const n = x.t.length;
+  if (n < 2 || to <= x.t[0]) return undefined;
+  const lo = Math.max(from, x.t[0]);
+  const hi = Math.min(to, x.t[n - 1]);
+  if (hi <= lo) return undefined;
+  return Math.max(0, valueAt(x, hi) - valueAt(x, lo)) / ((hi - lo) / 1000);
+}
+
+/** The series at time `at` (within its samples), interpolated linearly. */
+function valueAt(x: Series, at: number): number {
+  const i = atOrBefore(x.t, at);
+  if (i < 0) return x.v[0];
+  if (i >= x.t.length - 1 || x.t[i] === at) return x.v[i];
+  const f = (at - x.t[i]) / (x.t[i + 1] - x.t[i]);
+  return x.v[i] + f * (x.v[i + 1] - x.v[i]);
+}
+
+/** Index of the last time at or before `x` (times ascending), -1 when none. */
+function atOrBefore(t: number[], x: number): number {
+  let lo = 0;
+  let hi = t.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (t[mid] <= x) lo = mid + 1;
+    else hi = mid;
   }
-  if (b < 0) b = first;
-  if (a < 0 || b < 0 || p.t[a] <= p.t[b]) return undefined;
-  return Math.max(0, values[a] - values[b]) / ((p.t[a] - p.t[b]) / 1000);
+  return lo - 1;
 }
 
 /** The load the recorded ready pods of `service` carried over the metric window ending at `t`. */
@@ -188,15 +222,15 @@ export function recordedLoad(rec: Recording, service: string, t: number, windowM
   let nMem = 0;
   for (const p of rec.pods.values()) {
     if (p.service !== service || (p.ready !== undefined && p.ready > t) || (p.gone !== undefined && p.gone <= t - windowMs)) continue;
-    const c = rate(p, p.cpuS, t - windowMs, t);
-    const r = rate(p, p.served, t - windowMs, t);
+    const c = rate(p.cpuS, t - windowMs, t);
+    const r = rate(p.served, t - windowMs, t);
     if (c === undefined && r === undefined) continue;
     n++;
     cpu += (c ?? 0) * 1000;
     rps += r ?? 0;
-    const m = [...p.mem.keys()].filter((i) => p.t[i] <= t && Number.isFinite(p.mem[i])).pop();
-    if (m !== undefined) {
-      mem += p.mem[m];
+    const m = atOrBefore(p.mem.t, t);
+    if (m >= 0) {
+      mem += p.mem.v[m];
       nMem++;
     }
   }
