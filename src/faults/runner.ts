@@ -100,7 +100,8 @@ export class FaultRunner {
   }
 
   private pick(f: FaultPlan): FaultPod[] {
-    const all = f.kind === 'metrics-outage' && !this.parts.pods ? [] : this.parts.pods?.faultPods(f.target.service) ?? [];
+    if (f.kind === 'metrics-outage') return []; // it acts on the autoscaler, not on pods
+    const all = this.parts.pods?.faultPods(f.target.service) ?? [];
     if (f.target.pod) return all.filter((p) => p.name === f.target.pod);
     return f.kind === 'pod-kill' || f.kind === 'pod-pause' ? all.slice(0, 1) : all;
   }
