@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/clock.ts';
 import { validateHpaSpec, type HpaSpec } from './hpa.ts';
-import { LIMITS } from './limits.ts';
+import { LIMITS, quote } from './limits.ts';
 
 /** The metric the controller can serve: per pod (Pods), per Service (Object), summed over the target's pods (External). */
 export const REQUESTS_PER_SECOND = 'http_requests_per_second';
@@ -133,7 +133,7 @@ export const autoscalerSchema = z
         if (id?.selector !== undefined) add(['metrics', i, at, 'metric', 'selector'], 'metric selectors are not supported: the metric is measured on the pods themselves');
         const ref = m.object?.describedObject;
         if (at === 'object' && ref && (ref.kind !== 'Service' || !(SERVICES as readonly unknown[]).includes(ref.name))) {
-          add(['metrics', i, 'object', 'describedObject'], `loadscope measures Object metrics of the Services ${SERVICES.join(' and ')}, not ${String(ref.kind)}/${String(ref.name)}`);
+          add(['metrics', i, 'object', 'describedObject'], `loadscope measures Object metrics of the Services ${SERVICES.join(' and ')}, not ${named(ref.kind)}/${named(ref.name)}`);
         }
       });
     },
@@ -186,4 +186,9 @@ export function checkAutoscalerRequests(
       );
     }
   });
+}
+
+/** A value of the scenario in a message: quoted text, or what it is when it is not text. */
+function named(v: unknown): string {
+  return typeof v === 'string' ? quote(v) : `(${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v})`;
 }

@@ -190,7 +190,8 @@ type Pos = (offset: number) => { line: number; col: number };
 
 function locate(issue: z.core.$ZodIssue, doc: Document, file: string, at: Pos): Problem[] {
   const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-  const where = path.length ? path.map((p) => (typeof p === 'number' || /^[\w$/.:-]+$/u.test(p) ? p : quote(p))).join('.') : '(top level)';
+  // a key as it is written when short and plain, else quoted and cut (a key may be a 10 MB string)
+  const where = path.length ? path.map((p) => (typeof p === 'number' || /^[\w$/.:-]{1,64}$/u.test(p) ? p : quote(p))).join('.') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const pos = keyPosition(doc, path, key, at) ?? positionOf(doc, path, at);
