@@ -1,6 +1,7 @@
 // What the metrics APIs that loadscope serves to Kubernetes (kube/metrics-api.ts) read: one sample per
 // pod, from whatever runs the pods (the local cluster's cgroups and the services' request counters,
 // wired by run/kube-metrics.ts). The server never sees where the numbers come from.
+import type { PodSnapshot } from './workload.ts';
 
 /** One container's usage, as metrics-server reports it. */
 export interface ContainerUsage {
@@ -43,4 +44,14 @@ export interface KubeMetricsProvider {
   pods(namespace?: string): Promise<PodMetricsSample[]>;
   /** Node usage; without it the `nodes` resource lists nothing. */
   nodes?(): Promise<NodeMetricsSample[]>;
+}
+
+/**
+ * One pod of a scrape of cumulative counters (what a pod host reports, run/kube-metrics.ts turns into
+ * samples), named as Kubernetes knows it; its container is named after `snapshot.service`.
+ */
+export interface KubePodCounters {
+  namespace: string;
+  name: string;
+  snapshot: PodSnapshot;
 }

@@ -5,15 +5,8 @@
 // one home for "rate from two scrapes".
 import { RateTracker } from '../autoscale/controller.ts';
 import { now } from '../core/clock.ts';
-import type { KubeMetricsProvider, PodMetricsSample } from '../core/kube-metrics.ts';
-import type { PodMetricsSource, PodSnapshot } from '../core/workload.ts';
-
-/** One pod of a scrape, named as Kubernetes knows it; its container is named after `snapshot.service`. */
-export interface KubePodCounters {
-  namespace: string;
-  name: string;
-  snapshot: PodSnapshot;
-}
+import type { KubeMetricsProvider, KubePodCounters, PodMetricsSample } from '../core/kube-metrics.ts';
+import type { PodMetricsSource } from '../core/workload.ts';
 
 /** How to scrape. */
 export interface CounterProviderOptions {

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster } from '../../src/cluster/local/cluster.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
+import type { KubePodCounters } from '../../src/core/kube-metrics.ts';
 import type { PodSnapshot } from '../../src/core/workload.ts';
 import { Ledger } from '../../src/core/ledger.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
-import { CounterMetricsProvider, localClusterScrape, type KubePodCounters } from '../../src/run/kube-metrics.ts';
+import { CounterMetricsProvider, localClusterScrape } from '../../src/run/kube-metrics.ts';
 import { scenarioSchema } from '../../src/scenario/schema.ts';
 import { needs } from '../helpers/needs.ts';
 
