@@ -105,9 +105,11 @@ test.serial('target that hangs: every request sent ends as a timeout with its ti
   const timeouts = res.http.errorsByKind.timeout;
   t.is(res.http.inFlightAtCutoff, 0, 'requests still hanging when the load ended timed out in the drain');
   t.is(res.http.requestsSent, timeouts, 'every request sent is a timeout');
-  // closed: 2 connections, one 500 ms timeout after another for 1.5 s; open: 4 connections, 2 rounds
-  t.true(timeouts >= 6 + 4 && timeouts <= 8 + 12, `${timeouts} timeouts`);
-  t.true(res.http.dropped > 0 && res.http.requestsSent - 6 + res.http.dropped >= 38, `sent ${res.http.requestsSent}, dropped ${res.http.dropped} of 40 open arrivals`);
+  // closed: 2 connections, one 500 ms timeout after another for 1.5 s (6, fewer on a busy machine)
+  t.true(res.stages[0].errors >= 4 && res.stages[0].errors <= 8, `closed stage: ${res.stages[0].errors} timeouts`);
+  // open: 40 arrivals on 4 hung connections — each one sent (and timed out) or dropped, none lost
+  t.true(res.http.dropped > 0, 'arrivals found no free connection');
+  t.true(Math.abs(res.stages[1].errors + res.http.dropped - 40) <= 1, `open stage: ${res.stages[1].errors} timeouts + ${res.http.dropped} dropped of 40 arrivals`);
   t.true(res.stages[0].latencyMs!.p50 >= 495 && res.stages[0].latencyMs!.max <= 600, `closed stage timeouts took ${JSON.stringify(res.stages[0].latencyMs)} ms`);
   const notices = loadNotices(res);
   t.true(notices.some((m) => m.startsWith(`${timeouts} request(s) timed out (no answer within the request timeout, 500 ms)`)), notices.join('\n'));
