@@ -93,6 +93,14 @@ export class ServiceRouter {
     return Object.fromEntries([...this.routes.values()].map((r) => [r.vip, [...r.table]]));
   }
 
+  /** Resolves once no table holds `ip` (after the programmed updates), or after `timeoutMs`. */
+  async unrouted(ip: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && [...this.routes.values()].some((r) => r.table.some((b) => b.endsWith(`=${ip}`) || b.includes(`=${ip}:`)))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.services?.stop(), this.slices?.stop()]);

@@ -43,6 +43,11 @@ export interface VirtualNodeOptions {
   sink: Sink;
   /** The Services of a namespace, for the pods' service-link variables (`BACKEND_SERVICE_HOST`). */
   services?: (namespace: string) => V1Service[];
+  /**
+   * Resolves once no Service routes to `ip` any more (or after `timeoutMs`): a deleted pod leaves
+   * routing before it is signalled, as in local mode (the router's `unrouted`).
+   */
+  unrouted?: (ip: string, timeoutMs: number) => Promise<void>;
   /** Lease duration, s (default 40, the kubelet's). */
   leaseDurationSeconds?: number;
   /** Lease renewal period, ms (default 10 000, the kubelet's). */
@@ -258,17 +263,26 @@ export class VirtualNode {
       this.report(t);
       return;
     }
-    t.run = this.opts.host.start(spec, (s) => {
-      t.state = s;
-      if (s.ready !== t.wasReady) {
-        t.wasReady = s.ready;
-        t.readySince = Date.now();
-        this.event(t, s.ready ? 'pod.ready' : 'pod.unready', `pod ${t.key} ${s.ready ? 'ready' : 'not ready'} at ${t.run?.ip}`);
-      }
-      if (s.phase === 'Failed') this.event(t, 'pod.failed', `pod ${t.key} failed: ${s.container.state === 'terminated' ? `${s.container.reason} ${s.container.message ?? ''}` : ''}`.trim());
+    try {
+      t.run = this.opts.host.start(spec, (s) => this.changed(t, s));
+    } catch (err) {
+      t.refused = { reason: 'HostError', message: (err as Error).message };
       this.report(t);
-    });
+      return;
+    }
     this.event(t, 'pod.created', `pod ${t.key} created at ${t.run.ip}`);
+    this.report(t);
+  }
+
+  /** The host's new state of a pod: journalled when readiness or the phase changed, reported. */
+  private changed(t: Tracked, s: HostPodState): void {
+    t.state = s;
+    if (s.ready !== t.wasReady) {
+      t.wasReady = s.ready;
+      t.readySince = Date.now();
+      this.event(t, s.ready ? 'pod.ready' : 'pod.unready', `pod ${t.key} ${s.ready ? 'ready' : 'not ready'} at ${t.run?.ip}`);
+    }
+    if (s.phase === 'Failed') this.event(t, 'pod.failed', `pod ${t.key} failed: ${s.container.state === 'terminated' ? `${s.container.reason} ${s.container.message ?? ''}` : ''}`.trim());
     this.report(t);
   }
 
@@ -278,10 +292,12 @@ export class VirtualNode {
       const graceMs = (t.pod.metadata?.deletionGracePeriodSeconds ?? t.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
       const t0 = Date.now();
       this.event(t, 'pod.terminating', `pod ${t.key} terminating (grace ${graceMs / 1000} s)`);
+      if (t.run && this.opts.unrouted) await this.opts.unrouted(t.run.ip, Math.min(graceMs, 5000));
+      const signalledAt = Date.now();
       await t.run?.stop(graceMs);
       await t.patching;
       this.opts.onStatus?.(`pod ${t.key} drained in ${Date.now() - t0} ms; deleting it`);
-      this.event(t, 'pod.terminated', `pod ${t.key} terminated after a ${Date.now() - t0} ms drain`, { drainMs: Date.now() - t0 });
+      this.event(t, 'pod.terminated', `pod ${t.key} terminated after a ${Date.now() - t0} ms drain`, { drainMs: Date.now() - t0, signalledAt });
       await this.core
         .deleteNamespacedPod({ name: t.pod.metadata?.name ?? '', namespace: t.pod.metadata?.namespace ?? '', body: { gracePeriodSeconds: 0, preconditions: { uid: t.pod.metadata?.uid } } })
         .catch((err: unknown) => {

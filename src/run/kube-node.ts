@@ -53,6 +53,7 @@ export async function startKubeNode(o: KubeNodeOptions): Promise<KubeNode> {
     watch: informers,
     sink: o.sink,
     services: (ns) => router.servicesIn(ns),
+    unrouted: (ip, ms) => router.unrouted(ip, ms),
     renewEveryMs: o.renewEveryMs,
     statusEveryMs: o.statusEveryMs,
     onStatus: o.onStatus,

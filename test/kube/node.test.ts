@@ -224,7 +224,12 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   const replaced = await readyPods(3);
   t.false(replaced.some((p) => p.metadata?.uid === victim.metadata?.uid));
   await table(ips(replaced));
-  t.true(rec.kind('pod.terminated').some((e) => e.attrs.pod === `${NS}/${victim.metadata!.name}`));
+  // As in local mode: out of routing first (the EndpointSlice marks it terminating), then SIGTERM.
+  const done = rec.kind('pod.terminated').find((e) => e.attrs.pod === `${NS}/${victim.metadata!.name}`)!;
+  const victimAddr = `${victim.status!.podIP}:8080`;
+  const dropped = rec.kind('routing.update').find((e) => e.time >= tDelete && !(e.attrs.backends as string[]).includes(victimAddr));
+  t.truthy(dropped, 'a table update dropped the deleted pod');
+  t.true(dropped!.time <= (done.attrs.signalledAt as number), `unrouted at ${dropped!.time}, signalled at ${String(done.attrs.signalledAt)}`);
   const after = await Promise.all(Array.from({ length: 10 }, () => get(`http://${vip}/`)));
   t.deepEqual([...new Set(after.map((a) => a.status))], [200]);
 
@@ -276,6 +281,14 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   });
   t.is(web.status?.reason, 'UnsupportedImage');
   t.regex(web.status?.message ?? '', /nginx:1\.27.*loadscope-backend/);
+  // The same under restartPolicy Always (what a controller would replace): Pending, the container waiting.
+  await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'web2' }, spec: { nodeName: name, containers: [{ name: 'web', image: 'nginx:1.27' }] } } });
+  const web2 = await until('nginx pod reported', 15_000, async () => {
+    const p = await core.readNamespacedPod({ name: 'web2', namespace: NS });
+    return p.status?.reason ? p : undefined;
+  });
+  t.is(web2.status?.phase, 'Pending');
+  t.is(web2.status?.containerStatuses?.[0].state?.waiting?.reason, 'UnsupportedImage');
 
   // Stop: Node and Lease gone; no namespace, link or cgroup of the node left; the ledger emptied.
   const tag = host.tag;
