@@ -13,6 +13,8 @@ const BASELINE_WINDOWS = 10;
 /** A window deviates when its error rate exceeds the baseline's by this much (absolute) and doubles it, or its p99 is this many times the baseline's plus 1 ms. */
 const ERROR_RATE_MARGIN = 0.01;
 const P99_FACTOR = 1.5;
+/** A window overlapping a fault by less than this cannot detect it. */
+const MIN_OVERLAP_MS = 100;
 const REACTION_KINDS = /^(pod\.|routing\.(update|failed|no_backend)|hpa\.(rescale|warning|metrics_)|service\.scaled)/;
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -77,7 +79,8 @@ export function faultsBlock(
         break;
       }
       default: {
-        const first = windows.find((w) => w.time + 1000 > start && w.time < stop && deviates(w));
+        // a window counts once it overlaps the fault by MIN_OVERLAP_MS (not by the timer's last millisecond)
+        const first = windows.find((w) => w.time + 1000 - start >= MIN_OVERLAP_MS && w.time < stop && deviates(w));
         if (first) detect = { t: Math.max(start, first.time + 1000), by: `window at ${first.t}s: ${describeWindow(first)}` };
         const ok = windows.find((w) => w.time >= stop && !deviates(w) && !(w.rps === 0 && baseReqs > 0));
         if (ok) recover = { t: ok.time + 1000, by: `window at ${ok.t}s back to baseline` };

@@ -107,3 +107,13 @@ test('the report shows each fault beside its reactions, and hostile journal text
   const section = html.slice(html.indexOf('<section id="faults">'), html.indexOf('</section>', html.indexOf('<section id="faults">')));
   t.regex(section, /died &lt;img src&(#x3D|equals);x onerror&(#x3D|equals);alert\(1\)&gt;/);
 });
+
+test('a window the fault touches only in its last milliseconds cannot detect it', (t) => {
+  const events = [
+    ev(9.999, 'fault.start', { name: 'slow', kind: 'http-delay', target: 'backend', pods: ['b-1'], delayMs: 50 }),
+    ev(14, 'fault.end', { name: 'slow', kind: 'http-delay', target: 'backend', reason: 'duration' }),
+  ];
+  const [f] = faultsBlock(events, windows((i) => (i === 9 || (i >= 11 && i <= 13) ? { p99: 60 } : {})), T0, T0 + 30_000, []);
+  t.is(f.detectS, 2.001); // window 9 is noise before the fault; window 11 ends at 12 s
+  t.is(f.recoverS, 1); // window 14 (the first at or after the end) is normal: recovered at its end
+});
