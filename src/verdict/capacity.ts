@@ -344,7 +344,7 @@ export async function capacitySearch(scenario: Scenario, opts: CapacityOptions):
   if (nonMonotone.length) notes.push(`steps at ${nonMonotone.map((s) => s.rate).join(', ')}/s failed below the reported maximum: the pass/fail boundary is noisy at this step length`);
 
   const maxPassing = lo;
-  const judged = steps.filter((s) => !s.overruled);
+  const judged = steps.filter((s) => !s.overruled && s.pass !== null);
   const usl = fitUsl(judged.filter((s) => s.concurrency !== null).map((s) => ({ concurrency: s.concurrency!, throughput: s.throughput })));
   const atMax = steps.find((s) => s.rate === maxPassing && s.pass);
   const doc: CapacityDoc = {
