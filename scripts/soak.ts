@@ -28,10 +28,11 @@ export function warmupMinutes(totalMin: number): number {
   return Math.min(totalMin / 2, Math.max(totalMin * WARMUP_FRACTION, WARMUP_MIN_MINUTES));
 }
 
-/** One RSS reading: minutes since the load began, MiB. */
+/** One RSS reading: minutes since the load began, MiB; the V8 heap in use beside it (to tell a heap leak from the allocator keeping pages). */
 export interface RssPoint {
   min: number;
   mib: number;
+  heapMib?: number;
 }
 
 /** Least-squares slope of y on x; NaN with fewer than two distinct x. */
@@ -147,7 +148,7 @@ async function main(): Promise<number> {
     else if (r.type === 'sample' && r.metric === 'http.errors') errors += r.value;
   };
   const sampler = setInterval(() => {
-    if (loadStart) rss.push({ min: (Date.now() - loadStart) / 60_000, mib: mib() });
+    if (loadStart) rss.push({ min: (Date.now() - loadStart) / 60_000, mib: mib(), heapMib: process.memoryUsage().heapUsed / 2 ** 20 });
   }, 10_000);
   let lastWindows = 0;
   const progress = setInterval(() => {
@@ -167,6 +168,8 @@ async function main(): Promise<number> {
   const r = out.result;
   console.log(`soak: run ${r.outcome}, ${r.http.requests} responses, ${r.http.errors} errors ${JSON.stringify(r.http.errorsByKind)}, ${r.http.rps} req/s, p99 ${r.http.latencyMs?.p99 ?? 'n/a'} ms; autoscaling: ${r.autoscaling ? r.autoscaling.events.map((e) => `${e.from}→${e.to} at ${Math.round(e.t)} s`).join(', ') || 'no rescale' : 'none'}`);
   console.log(`soak: RSS samples (min, MiB): ${rss.map((p) => `${p.min.toFixed(2)}:${p.mib.toFixed(1)}`).join(' ')}`);
+  const heap = rss.filter((p) => p.min >= warmupMinutes(minutes)).map((p) => ({ x: p.min, y: p.heapMib ?? NaN }));
+  console.log(`soak: V8 heap in use after warm-up (informational): slope ${slope(heap).toFixed(3)} MiB/min, ${heap.map((p) => p.y.toFixed(1)).join(' ')}`);
   if (ac.signal.aborted) return 130;
   const checks = soakChecks(r, clientResponses, rss, minutes, loadersLost);
   for (const c of checks) console.log(`${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
