@@ -5,12 +5,17 @@
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
-import { Ledger } from '../../src/core/ledger.ts';
+import { CLAIM_DIR, sweepLocalLeftovers } from '../../src/cluster/local/sweep.ts';
+import { CGROUP_DIR, cgroupDirs, detectCgroups } from '../../src/cluster/local/cgroup.ts';
+import { Ledger, sweepStale } from '../../src/core/ledger.ts';
 import type { RunEvent, Sample } from '../../src/core/types.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
 import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
@@ -301,4 +306,32 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   const left = JSON.parse(readFileSync(join(ledgerDir, `${runId}.json`), 'utf8')) as { resources: unknown[] };
   t.deepEqual(left.resources, []);
   t.log(`whole test ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+it("a run that dies with its virtual node: the next run's sweeps remove its pods, namespaces, links, cgroups, claim and Node", async (t) => {
+  t.timeout(60_000);
+  if (!cp) cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.info.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const runId = `nodecrash${process.pid}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../helpers/kube-node-parent.ts', import.meta.url)), cp.info.kubeconfig, runId], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its node ran a pod`)));
+  });
+  const { tag, node } = JSON.parse(line) as { tag: string; node: string };
+  t.true(readdirSync('/run/netns').some((n) => n.startsWith(`ls-${tag}-`)));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const swept = [...sweepStale(ledgerDir), ...(await sweepLocalLeftovers()), ...(await sweepDeadNodes(kc))];
+  t.log(swept.join('; '));
+  t.deepEqual(readdirSync('/run/netns').filter((n) => n.startsWith(`ls-${tag}-`)), []);
+  t.deepEqual(readdirSync('/sys/class/net').filter((n) => n.includes(tag)), []);
+  const layout = detectCgroups();
+  if (typeof layout !== 'string') for (const dir of cgroupDirs(layout, join(CGROUP_DIR, tag))) t.false(existsSync(dir), `${dir} removed`);
+  t.false(existsSync(join(CLAIM_DIR, 'octet-255')), 'the pod range is free again');
+  await t.throwsAsync(core.readNode({ name: node }), undefined, "the dead run's Node is deleted");
+  await until('its pod deleted', 10_000, async () => ((await core.listNamespacedPod({ namespace: NS })).items.some((p) => p.metadata?.name === 'orphan') ? undefined : true));
+  t.true(swept.some((l) => l.includes(`virtual node ${node}`)));
 });
