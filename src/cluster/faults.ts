@@ -1,5 +1,5 @@
 import { LoadscopeError } from '../core/errors.ts';
-import type { FaultablePods, FaultPod, Undo } from '../core/faults.ts';
+import type { FaultablePods, FaultPod, Link, Undo } from '../core/faults.ts';
 import { processStartTime, type Resource } from '../core/ledger.ts';
 import type { Pod } from './replicaset.ts';
 
@@ -20,7 +20,7 @@ export class ProcessPodFaults<P extends Pod> implements FaultablePods {
   constructor(
     private readonly podsOf: (service: string) => P[],
     private readonly listing: Listing,
-    private readonly vethOf: (p: P) => string | undefined = () => undefined,
+    private readonly linksOf: (p: P) => { veth: string; inside: Link } | undefined = () => undefined,
   ) {}
 
   faultPods(service: string): FaultPod[] {
@@ -28,8 +28,8 @@ export class ProcessPodFaults<P extends Pod> implements FaultablePods {
       .filter((p) => p.phase === 'Running' && !p.terminating && !p.removed && p.svc)
       .sort((a, b) => ordinal(a.name) - ordinal(b.name))
       .map((p) => {
-        const veth = this.vethOf(p);
-        return { service, name: p.name, ip: p.ip ?? p.svc!.host, url: p.svc!.url, pid: p.svc!.pid, ...(veth ? { veth } : {}) };
+        const links = this.linksOf(p);
+        return { service, name: p.name, ip: p.ip ?? p.svc!.host, url: p.svc!.url, pid: p.svc!.pid, ...(links ?? {}) };
       });
   }
 

@@ -34,7 +34,13 @@ export interface FaultPlan {
   jitterMs?: number;
 }
 
-/** A running pod as faults see it. `veth`: its host-side interface (netns pods only). */
+/** A network interface, in a named network namespace or (without one) in the root namespace. */
+export interface Link {
+  dev: string;
+  netns?: string;
+}
+
+/** A running pod as faults see it. `veth`: its host-side interface; `inside`: its own end (netns pods only). */
 export interface FaultPod {
   service: string;
   name: string;
@@ -42,6 +48,7 @@ export interface FaultPod {
   url: string;
   pid: number;
   veth?: string;
+  inside?: Link;
 }
 
 /** Undoes one applied fault; idempotent, never rejects. */
@@ -61,8 +68,8 @@ export interface FaultablePods {
 export interface NetFaults {
   /** Drops a share of the packets crossing `ifaces` both ways; with `peers`, only packets to or from those addresses. */
   drop(ifaces: string[], probability: number, peers?: string[]): Promise<Undo>;
-  /** Caps the rate of packets sent out of `ifaces` (towards the pods) with a tbf qdisc. */
-  bandwidth(ifaces: string[], bitsPerSecond: number): Promise<Undo>;
+  /** Caps the rate of packets sent out of each link with a tbf root qdisc. */
+  bandwidth(links: Link[], bitsPerSecond: number): Promise<Undo>;
 }
 
 /** An autoscaler whose metric source can be made to fail (the local HPA controller). */

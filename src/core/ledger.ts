@@ -12,8 +12,8 @@ export type Resource =
   | { kind: 'file'; path: string }
   /** A process the run stopped (SIGSTOP, a pod-pause fault): continued (SIGCONT) before anything else is released. */
   | { kind: 'paused'; pid: number; startTime: string }
-  /** A root qdisc the run put on a link (a bandwidth fault): deleted. */
-  | { kind: 'qdisc'; dev: string };
+  /** A root qdisc the run put on a link, in a network namespace or the root one (a bandwidth fault): deleted. */
+  | { kind: 'qdisc'; dev: string; netns?: string };
 
 interface LedgerFile {
   runId: string;
@@ -127,9 +127,9 @@ function releaseOne(r: Resource): string | undefined {
         process.kill(r.pid, 'SIGCONT');
         return `continued stopped process ${r.pid}`;
       case 'qdisc':
-        if (!existsSync(`/sys/class/net/${r.dev}`)) return undefined;
-        execFileSync('tc', ['qdisc', 'del', 'dev', r.dev, 'root'], { stdio: 'ignore' });
-        return `deleted the root qdisc of ${r.dev}`;
+        if (r.netns ? !existsSync(`/run/netns/${r.netns}`) : !existsSync(`/sys/class/net/${r.dev}`)) return undefined;
+        execFileSync('tc', [...(r.netns ? ['-n', r.netns] : []), 'qdisc', 'del', 'dev', r.dev, 'root'], { stdio: 'ignore' });
+        return `deleted the root qdisc of ${r.dev}${r.netns ? ` in ${r.netns}` : ''}`;
       case 'netns':
         if (!existsSync(`/run/netns/${r.name}`)) return undefined;
         execFileSync('ip', ['netns', 'del', r.name], { stdio: 'ignore' });

@@ -32,7 +32,10 @@ const actuators: Record<FaultKind, Actuator> = {
   },
   bandwidth: async (f, pods, parts) => {
     if (!parts.net) throw needs('kernel traffic control (tbf)');
-    return { pods, attrs: { rateBitsPerSecond: f.rateBitsPerSecond }, undo: await parts.net.bandwidth(veths(pods), f.rateBitsPerSecond!) };
+    // both ways: the host end's egress carries what the pod is sent, the pod's own end what it sends
+    const links = veths(pods).map((dev) => ({ dev }));
+    for (const p of pods) if (p.inside) links.push(p.inside);
+    return { pods, attrs: { rateBitsPerSecond: f.rateBitsPerSecond }, undo: await parts.net.bandwidth(links, f.rateBitsPerSecond!) };
   },
   'http-errors': async (f, pods) => {
     await setHttpFault(pods, { errors: { share: f.share!, status: f.status! } });

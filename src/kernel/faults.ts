@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
-import type { NetFaults, Undo } from '../core/faults.ts';
+import type { Link, NetFaults, Undo } from '../core/faults.ts';
 import { processStartTime, type Ledger, type Resource } from '../core/ledger.ts';
 import type { Sink } from '../core/types.ts';
 import { LoaderClient } from './client.ts';
@@ -86,21 +86,22 @@ export class KernelNetFaults implements NetFaults {
     };
   }
 
-  async bandwidth(ifaces: string[], bitsPerSecond: number): Promise<Undo> {
+  async bandwidth(links: Link[], bitsPerSecond: number): Promise<Undo> {
     // a bucket of 20 ms at the rate (at least a few full frames), queueing at most 100 ms beyond it
     const burst = Math.max(4500, Math.ceil(bitsPerSecond / 8 / 50));
-    const set: string[] = [];
+    const set: Link[] = [];
+    const ns = (l: Link) => (l.netns ? ['-n', l.netns] : []);
     const undo: Undo = async () => {
-      for (const dev of set.splice(0)) {
-        if (existsSync(`/sys/class/net/${dev}`)) await tc(['qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);
-        this.ledger.remove((r) => r.kind === 'qdisc' && r.dev === dev);
+      for (const l of set.splice(0)) {
+        if (l.netns ? existsSync(`/run/netns/${l.netns}`) : existsSync(`/sys/class/net/${l.dev}`)) await tc([...ns(l), 'qdisc', 'del', 'dev', l.dev, 'root']).catch(() => undefined);
+        this.ledger.remove((r) => r.kind === 'qdisc' && r.dev === l.dev && r.netns === l.netns);
       }
     };
     try {
-      for (const dev of ifaces) {
-        this.ledger.add({ kind: 'qdisc', dev });
-        set.push(dev);
-        await tc(['qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${bitsPerSecond}bit`, 'burst', String(burst), 'latency', '100ms']);
+      for (const l of links) {
+        this.ledger.add({ kind: 'qdisc', dev: l.dev, ...(l.netns ? { netns: l.netns } : {}) });
+        set.push(l);
+        await tc([...ns(l), 'qdisc', 'replace', 'dev', l.dev, 'root', 'tbf', 'rate', `${bitsPerSecond}bit`, 'burst', String(burst), 'latency', '100ms']);
       }
     } catch (err) {
       await undo();

@@ -200,6 +200,47 @@ faults:
   t.deepEqual(tcfaultPids(), []);
 });
 
+kernel('bandwidth and partition: a 1 mbit cap slows the responses, a partition fails requests until it ends; both leave the wire clean', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-wire-'));
+  const text = `name: faults-wire
+cluster: { mode: local }
+services:
+  backend:
+    replicas: 2
+    routes: { /: { payloadBytes: 16384 } }
+stages: [{ duration: 16s, rate: 40 }]
+requestTimeout: 2s
+probes: off
+faults:
+  - { name: narrow, kind: bandwidth, target: backend, at: 4s, duration: 3s, rate: 1mbit }
+  - { name: cut, kind: partition, target: frontend, at: 9s, duration: 2s, peer: backend }
+`;
+  const qdiscs: string[] = [];
+  const records: JournalRecord[] = [];
+  const out = await runScenario(parseScenario(text, join(dir, 'faults-wire.yaml')), {
+    outDir: dir,
+    onRecord: (r) => {
+      records.push(r);
+      if (r.type !== 'event' || r.attrs.name !== 'narrow' || (r.kind !== 'fault.start' && r.kind !== 'fault.end')) return;
+      for (const veth of readdirSync('/sys/class/net').filter((n) => /^lsv[0-9a-f]{6}\d+$/.test(n))) {
+        if (/tbf/.test(execFileSync('tc', ['qdisc', 'show', 'dev', veth], { encoding: 'utf8' }))) qdiscs.push(`${r.kind} ${veth}`);
+      }
+      for (const ns of podNamespaces(records).filter((n) => /-backend-\d+$/.test(n))) {
+        if (/tbf/.test(execFileSync('tc', ['-n', ns, 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' }))) qdiscs.push(`${r.kind} ${ns}/eth0`);
+      }
+    },
+  });
+  const [narrow, cut] = out.result.faults!;
+  t.log(`bandwidth: p99 ${narrow.p99Ms} ms vs ${narrow.baseline.p99Ms} ms; partition: ${cut.errors} errors of ${cut.requests}, ${cut.packetsDropped} packets dropped, recovered ${cut.recoverS} s after`);
+  t.deepEqual(qdiscs.map((q) => q.split(' ')[0]), Array(4).fill('fault.start'), `a tbf on both ends of each backend veth while on, none once undone: ${qdiscs.join(', ')}`);
+  t.true(narrow.baseline.windows >= 2);
+  t.true(narrow.p99Ms! > 5 * narrow.baseline.p99Ms!, 'the cap slowed the responses');
+  t.true(cut.errors > 0 && cut.failedByFault > 0, 'the partition failed requests');
+  t.true(cut.packetsDropped! > 0);
+  t.not(cut.recoverS, null, 'requests succeed again after it');
+  t.deepEqual(tcfaultPids(), []);
+});
+
 kernel('metrics-outage: the HPA reports FailedGetResourceMetric, ScalingActive False, and keeps its size until the metrics return', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-faults-hpa-'));
   const text = `name: faults-hpa

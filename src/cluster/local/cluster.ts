@@ -164,7 +164,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
 
   private podFaults(service: string): ProcessPodFaults<NetnsPod> {
     const sets = this.replicaSets(service);
-    this.faults ??= new ProcessPodFaults((svc) => sets.pods(svc), this.runResources, (p) => p.veth);
+    this.faults ??= new ProcessPodFaults((svc) => sets.pods(svc), this.runResources, (p) => ({ veth: p.veth, inside: { dev: 'eth0', netns: p.netns } }));
     return this.faults;
   }
 
