@@ -82,7 +82,7 @@ kernel('acceptance: capacity finds a maximum rate within 15% of the closed-model
   const before = await saturate('closed-before');
 
   const lines: string[] = [];
-  const doc = await capacitySearch(scenario, { outDir: join(tmp, 'cap'), stepMs: 4000, startRate: 60, precision: 0.05, maxSteps: 8, forRate: 250, onProgress: (l) => lines.push(l) });
+  const doc = await capacitySearch(scenario, { outDir: join(tmp, 'cap'), stepMs: 4000, startRate: 60, precision: 0.08, maxSteps: 8, forRate: 250, onProgress: (l) => lines.push(l) });
   for (const s of doc.steps) t.log(`step ${s.index} ${s.phase} ${s.rate}/s: served ${s.throughput.toFixed(1)}/s, mean ${s.latencyMs?.mean.toFixed(1)} ms, p99 ${s.latencyMs?.p99.toFixed(1)} ms, ${s.pass ? 'pass' : 'FAIL'}`);
   const after = await saturate('closed-after');
   t.log(`closed-model saturation: ${before.toFixed(1)} req/s before the search, ${after.toFixed(1)} after`);
