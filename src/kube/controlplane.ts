@@ -400,6 +400,9 @@ function componentArgs(a: ArgsInput): Record<Component, string[]> {
       '--requestheader-username-headers=X-Remote-User',
       '--requestheader-group-headers=X-Remote-Group',
       '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      // proxy aggregated APIs (loadscope's metrics APIs, kube/metrics-api.ts) to their endpoint's address:
+      // there is no kube-proxy to route a Service's ClusterIP from the API server
+      '--enable-aggregator-routing=true',
       '--profiling=false',
     ],
     'kube-controller-manager': [

@@ -41,6 +41,21 @@ export interface MetricsApiOptions {
   service?: string;
   /** How long to wait for kube-apiserver to report the APIServices Available (default 30 s). */
   availableTimeoutMs?: number;
+  /** Every answered call, with who asked (the front proxy's X-Remote-User) and what was answered. */
+  onRequest?: (r: MetricsRequest) => void;
+}
+
+/** One call the metrics APIs answered: the evidence of what a client (the HPA controller) was served. */
+export interface MetricsRequest {
+  /** When the answer was sent, epoch ms. */
+  time: number;
+  /** The user kube-apiserver authenticated (e.g. system:serviceaccount:kube-system:horizontal-pod-autoscaler). */
+  user: string;
+  /** Path and query as proxied. */
+  path: string;
+  code: number;
+  /** The answer (a parsed JSON object, or text). */
+  body: unknown;
 }
 
 /** Who may call: kube-apiserver's front proxy, as its extension-apiserver-authentication ConfigMap says. */
@@ -164,6 +179,12 @@ export class MetricsApi {
     if (code === 200) this.served.ok++;
     else this.served.failed++;
     const text = typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      const user = req.headers['x-remote-user'];
+      this.opts.onRequest?.({ time: Date.now(), user: Array.isArray(user) ? user.join(',') : (user ?? ''), path: req.url ?? '/', code, body });
+    } catch {
+      // an observer's failure is not the caller's
+    }
     res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' }).end(text);
   }
 

@@ -8,6 +8,7 @@ import { balancer as lbBalancer } from '../kernel/balancer.ts';
 import { ServiceRouter } from '../kube/endpoints.ts';
 import { VirtualNode } from '../kube/node.ts';
 import type { WatchFactory } from '../kube/types.ts';
+import { CountedPodHost } from './kube-pods.ts';
 
 // The virtual node wired: the local cluster's netns pods host the pods, the eBPF balancer the host
 // starts routes the Services (the kube side's router programs it from the API), the informer of
@@ -35,6 +36,8 @@ export interface KubeNodeOptions {
 export interface KubeNode {
   node: VirtualNode;
   host: NetnsPodHost;
+  /** The node's pods with their counters (the metrics APIs' source, results.json's per-pod figures). */
+  pods: CountedPodHost;
   router: ServiceRouter;
   stop(): Promise<void>;
 }
@@ -45,11 +48,12 @@ const informers: WatchFactory = (opts) => new Informer(opts);
 export async function startKubeNode(o: KubeNodeOptions): Promise<KubeNode> {
   const host = await NetnsPodHost.start({ runId: o.runId, ledger: o.ledger, balancer: o.balancer ?? lbBalancer, podCidr: o.podCidr, serviceCidr: o.serviceCidr, sink: o.sink, onStatus: o.onStatus });
   const router = new ServiceRouter({ kubeConfig: o.kubeConfig, watch: informers, balancer: host.balancer, sink: o.sink, onStatus: o.onStatus });
+  const pods = new CountedPodHost(host);
   const name = (o.name ?? `loadscope-${o.runId}`).toLowerCase().replace(/[^a-z0-9.-]/g, '-');
   const node = new VirtualNode({
     kubeConfig: o.kubeConfig,
     name,
-    host,
+    host: pods,
     watch: informers,
     sink: o.sink,
     services: (ns) => router.servicesIn(ns),
@@ -72,5 +76,5 @@ export async function startKubeNode(o: KubeNodeOptions): Promise<KubeNode> {
     await stop();
     throw err;
   }
-  return { node, host, router, stop };
+  return { node, host, pods, router, stop };
 }

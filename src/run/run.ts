@@ -33,6 +33,8 @@ import type { FaultablePods } from '../core/faults.ts';
 import { FaultRunner } from '../faults/runner.ts';
 import { KernelNetFaults } from '../kernel/faults.ts';
 import { planFaults } from '../scenario/faults.ts';
+import { KubernetesCluster } from '../cluster/kubernetes/cluster.ts';
+import { startKubeSide, testControlPlaneOf, type KubeSide } from './kubernetes.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -91,6 +93,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let stressor: CpuStressor | undefined;
   let autoscaler: HpaController | undefined;
   let faults: FaultRunner | undefined;
+  let kubeSide: KubeSide | undefined;
   let summary: EngineSummary | undefined;
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   let failure: unknown;
@@ -100,20 +103,27 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     let ports: number[];
     let ifaces: string[];
     let cidrs: string[];
-    if ('url' in spec.target) {
+    // mode kubernetes starts its cluster also for a target.url (deploy: false): it watches the services there
+    const kube = spec.cluster.mode === 'kubernetes';
+    if ('url' in spec.target && !kube) {
       baseUrl = spec.target.url;
       // the target's own addresses and the interfaces that reach them (not only lo and 127/8)
       ({ ports, ifaces, cidrs } = await urlTargetFilter(baseUrl));
       notices.push(`target ${baseUrl} was not started by loadscope: no service counters`);
     } else {
       const mode = spec.cluster.mode === 'auto' ? resolveClusterMode(notices, balancer) : spec.cluster.mode;
+      // On loadscope's test control plane loadscope is the node and the metrics server (run/kubernetes.ts):
+      // started before the cluster deploys, stopped after it removed its objects.
+      const testCp = kube ? testControlPlaneOf(spec) : undefined;
+      if (testCp) kubeSide = await startKubeSide(spec, testCp.cp, testCp.kc, { runId, ledger, sink: journal, balancer, onStatus: status });
       cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status, balancer });
       const target = await cluster.start(signal);
+      if (kubeSide && cluster instanceof KubernetesCluster && spec.cluster.mode === 'kubernetes' && spec.cluster.deploy) await kubeSide.ready(cluster.runNamespace, target.url, signal);
       notices.push(...cluster.notices());
       baseUrl = target.url;
       ports = target.ports;
-      ifaces = target.ifaces;
-      cidrs = target.cidrs;
+      ifaces = [...target.ifaces, ...(kubeSide?.ifaces ?? [])];
+      cidrs = [...target.cidrs, ...(kubeSide?.cidrs ?? [])];
     }
 
     // The run's time base starts here, so the probes' 1 s windows line up with the load's.
@@ -122,7 +132,13 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     if (!probes.status.enabled && (typeof spec.probes === 'string' ? spec.probes : spec.probes.mode) !== 'off') notices.push(`probes off: ${probes.status.reason}`);
     status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
 
-    autoscaler = autoscalerFor(spec.autoscaler, cluster, journal, notices, status);
+    // In mode kubernetes the scenario's autoscaler spec was applied to the cluster as an HPA (cluster/kubernetes/manifests.ts):
+    // the cluster's controller scales, its informers journal the decisions; no local controller runs beside it.
+    if (kube && spec.autoscaler) {
+      const { name, kind } = spec.autoscaler.scaleTargetRef;
+      notices.push(`autoscaler: the scenario's HPA runs in the cluster (kube-controller-manager) on ${kind}/${name}; its status, conditions and Events are journalled with source horizontal-pod-autoscaler${kubeSide ? `; loadscope's metrics APIs scrape the pods every ${spec.autoscaler.metricResolution / 1000} s (metricResolution); syncPeriod is the control plane's` : '; syncPeriod and metricResolution apply to the local controller only'}`);
+    }
+    autoscaler = kube ? undefined : autoscalerFor(spec.autoscaler, cluster, journal, notices, status);
     const header: RunHeader = {
       runId,
       schemaVersion: 1,
@@ -180,9 +196,13 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     await stressor?.stop();
     await autoscaler?.stop();
     if (cluster) {
-      await recordServiceCounters(journal, cluster).catch((e) => status(`service counters unavailable: ${String(e)}`));
-      await cluster.stop();
-    }
+      await recordServiceCounters(journal, cluster, kubeSide).catch((e) => status(`service counters unavailable: ${String(e)}`));
+      try {
+        await cluster.stop();
+      } finally {
+        await kubeSide?.stop().catch((e: Error) => status(`kubernetes: ${e.message}`));
+      }
+    } else await kubeSide?.stop().catch((e: Error) => status(`kubernetes: ${e.message}`));
     if (probes) {
       const report = await probes.stop();
       journal.event({ kind: 'probes.stopped', time: now(), source: 'probes', attrs: { ...report } });
@@ -269,9 +289,9 @@ export function planStages(stages: Scenario['spec']['stages'], scale: number): P
   });
 }
 
-async function recordServiceCounters(journal: Journal, cluster: Cluster): Promise<void> {
+async function recordServiceCounters(journal: Journal, cluster: Cluster, kubeSide?: KubeSide): Promise<void> {
   const t = now();
-  for (const c of await cluster.counters()) {
+  for (const c of [...(await cluster.counters()), ...((await kubeSide?.counters()) ?? [])]) {
     const tags = { service: c.service, role: c.role, pod: c.pod };
     journal.sample({ metric: 'service.requests_served', time: t, value: c.requestsServed, tags });
     journal.sample({ metric: 'service.requests_aborted', time: t, value: c.requestsAborted, tags });

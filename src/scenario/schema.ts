@@ -444,7 +444,7 @@ function thresholdContext(s: {
     stages: s.stages.map((st, i) => st.name ?? `stage-${i + 1}`),
     services: 'url' in s.target ? [] : ['frontend', 'backend'],
     probes: (typeof s.probes === 'string' ? s.probes : s.probes.mode) !== 'off',
-    localCluster: s.cluster.mode !== 'loopback' && !('url' in s.target),
+    localCluster: !['loopback', 'kubernetes'].includes(s.cluster.mode) && !('url' in s.target),
     autoscaler: s.autoscaler !== undefined,
     slo,
   };
