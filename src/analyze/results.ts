@@ -283,7 +283,8 @@ export class ResultBuilder {
       endedAt: new Date(endedAt).toISOString(),
       durationS: round((endedAt - t0) / 1000, 3),
       outcome: footer?.outcome ?? 'crashed',
-      notices: [...notices, ...probeNotices(probeStatus, probesSummary)],
+      // the notices the parts wrote while the run went (load.notice, probes.notice: what failed, when), after the run's own
+      notices: [...notices, ...events.filter((e) => e.kind.endsWith('.notice') && typeof e.attrs.message === 'string').map((e) => e.attrs.message as string), ...probeNotices(probeStatus, probesSummary)],
       http: {
         requests: responses,
         requestsSent: num('requestsSent'),

@@ -69,6 +69,7 @@ test.serial('target down at start: refused connects are conn errors, the run goe
   t.true(Number(to) - Number(from) >= 0.9, `the outage lasted ${from}..${to} s (the server came up ~1.2 s after the first stage began)`);
   t.regex(notice!, new RegExp(`: ${conn} requests failed, counted as errors of kind conn`));
   t.true(readFileSync(join(s.out, 'report.html'), 'utf8').includes(notice!), 'the report lists the notice');
+  t.true(res.notices.includes(notice!), 'results.json notices list it too (what the CLI prints)');
   t.regex(r.stdout, /requests\s+\d+ responses, \d+ errors/);
 });
 
@@ -137,6 +138,7 @@ ktest('a probe loader killed mid-run: the run finishes, says which probe stopped
   const notice = res.events.find((e) => e.kind === 'probes.notice');
   t.truthy(notice, 'a probes.notice event');
   t.regex(notice!.text, /^probe pktlat stopped [\d.]+ s into the run \(exited \(SIGKILL\)\): the run went on without it; its windows up to then are kept/);
+  t.true(res.notices.includes(notice!.text), 'results.json notices list it');
   const at = Number(/stopped ([\d.]+) s/.exec(notice!.text)![1]);
   t.true(Math.abs(notice!.t - at) < 0.11, `the event's time ${notice!.t} s is the notice's ${at} s`);
   // the loaders' stop report (journal): pktlat killed, the others ran to the end and sent their end record
