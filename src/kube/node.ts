@@ -54,6 +54,11 @@ export interface VirtualNodeOptions {
   renewEveryMs?: number;
   /** Node status heartbeat period, ms (default 60 000). */
   statusEveryMs?: number;
+  /**
+   * Prefix of the kinds of the node's own pod events (`pod.created` … as `<prefix>pod.created`): a run
+   * whose cluster informers journal the pods from the API passes `node.` so no pod is counted twice.
+   */
+  podEventPrefix?: string;
   onStatus?: (line: string) => void;
 }
 
@@ -308,7 +313,7 @@ export class VirtualNode {
 
   private event(t: Tracked, kind: string, message: string, extra: Record<string, unknown> = {}): void {
     const labels = t.pod.metadata?.labels ?? {};
-    this.opts.sink.event({ kind, time: Date.now(), source: 'cluster', attrs: { service: labels.app ?? labels[SERVICE_LABEL] ?? '', pod: t.key, ip: t.run?.ip, node: this.opts.name, ...extra, message } });
+    this.opts.sink.event({ kind: `${this.opts.podEventPrefix ?? ''}${kind}`, time: Date.now(), source: 'cluster', attrs: { service: labels.app ?? labels[SERVICE_LABEL] ?? '', pod: t.key, ip: t.run?.ip, node: this.opts.name, ...extra, message } });
   }
 
   /** Queues the pod's current status; one patch at a time per pod, the latest wins. */

@@ -30,6 +30,8 @@ export interface KubeNodeOptions {
   /** Lease renewal and node heartbeat periods, ms (tests shorten them). */
   renewEveryMs?: number;
   statusEveryMs?: number;
+  /** See VirtualNodeOptions.podEventPrefix. */
+  podEventPrefix?: string;
 }
 
 /** A running virtual node with its pod host and Service router; `stop` removes all three. */
@@ -60,6 +62,7 @@ export async function startKubeNode(o: KubeNodeOptions): Promise<KubeNode> {
     unrouted: (ip, ms) => router.unrouted(ip, ms),
     renewEveryMs: o.renewEveryMs,
     statusEveryMs: o.statusEveryMs,
+    podEventPrefix: o.podEventPrefix,
     onStatus: o.onStatus,
   });
   let stopped: Promise<void> | undefined;

@@ -119,6 +119,11 @@ export class CountedPodHost implements PodHost {
     }));
   }
 
+  /** The ports the node's pods listen on (the load reaches them there once the balancer chose a pod). */
+  ports(): number[] {
+    return [...new Set([...this.pods.values()].map((p) => p.spec.port))];
+  }
+
   /** Pods by namespace/name → address (to tell the scale-up's pods in tests and the report). */
   addresses(): Record<string, string> {
     return Object.fromEntries([...this.pods].map(([k, p]) => [k, p.pod.ip]));

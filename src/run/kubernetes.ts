@@ -42,6 +42,8 @@ export interface KubeSide {
   /** The interfaces and ranges the load and the pods use (for the probes' filter). */
   ifaces: string[];
   cidrs: string[];
+  /** The ports the node's pods listen on (known once they run: call after `ready`). */
+  ports(): number[];
   /** Waits until every Deployment of `namespace` has its replicas Ready and the target answers /healthz through its ClusterIP. */
   ready(namespace: string, targetUrl: string, signal: AbortSignal): Promise<void>;
   /** Every pod the node ran, with its counters (results.json's per-pod figures). */
@@ -64,8 +66,8 @@ export function testControlPlaneOf(spec: ScenarioSpec): { cp: ControlPlane; kc: 
 
 /** Starts the virtual node, then the metrics APIs over its pods; a failure half-way removes what started. */
 export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: KubeConfig, ctx: KubeSideContext): Promise<KubeSide> {
-  const node = await startKubeNode({ kubeConfig: kc, podCidr: cp.info.podCidr, serviceCidr: cp.info.serviceCidr, runId: ctx.runId, ledger: ctx.ledger, sink: ctx.sink, balancer: ctx.balancer, onStatus: ctx.onStatus });
-  ctx.onStatus(`kubernetes: virtual node ${node.node.name} registered (pods on ${node.host.podCidr}, ClusterIPs of ${cp.info.serviceCidr} routed by eBPF)`);
+  const node = await startKubeNode({ kubeConfig: kc, podCidr: cp.info.podCidr, serviceCidr: cp.info.serviceCidr, runId: ctx.runId, ledger: ctx.ledger, sink: ctx.sink, balancer: ctx.balancer, onStatus: ctx.onStatus, podEventPrefix: 'node.' });
+  ctx.onStatus(`kubernetes: virtual node ${node.node.name} registered (pods on ${node.host.podCidr} behind bridge ${node.host.bridge}, ClusterIPs of ${cp.info.serviceCidr} routed by eBPF)`);
   const resolutionMs = spec.autoscaler?.metricResolution ?? DEFAULT_RESOLUTION_MS;
   const provider = new CounterMetricsProvider({ scrape: () => node.pods.counters(), resolutionMs });
   let metrics: MetricsApi | undefined;
@@ -85,6 +87,7 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
     metrics: m,
     ifaces: [node.host.bridge, names.vethPattern(node.host.tag)],
     cidrs: [cp.info.podCidr, cp.info.serviceCidr],
+    ports: () => node.pods.ports(),
     ready: (namespace, url, signal) => waitReady(kc, namespace, url, signal, ctx.onStatus),
     counters: () => node.pods.serviceCounters(),
     stop: () =>

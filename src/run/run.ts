@@ -121,7 +121,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       if (kubeSide && cluster instanceof KubernetesCluster && spec.cluster.mode === 'kubernetes' && spec.cluster.deploy) await kubeSide.ready(cluster.runNamespace, target.url, signal);
       notices.push(...cluster.notices());
       baseUrl = target.url;
-      ports = target.ports;
+      ports = [...new Set([...target.ports, ...(kubeSide?.ports() ?? [])])];
       ifaces = [...target.ifaces, ...(kubeSide?.ifaces ?? [])];
       cidrs = [...target.cidrs, ...(kubeSide?.cidrs ?? [])];
     }

@@ -356,10 +356,17 @@ export class KubernetesCluster implements Cluster {
       if (name === this.namespace && !named) continue;
       const v = ownerDead(ns.metadata?.annotations);
       if (!v.dead) continue;
-      if (ns.status?.phase === 'Terminating') continue;
-      await core.deleteNamespace({ name }).catch((e) => {
-        if (statusOf(e) !== 404) throw e;
-      });
+      const terminating = ns.status?.phase === 'Terminating';
+      if (!terminating) {
+        await core.deleteNamespace({ name }).catch((e) => {
+          if (statusOf(e) !== 404) throw e;
+        });
+      }
+      // A dead run's pods get no drain: deleted at once (a Terminating namespace admits no new ones), so
+      // the namespace is gone in seconds even when their node is gone or is this run's virtual node.
+      const pods = await core.listNamespacedPod({ namespace: name }).catch(() => ({ items: [] as V1Pod[] }));
+      for (const p of pods.items) await core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: name, gracePeriodSeconds: 0 }).catch(() => undefined);
+      if (terminating) continue;
       out.push(`namespace ${name} of run ${ns.metadata?.annotations?.[RUN_ID_ANNOTATION] ?? '?'} (${v.why})`);
     }
     if (!named) return out;

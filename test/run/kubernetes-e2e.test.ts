@@ -1,0 +1,147 @@
+// Issue 19's acceptance, end to end: `loadscope run` of a short scenarios/kubernetes.yaml against the
+// real test control plane. loadscope is the cluster's node (netns pods, eBPF ClusterIP routing) and its
+// metrics server; kube-controller-manager's own HPA controller scales the backend Deployment up while
+// the load is high and back down after it falls. Then a run killed mid-way: the next run's sweeps
+// leave nothing of it in the cluster or on the machine.
+import { ApiregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import test from 'ava';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+import { balancer } from '../../src/kernel/balancer.ts';
+import { localUnavailable } from '../../src/cluster/local/resolve.ts';
+import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
+import { API_SERVICES } from '../../src/kube/metrics-register.ts';
+import { startCli, runCli } from '../helpers/cli.ts';
+import { needs } from '../helpers/needs.ts';
+
+const missing = missingBinaries() ?? (process.getuid?.() === 0 ? localUnavailable(balancer) : 'root is needed (netns pods, eBPF routing, the metrics APIs\' address)');
+const it = needs('the Kubernetes end-to-end run on the test control plane', missing);
+const root = mkdtempSync(join(tmpdir(), 'ls-kube-e2e-'));
+let cp: ControlPlane | undefined;
+
+test.after.always(async () => {
+  await cp?.down().catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** scenarios/kubernetes.yaml shortened: 200 req/s for 20 s (80 per replica → 3 replicas), then 10 req/s for 20 s. */
+function scenario(kubeconfig: string, stages: string): string {
+  const text = readFileSync(join(import.meta.dirname, '..', '..', 'scenarios', 'kubernetes.yaml'), 'utf8');
+  const out = text
+    .replace(/kubeconfig: .*\n/, `kubeconfig: ${kubeconfig}\n`)
+    .replace(/\nstages:\n(  - .*\n)+/, `\nstages:\n${stages}`)
+    .replace('stabilizationWindowSeconds: 15', 'stabilizationWindowSeconds: 5')
+    .replace(/\nautoscaler:\n/, '\nautoscaler:\n  metricResolution: 5s\n');
+  if (out === text || !out.includes('metricResolution: 5s') || !out.includes('stabilizationWindowSeconds: 5')) throw new Error('scenarios/kubernetes.yaml changed shape: the test cannot shorten it');
+  return out;
+}
+
+const LOAD = '  - { name: ramp-up, duration: 8s, rate: { from: 20, to: 200 } }\n  - { name: hold, duration: 20s, rate: 200 }\n  - { name: low, duration: 20s, rate: 10 }\n';
+
+/** The run's bridge (lsb<tag>) as its status line names it. */
+function bridgeOf(output: string): string {
+  const m = /behind bridge (lsb[0-9a-z]+)/.exec(output);
+  if (!m) throw new Error(`the run did not start a virtual node:\n${output.slice(-3000)}`);
+  return m[1];
+}
+
+/** What of a run is left on the machine (its tag's network namespaces, links, cgroups) and in the cluster. */
+async function leftovers(kc: KubeConfig, bridge: string): Promise<string[]> {
+  const tag = bridge.slice(3);
+  const out: string[] = [];
+  out.push(...readdirSync('/run/netns').filter((n) => n.startsWith(`ls-${tag}-`)).map((n) => `netns ${n}`));
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+  for (const l of links.split('\n')) {
+    const name = /^\d+: ([^:@]+)/.exec(l)?.[1];
+    if (name && (name === bridge || name.startsWith(`lsv${tag}`) || name.startsWith('lsm'))) out.push(`link ${name}`);
+  }
+  for (const base of ['/sys/fs/cgroup/loadscope', '/sys/fs/cgroup/cpu/loadscope', '/sys/fs/cgroup/memory/loadscope']) if (existsSync(join(base, tag))) out.push(`cgroup ${join(base, tag)}`);
+  const core = kc.makeApiClient(CoreV1Api);
+  out.push(...(await core.listNamespace({ labelSelector: 'loadscope.io/run' })).items.map((n) => `namespace ${n.metadata?.name} (${n.status?.phase})`));
+  out.push(...(await core.listNode()).items.map((n) => `node ${n.metadata?.name}`));
+  const reg = kc.makeApiClient(ApiregistrationV1Api);
+  for (const a of API_SERVICES) if (await reg.readAPIService({ name: a.name }).then(() => true, () => false)) out.push(`apiservice ${a.name}`);
+  return out;
+}
+
+it('scenarios/kubernetes.yaml on the test control plane: the real HPA scales pods on the virtual node up under load and back down; nothing is left', async (t) => {
+  t.timeout(240_000);
+  cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.info.kubeconfig);
+  const file = join(root, 'kubernetes.yaml');
+  writeFileSync(file, scenario(cp.info.kubeconfig, LOAD));
+  const out = join(root, 'run');
+  const r = await runCli(['run', file, '--out', out]);
+  const output = r.stdout + r.stderr;
+  t.is(r.code, 0, output.slice(-3000));
+  const bridge = bridgeOf(output);
+  const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+
+  // The real controller's decisions, with their Kubernetes source.
+  const rescales = res.events.filter((e: { kind: string }) => e.kind === 'hpa.rescale');
+  t.true(rescales.length >= 2, JSON.stringify(res.autoscaling?.events));
+  for (const e of rescales) t.is(e.source, 'horizontal-pod-autoscaler');
+  const ev: { t: number; from: number; to: number; reason: string }[] = res.autoscaling.events;
+  const up = ev.find((e) => e.reason === 'SuccessfulRescale' && e.to > e.from);
+  const down = ev.find((e) => e.reason === 'SuccessfulRescale' && e.to < e.from && e.t > (up?.t ?? Infinity));
+  t.truthy(up, `a scale-up: ${JSON.stringify(ev)}`);
+  t.truthy(down, `a scale-down after it: ${JSON.stringify(ev)}`);
+  t.true(up!.t < 28 + 2, `scaled up while the load was high (at ${up!.t} s)`);
+  t.true(Math.max(...ev.map((e) => e.to)) >= 2);
+
+  // The scale-up's pods ran on the virtual node and took traffic through the ClusterIP.
+  const pods: Record<string, { requestsServed: number }> = res.services.backend.pods;
+  const serving = Object.entries(pods).filter(([, p]) => p.requestsServed > 0);
+  t.true(serving.length >= 2, `backend pods serving: ${JSON.stringify(pods)} (one replica before the load)`);
+  const journal = readFileSync(join(out, 'events.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const created = journal.filter((x) => x.kind === 'node.pod.created' && String(x.attrs.pod).includes('/backend-'));
+  const runStart = journal.find((x) => x.type === 'run').startedAt;
+  const later = created.filter((x) => x.time > runStart).map((x) => String(x.attrs.pod).split('/')[1]);
+  t.true(later.length >= 1, 'a backend pod created during the load');
+  t.true(later.some((p) => (pods[p]?.requestsServed ?? 0) > 0), `a pod of the scale-up served requests: ${later.join(', ')} in ${JSON.stringify(pods)}`);
+  const routes = journal.filter((x) => x.kind === 'routing.update' && String(x.attrs.service).endsWith('/backend'));
+  t.true(routes.some((x) => x.attrs.via === 'ebpf' && x.attrs.backends.length >= 2), 'the backend ClusterIP routed to two pods or more');
+  t.true(res.http.errors === 0 || res.http.errors / res.http.responses < 0.05, `errors ${res.http.errors}`);
+
+  // The report shows the real controller's events.
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  t.true(html.includes('SuccessfulRescale') || html.includes('New size: '), 'the report lists the rescales');
+  t.true(html.includes('horizontal-pod-autoscaler'), 'with their source');
+
+  t.deepEqual(await leftovers(kc, bridge), [], 'nothing of the run is left');
+});
+
+it("a run killed mid-load: the next run's sweeps remove its namespace, Node, APIServices, pods, links and cgroups", async (t) => {
+  t.timeout(180_000);
+  if (!cp) cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.info.kubeconfig);
+  const file = join(root, 'long.yaml');
+  writeFileSync(file, scenario(cp.info.kubeconfig, '  - { name: steady, duration: 60s, rate: 50 }\n'));
+  const victim = startCli(['run', file, '--out', join(root, 'killed')]);
+  let seen = '';
+  victim.child.stdout!.on('data', (d) => (seen += d));
+  victim.child.stderr!.on('data', (d) => (seen += d));
+  for (const deadline = Date.now() + 60_000; !/\[steady\] \d+s/.test(seen); await sleep(200)) if (Date.now() > deadline) t.fail(`the run never got to its load:\n${seen.slice(-2000)}`);
+  const bridge = bridgeOf(seen);
+  victim.child.kill('SIGKILL');
+  await victim.done;
+  const left = await leftovers(kc, bridge);
+  t.true(left.some((l) => l.startsWith('namespace ')) && left.some((l) => l.startsWith('node ')) && left.some((l) => l.startsWith('netns ')), `the killed run left its objects: ${left.join(', ')}`);
+
+  // The next run (a short one) sweeps on its way in and removes its own on its way out.
+  const next = join(root, 'next.yaml');
+  writeFileSync(next, scenario(cp.info.kubeconfig, '  - { name: short, duration: 2s, rate: 10 }\n'));
+  const r = await runCli(['run', next, '--out', join(root, 'next')]);
+  t.is(r.code, 0, (r.stdout + r.stderr).slice(-3000));
+  t.regex(r.stdout + r.stderr, /swept|cleanup/);
+  // the namespace sweep deletes; its pods' last deletions may take a moment after the run
+  let rest: string[] = [];
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) if ((rest = await leftovers(kc, bridge)).length === 0) break;
+  t.deepEqual(rest, [], "nothing of the killed run is left after the next run's sweeps");
+  t.deepEqual(await leftovers(kc, bridgeOf(r.stdout + r.stderr)), [], 'nor of the next run');
+});
