@@ -96,7 +96,7 @@ export interface ReportView {
   heatmaps: { id: string; iface: string }[];
   balance: { title: string; rows: { backend: string; count: string; share: string; width: string }[] }[];
   routing: { via: string; updates: Table; routes: Table; services: Table };
-  hpa: { autoscalers: Table; rescales: Table; conditions: Table };
+  hpa: { autoscalers: Table; rescales: Table; conditions: Table; shadow?: { note: string; disagreements: Table } };
   tcp: { rtt: Table; figures: Figure[] };
   packets: Table;
   drops: Table;
@@ -376,6 +376,7 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
       head: ['t', 'HPA', 'condition', 'status', 'reason', 'message'],
       rows: (a?.conditions ?? []).slice(0, 300).map((x) => [c(`${fmtNum(x.t, 1)} s`), c(x.hpa), c(x.type), c(x.status, x.status === 'False' ? 'warn' : undefined), c(x.reason), c(x.message)]),
     },
+    ...shadowView(r),
   };
   const rtt: Table = {
     head: ['peer', 'port', 'side', 'samples', 'p50', 'p99', 'max'],
@@ -503,6 +504,23 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
       markers: (a?.markers ?? []).filter((m) => m.category !== 'stage').map((m) => ({ t: m.t, category: m.category, label: m.label })),
       violation: a?.series.violation ?? [],
       charts,
+    },
+  };
+}
+
+/** The shadow HPA's cross-check of a real controller (results.json autoscaling.shadow, run/kube-shadow.ts). */
+function shadowView(r: RunResult): { shadow?: { note: string; disagreements: Table } } {
+  type Shadow = { syncs: number; compared: number; agreements: number; disagreements: { time: number; real: number; shadow: number; metrics: unknown }[] };
+  const sh = (r.autoscaling as { shadow?: Shadow } | undefined)?.shadow;
+  if (!sh) return {};
+  const note = `The local HPA port ran in shadow of the cluster's HPA controller on the metric values loadscope's metrics APIs served it: ${sh.syncs} syncs seen, ${sh.compared} with every metric served (compared), ${sh.agreements} agreed on the desired replicas, ${sh.disagreements.length} disagreed.`;
+  return {
+    shadow: {
+      note,
+      disagreements: {
+        head: ['t', 'real desired', 'port desired', 'metrics (port)'],
+        rows: sh.disagreements.slice(0, 300).map((d) => [c(`${fmtNum(d.time, 1)} s`), c(d.real), c(d.shadow, 'bad'), c(JSON.stringify(d.metrics).slice(0, 400))]),
+      },
     },
   };
 }

@@ -14,9 +14,11 @@ import { LoadscopeError } from '../core/errors.ts';
 import type { Ledger } from '../core/ledger.ts';
 import type { Sink } from '../core/types.ts';
 import { ControlPlane } from '../kube/controlplane.ts';
-import { MetricsApi, type MetricsRequest } from '../kube/metrics-api.ts';
+import { MetricsApi } from '../kube/metrics-api.ts';
 import type { ScenarioSpec } from '../scenario/schema.ts';
+import { hpaSpecOf } from '../scenario/autoscaler.ts';
 import { CounterMetricsProvider } from './kube-metrics.ts';
+import { KubeShadow } from './kube-shadow.ts';
 import { startKubeNode, type KubeNode } from './kube-node.ts';
 
 /** metrics-server's default --metric-resolution, when the scenario has no autoscaler.metricResolution. */
@@ -31,14 +33,16 @@ export interface KubeSideContext {
   sink: Sink;
   balancer?: BalancerProvider;
   onStatus: (line: string) => void;
-  /** Every call the metrics APIs answered (the shadow HPA's evidence). */
-  onMetricsRequest?: (r: MetricsRequest) => void;
+  /** The run's namespace, once the cluster made it (the shadow HPA follows the HPA there). */
+  namespace: () => string | undefined;
 }
 
 /** The virtual node and the metrics APIs of a run; `stop` removes both (after the cluster removed its objects). */
 export interface KubeSide {
   node: KubeNode;
   metrics: MetricsApi;
+  /** The local HPA port in shadow of the real controller (when the scenario has an autoscaler). */
+  shadow?: KubeShadow;
   /** The interfaces and ranges the load and the pods use (for the probes' filter). */
   ifaces: string[];
   cidrs: string[];
@@ -71,9 +75,10 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
   const resolutionMs = spec.autoscaler?.metricResolution ?? DEFAULT_RESOLUTION_MS;
   const provider = new CounterMetricsProvider({ scrape: () => node.pods.counters(), resolutionMs });
   let metrics: MetricsApi | undefined;
+  const shadow = spec.autoscaler ? new KubeShadow(hpaSpecOf(spec.autoscaler), kc, ctx.namespace, ctx.sink, ctx.onStatus) : undefined;
   try {
     await provider.start();
-    metrics = await MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, ledger: ctx.ledger, onRequest: ctx.onMetricsRequest });
+    metrics = await MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, ledger: ctx.ledger, onRequest: shadow?.onRequest });
     ctx.onStatus(`kubernetes: metrics.k8s.io and custom.metrics.k8s.io served at ${metrics.address}:${metrics.port} (pods scraped every ${resolutionMs / 1000} s)`);
   } catch (err) {
     provider.stop();
@@ -85,6 +90,7 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
   return {
     node,
     metrics: m,
+    ...(shadow ? { shadow } : {}),
     ifaces: [node.host.bridge, names.vethPattern(node.host.tag)],
     cidrs: [cp.info.podCidr, cp.info.serviceCidr],
     ports: () => node.pods.ports(),
@@ -92,6 +98,12 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
     counters: () => node.pods.serviceCounters(),
     stop: () =>
       (stopped ??= (async () => {
+        await shadow?.stop();
+        if (shadow) {
+          const compared = shadow.decisions.filter((d) => d.compared);
+          const dis = compared.filter((d) => d.real !== d.shadow);
+          ctx.onStatus(`shadow HPA: ${shadow.decisions.length} syncs of the real controller seen, ${compared.length} compared, ${compared.length - dis.length} agree${dis.length ? `; disagreements: ${dis.map((d) => `${new Date(d.time).toISOString().slice(11, 19)} real ${d.real} port ${d.shadow}`).join(', ')}` : ''}`);
+        }
         provider.stop();
         let failure: unknown;
         await m.stop().catch((e: unknown) => (failure = e));

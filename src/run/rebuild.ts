@@ -3,6 +3,8 @@ import type { RunResult } from '../core/result.ts';
 import type { RunHeader } from '../core/types.ts';
 import { describeSkipped, JOURNAL_VERSION, scanJournal, type ScanStats, type SkippedLines } from '../journal/journal.ts';
 import { ResultBuilder } from '../analyze/results.ts';
+import { summarizeShadow, type ShadowSummary } from '../autoscale/shadow.ts';
+import type { JournalRecord } from '../core/types.ts';
 
 /** Notices of a journal read in part start with these (results.json `notices`, the report, the CLI). */
 export const JOURNAL_NOTICE = {
@@ -23,6 +25,7 @@ export function buildResultFromJournal(path: string): { result: RunResult; heade
   const b = new ResultBuilder();
   let header: RunHeader | undefined;
   const refused: SkippedLines[] = [];
+  const shadow: ShadowEvent[] = [];
   const stats = scanJournal(
     path,
     (r, line) => {
@@ -34,6 +37,7 @@ export function buildResultFromJournal(path: string): { result: RunResult; heade
         return;
       }
       if (r.type === 'run') header ??= r;
+      if (r.type === 'event' && r.kind === 'hpa.shadow') shadow.push(r);
     },
     b.raw(),
   );
@@ -49,6 +53,7 @@ export function buildResultFromJournal(path: string): { result: RunResult; heade
     });
   }
   const result = b.finish();
+  attachShadow(result, shadow, header.startedAt);
   const notices: string[] = [];
   if (header.schemaVersion !== JOURNAL_VERSION) {
     notices.push(`${JOURNAL_NOTICE.damaged} written in format ${header.schemaVersion}; this loadscope reads format ${JOURNAL_VERSION}, so the results may miss what that format added`);
@@ -64,4 +69,13 @@ export function journalDamage(result: RunResult): 'none' | 'torn' | 'damaged' {
   if (result.notices.some((n) => n.startsWith(JOURNAL_NOTICE.damaged))) return 'damaged';
   if (result.notices.some((n) => n.startsWith(JOURNAL_NOTICE.torn))) return 'torn';
   return 'none';
+}
+
+type ShadowEvent = Extract<JournalRecord, { type: 'event' }>;
+
+/** results.json's `autoscaling.shadow`: the shadow HPA's syncs against a real controller (run/kube-shadow.ts), when it ran. */
+export function attachShadow(result: RunResult, records: readonly JournalRecord[], t0: number): void {
+  const events = records.filter((r): r is ShadowEvent => r.type === 'event' && r.kind === 'hpa.shadow');
+  if (!events.length || !result.autoscaling) return;
+  (result.autoscaling as NonNullable<RunResult['autoscaling']> & { shadow?: ShadowSummary }).shadow = summarizeShadow(events, t0);
 }

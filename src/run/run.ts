@@ -10,7 +10,7 @@ import { autoscalerFor, type HpaController } from '../autoscale/controller.ts';
 import { resolveClusterMode } from '../cluster/local/resolve.ts';
 import { balancer } from '../kernel/balancer.ts';
 import { buildResult } from '../analyze/results.ts';
-import { buildResultFromJournal } from './rebuild.ts';
+import { attachShadow, buildResultFromJournal } from './rebuild.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
 import { now } from '../core/clock.ts';
@@ -115,7 +115,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       // On loadscope's test control plane loadscope is the node and the metrics server (run/kubernetes.ts):
       // started before the cluster deploys, stopped after it removed its objects.
       const testCp = kube ? testControlPlaneOf(spec) : undefined;
-      if (testCp) kubeSide = await startKubeSide(spec, testCp.cp, testCp.kc, { runId, ledger, sink: journal, balancer, onStatus: status });
+      if (testCp) kubeSide = await startKubeSide(spec, testCp.cp, testCp.kc, { runId, ledger, sink: journal, balancer, onStatus: status, namespace: () => (cluster instanceof KubernetesCluster ? cluster.runNamespace || undefined : undefined) });
       cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status, balancer });
       const target = await cluster.start(signal);
       if (kubeSide && cluster instanceof KubernetesCluster && spec.cluster.mode === 'kubernetes' && spec.cluster.deploy) await kubeSide.ready(cluster.runNamespace, target.url, signal);
@@ -230,7 +230,10 @@ export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.
   let header: RunHeader | undefined;
   if (records) {
     header = records.find((r) => r.type === 'run');
-    if (header) result = buildResult(records);
+    if (header) {
+      result = buildResult(records);
+      attachShadow(result, records, header.startedAt);
+    }
   } else ({ result, header } = buildResultFromJournal(journalPath));
   if (!header) throw new LoadscopeError('JOURNAL', `${journalPath}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
   const results = join(runDir, 'results.json');

@@ -112,6 +112,15 @@ it('scenarios/kubernetes.yaml on the test control plane: the real HPA scales pod
   t.true(html.includes('SuccessfulRescale') || html.includes('New size: '), 'the report lists the rescales');
   t.true(html.includes('horizontal-pod-autoscaler'), 'with their source');
 
+  // The local port in shadow, on the metric values the real controller was served.
+  const sh = res.autoscaling.shadow;
+  t.truthy(sh, 'results.json autoscaling.shadow');
+  t.log(`shadow: ${sh.syncs} syncs, ${sh.compared} compared, ${sh.agreements} agree, disagreements ${JSON.stringify(sh.disagreements)}`);
+  t.true(sh.compared >= 5, `syncs compared: ${sh.compared}`);
+  t.is(sh.agreements + sh.disagreements.length, sh.compared);
+  t.true(html.includes('Shadow HPA'), 'the report has the shadow section');
+  t.regex(output, /shadow HPA: \d+ syncs of the real controller seen, \d+ compared/);
+
   t.deepEqual(await leftovers(kc, bridge), [], 'nothing of the run is left');
 });
 
