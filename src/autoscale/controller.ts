@@ -364,11 +364,11 @@ export class HpaController implements Lifecycle, MetricsOutageTarget {
     }
     this.state = state;
     this.syncCount++;
-    this.journal(t, currentReplicas, desired, events, conditions, result.metricStatuses);
+    this.journal(t, currentReplicas, desired, events, conditions, result.metricStatuses, obs);
     return { ...result, state, events, conditions, desiredReplicas: desired };
   }
 
-  private journal(t: number, current: number, desired: number, events: HpaEvent[], conditions: HpaCondition[], statuses: (MetricStatus | null)[]): void {
+  private journal(t: number, current: number, desired: number, events: HpaEvent[], conditions: HpaCondition[], statuses: (MetricStatus | null)[], observation: HpaObservation): void {
     const metrics = [...statuses];
     for (const e of events) {
       if (e.reason === 'SuccessfulRescale') {
@@ -394,6 +394,8 @@ export class HpaController implements Lifecycle, MetricsOutageTarget {
         desiredReplicas: desired,
         currentMetrics: metrics,
         conditions: conditions.map(summary),
+        // what this sync computed on, so a replay (whatif, a shadow) can repeat it exactly
+        observation,
         ...(this.state.lastScaleTime !== undefined ? { lastScaleTime: this.state.lastScaleTime } : {}),
         message: `replicas ${current}, desired ${desired}; ${targets.join(', ')}`,
       },
