@@ -15,9 +15,9 @@ import { k6Missing } from './engine.ts';
 const CONNECTIONS = 4;
 /** The open-model comparison: loadscope and k6 at the same arrival rate against the same server. */
 const OPEN_RATE = 1000;
-const LS_OPEN = `loadscope run (whole harness, default engine), open ${OPEN_RATE}/s`;
+const LS_OPEN = `loadscope run (whole harness, default engine: lean), open ${OPEN_RATE}/s`;
 const LS_LIVE = `loadscope run --live with a page open, open ${OPEN_RATE}/s`;
-const LS_LEAN = `loadscope run (whole harness, engine lean), open ${OPEN_RATE}/s`;
+const LS_AC = `loadscope run (whole harness, engine autocannon), open ${OPEN_RATE}/s`;
 const K6_OPEN = `plain k6 (constant-arrival-rate), open ${OPEN_RATE}/s`;
 const DELAY_US = 2000;
 const JITTER_US = 500;
@@ -50,7 +50,7 @@ const suite: Suite = {
       const openS = ctx.quick ? 5 : 8;
       tools.push(loadscopeRun(ctx, LS_OPEN, url, openS, false));
       tools.push(loadscopeRun(ctx, LS_LIVE, url, openS, true));
-      tools.push(loadscopeRun(ctx, LS_LEAN, url, openS, false, 'lean'));
+      tools.push(loadscopeRun(ctx, LS_AC, url, openS, false, 'autocannon'));
       const k6 = k6Missing(ctx.root);
       if (k6) ctx.skip(`${K6_OPEN}: latency error`, k6);
       else tools.push(plainK6(ctx, url, openS));
@@ -108,7 +108,7 @@ const suite: Suite = {
         ctx.line({ name: `${name}: p99 error`, compared: basis, unit: 'µs', spread: spread(e.p99) });
       }
       const k = err[K6_OPEN];
-      for (const [tool, label] of [[LS_OPEN, ''], [LS_LEAN, ', engine lean']] as const) {
+      for (const [tool, label] of [[LS_OPEN, ''], [LS_AC, ', engine autocannon']] as const) {
         const ls = err[tool];
         if (!ls || !k || ls.p50.length !== k.p50.length) continue;
         const pairs = `paired per repetition: ${tool} error ÷ ${K6_OPEN} error (same server, same rate, interleaved; ≤ 1 means loadscope's error is no worse than k6's)`;

@@ -319,8 +319,8 @@ export const scenarioSchema = z
     description: safeText.optional(),
     engine: z
       .enum(['autocannon', 'k6', 'lean'])
-      .default('autocannon')
-      .meta({ description: 'autocannon (default), k6 (the real k6 binary), or lean (a raw-socket HTTP/1.1 client for plain http://, with optional pipelining).' }),
+      .optional()
+      .meta({ description: 'lean (default for http:// targets and the bundled services: a raw-socket HTTP/1.1 client, the most accurate open model here), autocannon (default for https://), or k6 (the real k6 binary). lean takes optional pipelining.' }),
     pipelining: z.number().int().min(1).max(64).optional().meta({ description: 'lean only: requests in flight per connection (HTTP/1.1 pipelining; latency then includes waiting behind earlier requests).' }),
     script: z.string().optional().meta({ description: 'k6 only: run this k6 script unchanged instead of generating one.' }),
     target: target.default({ services: 'bundled' }),
@@ -356,10 +356,10 @@ export const scenarioSchema = z
     autoscaler: autoscalerSchema.optional().meta({ description: 'An autoscaling/v2 HorizontalPodAutoscaler spec (paste it from your cluster) run by the local controller, plus syncPeriod and metricResolution.' }),
   })
   .superRefine((s, ctx) => {
-    if (s.pipelining !== undefined && s.engine !== 'lean') {
+    if (s.pipelining !== undefined && defaultEngine(s) !== 'lean') {
       ctx.addIssue({ code: 'custom', path: ['pipelining'], message: '"pipelining" needs engine: lean' });
     }
-    if (s.script !== undefined && s.engine !== 'k6') {
+    if (s.script !== undefined && defaultEngine(s) !== 'k6') {
       ctx.addIssue({ code: 'custom', path: ['script'], message: '"script" needs engine: k6' });
     }
     const names = new Map<string, number>();
@@ -403,7 +403,17 @@ export const scenarioSchema = z
     (s, ctx) => checkAutoscalerRequests(s.autoscaler, (svc) => (s.services as Partial<typeof s.services> | undefined)?.[svc as 'backend' | 'frontend']?.resources?.requests, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
     { when: (payload) => payload.value !== null && typeof payload.value === 'object' },
   )
-  .transform(({ thresholds, ...s }) => ({ ...s, ...splitThresholds(thresholds) }));
+  .transform(({ thresholds, ...s }) => ({ ...s, engine: defaultEngine(s), ...splitThresholds(thresholds) }));
+
+/**
+ * The engine a scenario runs with: the one it names, else lean for plain http:// (the bundled
+ * services included) — its open model is the closest to k6's accuracy here (bench latency suite) —
+ * and autocannon for https://, which lean does not speak.
+ */
+function defaultEngine(s: { engine?: 'autocannon' | 'k6' | 'lean'; target: { url: string } | object }): 'autocannon' | 'k6' | 'lean' {
+  if (s.engine) return s.engine;
+  return 'url' in s.target && typeof s.target.url === 'string' && s.target.url.toLowerCase().startsWith('https:') ? 'autocannon' : 'lean';
+}
 
 type ThresholdsWritten = Record<string, (string | { threshold: string; abortOnFail: boolean; delayAbortEval?: number })[]>;
 

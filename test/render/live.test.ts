@@ -102,7 +102,7 @@ test('a short run followed through --live: page, five updates, end, metrics, and
     t.regex(metrics.type, /^text\/plain; version=0\.0\.4/);
     t.regex(metrics.body, /^loadscope_up 1$/m);
     t.regex(metrics.body, /^loadscope_http_responses_total \d+$/m);
-    t.regex(metrics.body, /^loadscope_run_info\{run_id="[^"]+",scenario="live-test",engine="autocannon"\} 1$/m);
+    t.regex(metrics.body, /^loadscope_run_info\{run_id="[^"]+",scenario="live-test",engine="lean"\} 1$/m);
     t.is((await get(`${base}metrics`, 'attacker.example:80')).status, 403, 'a rebound host name is refused');
     t.is((await get(`${base}nope`)).status, 404);
 
