@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { now } from '../core/clock.ts';
@@ -214,8 +214,15 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     if (!values['no-history']) {
       // a run that cannot be recorded is still a run: say so and go on
       try {
-        const { recordRun } = await import('../verdict/history/record.ts');
+        const { recordRun, writeRunTrend } = await import('../verdict/history/record.ts');
         console.log(`history: ${await recordRun(out.result, scenario)}`);
+        // the report shows the scenario's trend, this run included (trend.json: `report` draws it again)
+        const trend = await writeRunTrend(out.result, out.runDir);
+        if (trend.metrics.some((m) => m.points.length >= 2)) {
+          const { renderReport } = await import('../render/render.ts');
+          writeFileSync(`${out.files.report}.tmp`, renderReport(out.result, scenario.text, { trend }));
+          renameSync(`${out.files.report}.tmp`, out.files.report);
+        }
       } catch (e) {
         process.stderr.write(`notice: the run was not recorded in the history: ${e instanceof Error ? e.message : String(e)}${e instanceof LoadscopeError && e.hint ? ` (hint: ${e.hint})` : ''}\n`);
       }

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import type { RunResult } from '../core/result.ts';
+import type { ReportTrend } from './trend.ts';
 import { buildView, type ReportView } from './view.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +56,6 @@ export function renderView(v: ReportView): string {
 }
 
 /** Renders the self-contained HTML report of a finished run (pure apart from reading the templates). */
-export function renderReport(result: RunResult, scenarioText: string, opts: { live?: boolean } = {}): string {
+export function renderReport(result: RunResult, scenarioText: string, opts: { live?: boolean; trend?: ReportTrend } = {}): string {
   return renderView(buildView(result, String(scenarioText ?? ''), opts));
 }

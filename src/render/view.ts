@@ -1,3 +1,4 @@
+import { type ReportTrend, type TrendRow, trendRows } from './trend.ts';
 import type { Analysis, RunResult } from '../core/result.ts';
 import type { ProbesSummary } from '../analyze/probes.ts';
 
@@ -107,6 +108,8 @@ export interface ReportView {
   environment: { key: string; value: string }[];
   scenarioFile: string;
   scenarioText: string;
+  /** The scenario's trend over its recorded runs (trend.json beside the report), when there is one. */
+  trend: { note: string; rows: TrendRow[] };
   data: ChartData;
 }
 
@@ -140,7 +143,7 @@ const pct = (x: number) => (x > 0 && x < 0.0001 ? '< 0.01%' : `${fmtNum(x * 100,
 const c = (text: unknown, cls?: string): Cell => (cls ? { text: s(text), cls } : { text: s(text) });
 
 /** Lays out the run for the templates. `live` marks a page served while the run goes. */
-export function buildView(r: RunResult, scenarioText: string, opts: { live?: boolean } = {}): ReportView {
+export function buildView(r: RunResult, scenarioText: string, opts: { live?: boolean; trend?: ReportTrend } = {}): ReportView {
   const a: Analysis | undefined = r.analysis;
   const failed = r.thresholds.filter((t) => !t.ok).length;
   const live = opts.live === true;
@@ -498,6 +501,10 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     environment,
     scenarioFile: s(r.scenario.file),
     scenarioText,
+    trend: {
+      note: opts.trend ? `The history at ${opts.trend.location}: each summary metric over the scenario's completed runs, this run's point filled, change points (E-divisive means, permutation test) ringed.` : '',
+      rows: trendRows(opts.trend),
+    },
     data: {
       t,
       stages: r.stages.map((x) => ({ name: s(x.name), start: x.startS, end: x.startS + (x.durationS ?? Math.max(0, r.durationS - x.startS)) })),

@@ -21,6 +21,7 @@ import type { JournalRecord, PlannedStage, RunHeader } from '../core/types.ts';
 import { startProbes, urlTargetFilter } from '../kernel/probes.ts';
 import type { ProbeHandle } from '../kernel/types.ts';
 import { renderReport } from '../render/render.ts';
+import type { ReportTrend } from '../render/trend.ts';
 import { renderJunit } from '../render/junit.ts';
 import { renderSummary } from '../render/summary.ts';
 import { watchThresholds } from './abort.ts';
@@ -66,7 +67,14 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let stopWatch = () => {};
   const runId = `${utcStamp()}-${spec.name}-${randomBytes(3).toString('hex')}`;
   const runDir = resolve(opts.outDir ?? freshDir(join(root, 'reports', 'out', `${utcStamp()}-${spec.name}`)));
-  mkdirSync(runDir, { recursive: true });
+  try {
+    mkdirSync(runDir, { recursive: true });
+  } catch (cause) {
+    throw new LoadscopeError('USAGE', `cannot create the run directory ${runDir}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, {
+      cause,
+      hint: 'pass --out DIR in a directory you can write (reports/out/ belongs to the owner of the checkout)',
+    });
+  }
   if (existsSync(join(runDir, 'events.ndjson'))) {
     throw new LoadscopeError('USAGE', `${runDir} already holds a run (events.ndjson)`, {
       hint: 'choose another --out directory; a run never overwrites or appends to another run\'s journal',
@@ -239,7 +247,7 @@ export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.
   const results = join(runDir, 'results.json');
   const report = join(runDir, 'report.html');
   atomicWrite(results, JSON.stringify(result!, null, 2) + '\n');
-  atomicWrite(report, renderReport(result!, header.scenarioText));
+  atomicWrite(report, renderReport(result!, header.scenarioText, { trend: readTrend(runDir) }));
   const junit = join(runDir, 'junit.xml');
   const summary = join(runDir, 'summary.md');
   atomicWrite(junit, renderJunit(result!));
@@ -255,6 +263,16 @@ export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.
     }
   }
   return { runDir, result: result!, files: { journal: journalPath, results, report, junit, summary } };
+}
+
+/** The scenario's trend that `loadscope run` wrote beside the report from the history (trend.json), if any and readable. */
+function readTrend(runDir: string): ReportTrend | undefined {
+  try {
+    const t = JSON.parse(readFileSync(join(runDir, 'trend.json'), 'utf8')) as ReportTrend;
+    return Array.isArray(t?.metrics) && typeof t.runId === 'string' ? t : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when the journal holds a run header (the run got as far as writing it; cluster events may come first). */

@@ -87,3 +87,13 @@ rtest('an unprivileged run of a scenario with probes: required, or cluster.mode:
   t.is(l.code, 3, l.stderr + l.stdout);
   t.regex(l.stderr, /the local cluster cannot run here: not root/);
 });
+
+rtest('an unprivileged run without --out, where it cannot write reports/out/, is a usage error naming the directory and the fix (exit 2, no stack)', async (t) => {
+  const home = ownedDir();
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const r = await runAsNobody(['run', smoke], home);
+  t.is(r.code, 2, r.stderr + r.stdout);
+  t.regex(r.stderr, /cannot create the run directory .*reports\/out\/.*: EACCES/);
+  t.regex(r.stderr, /hint: pass --out DIR/);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+});

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RunResult } from '../../core/result.ts';
+import type { ReportTrend } from '../../render/trend.ts';
+import { scenarioTrend } from './trend.ts';
 import { summaryMetrics } from './metrics.ts';
 import { openHistory } from './open.ts';
 import type { RunRecord } from './types.ts';
@@ -83,6 +85,24 @@ export async function recordRun(r: RunResult, scenario: { text: string; file: st
   try {
     const added = await store.record([recordOf(r, { source: 'run', scenarioText: scenario.text, scenarioPath: scenario.file })]);
     return `${store.location}${added ? '' : ' (already recorded)'}`;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The scenario's trend as the run's report draws it, over its newest `last` runs (this one included
+ * once recorded), written as trend.json into the run directory — `loadscope report` draws it again.
+ */
+export async function writeRunTrend(r: RunResult, runDir: string, last = 30, env: NodeJS.ProcessEnv = process.env): Promise<ReportTrend> {
+  const store = await openHistory(env);
+  try {
+    const t = await scenarioTrend(store, r.scenario.name, { last });
+    const trend: ReportTrend = { scenario: t.scenario, runId: r.runId, location: store.location, metrics: t.metrics.map(({ metric, points, changes }) => ({ metric, points, changes: changes.map(({ runId, index, before, after, pValue }) => ({ runId, index, before, after, pValue })) })) };
+    const file = join(runDir, 'trend.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(trend, null, 2) + '\n');
+    renameSync(`${file}.tmp`, file);
+    return trend;
   } finally {
     await store.close();
   }
