@@ -213,18 +213,27 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     console.log(`\njournal: ${out.files.journal}\nresults: ${out.files.results}\nreport:  ${out.files.report}`);
     if (!values['no-history']) {
       // a run that cannot be recorded is still a run: say so and go on
+      const say = (what: string, e: unknown) => process.stderr.write(`notice: ${what}: ${e instanceof Error ? e.message : String(e)}${e instanceof LoadscopeError && e.hint ? ` (hint: ${e.hint})` : ''}\n`);
+      const { recordRun, writeRunTrend } = await import('../verdict/history/record.ts');
+      let recorded = false;
       try {
-        const { recordRun, writeRunTrend } = await import('../verdict/history/record.ts');
         console.log(`history: ${await recordRun(out.result, scenario)}`);
-        // the report shows the scenario's trend, this run included (trend.json: `report` draws it again)
-        const trend = await writeRunTrend(out.result, out.runDir);
-        if (trend.metrics.some((m) => m.points.length >= 2)) {
-          const { renderReport } = await import('../render/render.ts');
-          writeFileSync(`${out.files.report}.tmp`, renderReport(out.result, scenario.text, { trend }));
-          renameSync(`${out.files.report}.tmp`, out.files.report);
-        }
+        recorded = true;
       } catch (e) {
-        process.stderr.write(`notice: the run was not recorded in the history: ${e instanceof Error ? e.message : String(e)}${e instanceof LoadscopeError && e.hint ? ` (hint: ${e.hint})` : ''}\n`);
+        say('the run was not recorded in the history', e);
+      }
+      // the report shows the scenario's trend, this run included (trend.json: `report` draws it again)
+      if (recorded && out.result.outcome === 'completed') {
+        try {
+          const trend = await writeRunTrend(out.result, out.runDir);
+          if (trend.metrics.some((m) => m.points.length >= 2)) {
+            const { renderReport } = await import('../render/render.ts');
+            writeFileSync(`${out.files.report}.tmp`, renderReport(out.result, scenario.text, { trend }));
+            renameSync(`${out.files.report}.tmp`, out.files.report);
+          }
+        } catch (e) {
+          say('the report has no trend: the history could not be read back', e);
+        }
       }
     }
     if (ac.signal.aborted) return EXIT.interrupted;
