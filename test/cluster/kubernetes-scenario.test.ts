@@ -49,7 +49,7 @@ test('scenarios/kubernetes.yaml: mode kubernetes on the test control plane\'s ku
   const s = loadScenario(fileURLToPath(new URL('../../scenarios/kubernetes.yaml', import.meta.url)));
   t.deepEqual(s.spec.cluster, { mode: 'kubernetes', deploy: true, kubeconfig: '.tools/controlplane/kubeconfig' });
   t.deepEqual(s.spec.autoscaler?.metrics?.map((m) => m.type), ['Object', 'Resource', 'Resource']);
-  t.deepEqual(s.spec.stages.map((st) => st.name), ['ramp-up', 'hold', 'ramp-down']);
+  t.deepEqual(s.spec.stages.map((st) => st.name), ['ramp-up', 'hold', 'ramp-down', 'low']);
 });
 
 test('fixtures/k8s: every object namespaced into the run and labelled; one network policy; the scenario\'s HPA, replicas and resources', (t) => {
