@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
-import type { BalancerRecord } from '../../core/balancer.ts';
 import type { PodMetricsSource, Scalable } from '../../core/workload.ts';
 import type { FaultablePods, FaultPod, Undo } from '../../core/faults.ts';
 import type { ScenarioSpec } from '../../scenario/schema.ts';
@@ -16,6 +15,7 @@ import { createBridge, deleteLink, names } from './net.ts';
 import { NetnsPods, SERVICE_IDS, type NetnsPod, type NetnsRun, type NetnsService } from './pods.ts';
 import { localUnavailable } from './resolve.ts';
 import { claimRun, sweepLocalLeftovers, type RunClaim } from './sweep.ts';
+import { balancerJournal } from './records.ts';
 import { LOCAL_SETTINGS, type LocalPodSnapshot } from './types.ts';
 
 // The embedded local cluster: every replica ("pod") of the frontend and the backend is a service
@@ -26,7 +26,6 @@ import { LOCAL_SETTINGS, type LocalPodSnapshot } from './types.ts';
 // connections to the backend (VIP or pods) from anything but frontend pods. See docs/cluster.md.
 
 const VIP_HOST = { frontend: 1, backend: 2 } as const;
-const MAX_REFUSAL_EVENTS = 200;
 
 /**
  * LocalCluster: the scenario's services as pods in network namespaces behind eBPF-balanced VIPs.
@@ -48,8 +47,6 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
   private sampler?: NodeJS.Timeout;
   private stopping = false;
   private stopped?: Promise<void>;
-  private refusalEvents = 0;
-  private refusalsSuppressed = 0;
   private readonly runResources: Listed;
   private readonly noticeLines: string[] = [];
   private faults?: ProcessPodFaults<NetnsPod>;
@@ -198,7 +195,7 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
       cgroupRoot: layout.unified,
       sampleEvery: this.opts.decisionSampleEvery,
       procsFiles: this.lbCgroup.procsFiles,
-      onRecord: (r, time) => this.onBalancerRecord(r, time),
+      onRecord: balancerJournal(this.ctx.sink),
       onExit: (code, signal) => {
         if (this.stopping) return;
         this.ctx.sink.event({ kind: 'routing.failed', time: now(), source: 'cluster', attrs: { code, signal, message: `the eBPF load balancer exited (${signal ?? `code ${code}`}): VIPs no longer route` } });
@@ -320,71 +317,5 @@ export class LocalCluster implements Cluster, Scalable, PodMetricsSource, Faulta
         }),
     );
   }
-
-  // ---- the loader's records ----
-
-  private onBalancerRecord(r: BalancerRecord, time: number): void {
-    const sink = this.ctx.sink;
-    const str = (k: string) => (typeof r[k] === 'string' ? (r[k] as string) : '');
-    switch (r.t) {
-      case 'lb':
-        sink.sample({
-          metric: 'routing.decision',
-          time,
-          value: 1,
-          tags: { service: str('service'), pod: str('pod') },
-          meta: { client: str('client_pod'), clientIp: str('client'), vip: `${str('vip')}:${String(r.vport)}`, backend: `${str('backend')}:${String(r.bport)}`, generation: r.gen },
-        });
-        return;
-      case 'count': {
-        const tags = (r.tags ?? {}) as Record<string, string>;
-        const metric = r.m === 'lb.connections' ? 'routing.connections' : r.m === 'lb.policy_drops' ? 'routing.policy_drops' : r.m === 'lb.no_backend' ? 'routing.no_backend' : undefined;
-        if (!metric || typeof r.v !== 'number') return;
-        const t = { service: tags.service ?? '', ...(metric === 'routing.connections' ? { pod: tags.pod ?? '' } : { client: tags.client ?? '' }) };
-        sink.sample({ metric, time, value: r.v, tags: t, meta: { windowMs: Number(r.d) / 1e6, ...(tags.backend ? { backend: tags.backend } : {}) } });
-        return;
-      }
-      case 'policy_drop':
-      case 'no_backend': {
-        if (this.refusalEvents >= MAX_REFUSAL_EVENTS) {
-          this.refusalsSuppressed++;
-          return;
-        }
-        this.refusalEvents++;
-        const policy = r.t === 'policy_drop';
-        sink.event({
-          kind: policy ? 'routing.policy_drop' : 'routing.no_backend',
-          time,
-          source: 'cluster',
-          attrs: {
-            service: str('service'),
-            dst: `${str('dst')}:${String(r.dport)}`,
-            client: str('client'),
-            pid: r.pid,
-            comm: str('comm'),
-            message: policy
-              ? `policy refused a connection from ${str('client')} (${str('comm')}, pid ${String(r.pid)}) to ${str('service')} at ${str('dst')}:${String(r.dport)}`
-              : `no ready ${str('service')} pod for a connection from ${str('client')} to ${str('dst')}:${String(r.dport)}`,
-          },
-        });
-        return;
-      }
-      case 'lost':
-        sink.event({ kind: 'routing.lost', time, source: 'cluster', attrs: { what: r.what, n: r.n, total: r.total, message: `eBPF load balancer lost ${String(r.n)} record(s) (${str('what')})` } });
-        return;
-      case 'error':
-        sink.event({ kind: 'routing.error', time, source: 'cluster', attrs: { message: `eBPF load balancer: ${str('msg')}` } });
-        return;
-      case 'end':
-        sink.event({
-          kind: 'routing.stopped',
-          time,
-          source: 'cluster',
-          attrs: { decisions: r.decisions, lost: r.lost, cpuSeconds: r.cpu_s, refusalEventsSuppressed: this.refusalsSuppressed, message: `eBPF load balancer detached after ${String(r.decisions)} routing decision(s)` },
-        });
-        return;
-    }
-  }
-
 }
 
