@@ -108,7 +108,7 @@ autoscaler:
     [12, /metrics\.0\.resource\.target: cpu Utilization is a percentage of the pods' requests: set services\.backend\.resources\.requests\.cpu/],
     [15, /metrics\.1\.pods\.metric\.name: loadscope measures "http_requests_per_second" only, not "queue_depth"/],
     [16, /metrics\.1\.pods\.target\.type: must be AverageValue/],
-    [19, /metrics\.2\.object\.describedObject: loadscope measures Object metrics of the Services backend and frontend, not Ingress\/main/],
+    [19, /metrics\.2\.object\.describedObject: loadscope measures Object metrics of the Services backend and frontend, not "Ingress"\/"main"/],
     [21, /metrics\.2\.object\.target\.value: invalid quantity "1x"/],
     [23, /metrics\.3\.external\.metric: required key "metric" is missing/],
     [26, /behavior\.scaleUp\.policies: must specify at least one Policy/],

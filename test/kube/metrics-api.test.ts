@@ -381,7 +381,8 @@ it('a run killed while it serves leaves nothing: the ledger sweep removes its ad
 
 it('without --enable-aggregator-routing kube-apiserver never dials the headless Service: start fails, naming the flag; a foreign Service of the same name is refused and left alone; both leave nothing', async (t) => {
   await cp?.down();
-  cp = await ControlPlane.up({ dir: join(root, 'cp-plain'), owned: true });
+  // controlplane.ts turns aggregator routing on by default: this apiserver has it off (a later flag wins)
+  cp = await ControlPlane.up({ dir: join(root, 'cp-plain'), owned: true, extraArgs: { 'kube-apiserver': ['--enable-aggregator-routing=false'] } });
   const linksBefore = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('lsm'));
   // Somebody else's Service under the name: refused, and left alone.
   const core = new KubeConfig();
