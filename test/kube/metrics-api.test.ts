@@ -30,6 +30,14 @@ import { MetricsApi } from '../../src/kube/metrics-api.ts';
 import { API_SERVICES } from '../../src/kube/metrics-register.ts';
 import { needs } from '../helpers/needs.ts';
 
+
+/** A start that should fail: if it succeeds after all, the server is stopped (nothing left to hang the worker or the next tests) and the test fails. */
+async function mustFail(start: Promise<MetricsApi>): Promise<never> {
+  const api = await start;
+  await api.stop();
+  throw new Error('MetricsApi.start succeeded where it should have failed');
+}
+
 const it = needs('the metrics APIs on the test control plane', missingBinaries() ?? (process.getuid?.() === 0 ? undefined : 'root is needed (the server listens on a 198.18.0.N/32 it adds)'));
 const root = mkdtempSync(join(tmpdir(), 'ls-metrics-'));
 const NS = 'metrics-test';
@@ -360,7 +368,7 @@ it('a run killed while it serves leaves nothing: the ledger sweep removes its ad
   t.true(existsSync(`/sys/class/net/${started.link}`));
 
   // While it lives, a second server is refused: one owner of the APIServices at a time.
-  const refused = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp?.info.kubeconfig ?? '', provider }));
+  const refused = await t.throwsAsync(mustFail(MetricsApi.start({ kubeconfig: cp?.info.kubeconfig ?? '', provider })));
   t.like(refused, { code: 'USAGE' });
   t.regex(refused?.message ?? '', /another live loadscope process/);
 
@@ -389,12 +397,12 @@ it('without --enable-aggregator-routing kube-apiserver never dials the headless 
   core.loadFromFile(cp.info.kubeconfig);
   const coreApi = core.makeApiClient(CoreV1Api);
   await coreApi.createNamespacedService({ namespace: 'kube-system', body: { metadata: { name: 'loadscope-metrics' }, spec: { ports: [{ port: 443 }] } } });
-  const taken = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 }));
+  const taken = await t.throwsAsync(mustFail(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 })));
   t.like(taken, { code: 'USAGE' });
   t.regex(taken?.message ?? '', /kube-system\/loadscope-metrics .*exists and is not a dead loadscope run's/);
   t.is((await apiGet('/api/v1/namespaces/kube-system/services/loadscope-metrics')).code, 200, 'the foreign Service is left alone');
   await coreApi.deleteNamespacedService({ namespace: 'kube-system', name: 'loadscope-metrics' });
-  const err = await t.throwsAsync(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 }));
+  const err = await t.throwsAsync(mustFail(MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, availableTimeoutMs: 3000 })));
   t.like(err, { code: 'SERVICE_START' });
   t.regex(err?.message ?? '', /FailedDiscoveryCheck: cannot route to service with ClusterIP "None"/, 'kube-apiserver refused to dial, it did not time out on an address');
   t.regex(err?.message ?? '', /did not become available within 3 s/);
