@@ -79,7 +79,7 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
   try {
     await provider.start();
     metrics = await MetricsApi.start({ kubeconfig: cp.info.kubeconfig, provider, ledger: ctx.ledger, onRequest: shadow?.onRequest });
-    ctx.onStatus(`kubernetes: metrics.k8s.io and custom.metrics.k8s.io served at ${metrics.address}:${metrics.port} (pods scraped every ${resolutionMs / 1000} s)`);
+    ctx.onStatus(`kubernetes: metrics.k8s.io and custom.metrics.k8s.io served at ${metrics.address}:${metrics.port} on link ${metrics.link} (pods scraped every ${resolutionMs / 1000} s)`);
   } catch (err) {
     provider.stop();
     await node.stop();

@@ -40,22 +40,24 @@ function scenario(kubeconfig: string, stages: string): string {
 
 const LOAD = '  - { name: ramp-up, duration: 8s, rate: { from: 20, to: 200 } }\n  - { name: hold, duration: 20s, rate: 200 }\n  - { name: low, duration: 20s, rate: 10 }\n';
 
-/** The run's bridge (lsb<tag>) as its status line names it. */
+/** The run's bridge (lsb<tag>) and metrics link (lsm…) as its status lines name them. */
 function bridgeOf(output: string): string {
   const m = /behind bridge (lsb[0-9a-z]+)/.exec(output);
-  if (!m) throw new Error(`the run did not start a virtual node:\n${output.slice(-3000)}`);
-  return m[1];
+  const l = /on link (lsm[0-9a-z]+)/.exec(output);
+  if (!m || !l) throw new Error(`the run did not start a virtual node and metrics APIs:\n${output.slice(-3000)}`);
+  return `${m[1]} ${l[1]}`;
 }
 
 /** What of a run is left on the machine (its tag's network namespaces, links, cgroups) and in the cluster. */
-async function leftovers(kc: KubeConfig, bridge: string): Promise<string[]> {
+async function leftovers(kc: KubeConfig, names: string): Promise<string[]> {
+  const [bridge, metricsLink] = names.split(' ') as [string, string];
   const tag = bridge.slice(3);
   const out: string[] = [];
   out.push(...readdirSync('/run/netns').filter((n) => n.startsWith(`ls-${tag}-`)).map((n) => `netns ${n}`));
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
   for (const l of links.split('\n')) {
     const name = /^\d+: ([^:@]+)/.exec(l)?.[1];
-    if (name && (name === bridge || name.startsWith(`lsv${tag}`) || name.startsWith('lsm'))) out.push(`link ${name}`);
+    if (name && (name === bridge || name.startsWith(`lsv${tag}`) || name === metricsLink)) out.push(`link ${name}`);
   }
   for (const base of ['/sys/fs/cgroup/loadscope', '/sys/fs/cgroup/cpu/loadscope', '/sys/fs/cgroup/memory/loadscope']) if (existsSync(join(base, tag))) out.push(`cgroup ${join(base, tag)}`);
   const core = kc.makeApiClient(CoreV1Api);
