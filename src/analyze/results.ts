@@ -564,6 +564,7 @@ function autoscalingBlock(events: RunEvent[], t0: number, endedAt: number): { au
         to: Number(e.attrs.to ?? /^New size: (\d+)/.exec(String(e.attrs.message))?.[1] ?? 0),
         reason: String(e.attrs.reason),
         message: String(e.attrs.message),
+        source: String(e.source),
       })),
       warnings,
       replicas,

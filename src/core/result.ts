@@ -246,9 +246,10 @@ export const runResultSchema = z.object({
             to: z.number().int(),
             reason: z.string().meta({ description: 'Kubernetes Event reason: SuccessfulRescale, or FailedRescale.' }),
             message: z.string().meta({ description: 'As the controller writes it: "New size: 3; reason: cpu resource utilization (percentage of request) above target".' }),
+            source: z.string().optional().meta({ description: 'Who decided: autoscaler (the local controller) or the Kubernetes component that reported it, e.g. horizontal-pod-autoscaler.' }),
           }),
         )
-        .meta({ description: 'Rescale decisions of the local HPA controller, in order.' }),
+        .meta({ description: 'Rescale decisions of the HPA (the local controller, or the real one in Kubernetes mode), in order.' }),
       warnings: z.record(z.string(), z.number().int()).meta({ description: 'Warning events by reason (FailedGetResourceMetric, …), counted.' }),
       replicas: z
         .array(z.object({ t: z.number().int(), desired: z.number().int().nullable(), ready: z.number().int().nullable() }))
@@ -256,6 +257,15 @@ export const runResultSchema = z.object({
       conditions: z
         .array(z.object({ type: z.string(), status: z.string(), reason: z.string(), message: z.string() }))
         .meta({ description: 'HPA status conditions after the last sync (AbleToScale, ScalingActive, ScalingLimited).' }),
+      shadow: z
+        .object({
+          syncs: z.number().int(),
+          compared: z.number().int(),
+          agreements: z.number().int(),
+          disagreements: z.array(z.object({ time: z.number(), real: z.number().int(), shadow: z.number().int(), metrics: z.unknown() })),
+        })
+        .optional()
+        .meta({ description: 'Kubernetes mode on the test control plane: the local HPA port run in shadow on the answers the real controller got, compared sync by sync.' }),
     })
     .optional()
     .meta({ description: 'The local HPA controller: rescale events, replicas over time, syncs and final conditions (runs with an autoscaler section).' }),

@@ -86,7 +86,8 @@ it('scenarios/kubernetes.yaml on the test control plane: the real HPA scales pod
   const rescales = res.events.filter((e: { kind: string }) => e.kind === 'hpa.rescale');
   t.true(rescales.length >= 2, JSON.stringify(res.autoscaling?.events));
   for (const e of rescales) t.is(e.source, 'horizontal-pod-autoscaler');
-  const ev: { t: number; from: number; to: number; reason: string }[] = res.autoscaling.events;
+  const ev: { t: number; from: number; to: number; reason: string; source?: string }[] = res.autoscaling.events;
+  for (const e of ev) t.is(e.source, 'horizontal-pod-autoscaler', 'results.json autoscaling.events[] carry their Kubernetes source');
   const up = ev.find((e) => e.reason === 'SuccessfulRescale' && e.to > e.from);
   const down = ev.find((e) => e.reason === 'SuccessfulRescale' && e.to < e.from && e.t > (up?.t ?? Infinity));
   t.truthy(up, `a scale-up: ${JSON.stringify(ev)}`);
