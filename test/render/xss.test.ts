@@ -23,6 +23,14 @@ function hostileJournal(): JournalRecord[] {
     { type: 'event', kind: HOSTILE, time: t, source: HOSTILE, attrs: { message: HOSTILE } },
     { type: 'event', kind: 'routing.failed', time: t + 1, source: 'cluster', attrs: { service: HOSTILE, message: HOSTILE } },
     { type: 'event', kind: 'stress.start', time: t + 2, source: 'stress', attrs: { name: HOSTILE, cores: HOSTILE, utilization: 0.5 } },
+    // Kubernetes mode: Events of the cluster as src/cluster/kubernetes/journal.ts writes them (object, reason, message from the API)
+    { type: 'event', kind: 'k8s.event', time: t + 3, source: HOSTILE, attrs: { object: `Pod/${HOSTILE}`, type: 'Warning', reason: HOSTILE, message: `event of the cluster: ${HOSTILE}`, count: 2 } },
+    { type: 'event', kind: 'hpa.rescale', time: t + 4, source: 'horizontal-pod-autoscaler', attrs: { hpa: HOSTILE, type: 'Normal', reason: 'SuccessfulRescale', message: `New size: 2; reason: ${HOSTILE}`, count: 1, from: 1, to: 2 } },
+    { type: 'event', kind: 'hpa.warning', time: t + 5, source: 'horizontal-pod-autoscaler', attrs: { hpa: HOSTILE, type: 'Warning', reason: 'FailedGetResourceMetric', message: HOSTILE, count: 1 } },
+    // a fault and a load notice quoting what a target answered (a response's status text and body)
+    { type: 'event', kind: 'fault.start', time: t + 6, source: 'faults', attrs: { name: HOSTILE, kind: 'http-errors', target: HOSTILE, pods: [HOSTILE], message: HOSTILE } },
+    { type: 'event', kind: 'fault.end', time: t + 7, source: 'faults', attrs: { name: HOSTILE, kind: 'http-errors', target: HOSTILE, reason: 'duration', message: HOSTILE } },
+    { type: 'event', kind: 'load.notice', time: t + 8, source: 'load', attrs: { notice: 'http_5xx', message: `response body: ${HOSTILE}` } },
     end,
   );
   return recs;
@@ -43,6 +51,8 @@ test('hostile strings render as text in the HTML', (t) => {
   t.false(html.includes('<!--'), 'no comment opened by data');
   t.true(html.includes('&lt;img src&#x3D;x onerror&#x3D;&quot;window.__xss&#x3D;1&quot;&gt;'), 'escaped in the markup');
   t.false(embedJson({ a: HOSTILE }).includes('<'));
+  // the Kubernetes Event, the fault and the response body are in the page, as text
+  for (const shown of ['event of the cluster: &lt;img src&#x3D;x', 'response body: &lt;img src&#x3D;x']) t.true(html.includes(shown), `shown escaped: ${shown}`);
 });
 
 test('hostile strings stay text in Chromium (page, title, charts, event log)', async (t) => {
