@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { processStartTime, sweepStale } from '../../src/core/ledger.ts';
 import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
 import { COMPONENTS, KUBERNETES_SERVICE_IP, POD_CIDR, SERVICE_CIDR } from '../../src/kube/types.ts';
 import { runCli, startCli } from '../helpers/cli.ts';
 import { needs } from '../helpers/needs.ts';
+import { until } from '../helpers/until.ts';
 
 function opensslMissing(): string | undefined {
   try {
@@ -39,20 +39,6 @@ function pids(dir: string): { pid: number; startTime: string }[] {
 }
 const running = (p: { pid: number; startTime: string }) => processStartTime(p.pid) === p.startTime;
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${String(last)})` : ''}`);
-    await sleep(200);
-  }
-}
 
 test.after.always(async () => {
   await cp?.down();

@@ -29,6 +29,9 @@ import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
 import { MetricsApi } from '../../src/kube/metrics-api.ts';
 import { API_SERVICES } from '../../src/kube/metrics-register.ts';
 import { needs } from '../helpers/needs.ts';
+import { until as untilEvery } from '../helpers/until.ts';
+
+const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined) => untilEvery(what, timeoutMs, probe, 250);
 
 
 /** A start that should fail: if it succeeds after all, the server is stopped (nothing left to hang the worker or the next tests) and the test fails. */
@@ -55,20 +58,6 @@ test.after.always(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${String(last)})` : ''}`);
-    await sleep(250);
-  }
-}
 
 /**
  * The load the test sets, per Deployment (label app): total CPU cores and requests/s, split evenly

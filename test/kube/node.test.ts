@@ -23,6 +23,9 @@ import { expand, NODE_LABEL, OWNER_ANNOTATION, roleOf, sweepDeadNodes } from '..
 import { POD_CIDR, SERVICE_CIDR } from '../../src/kube/types.ts';
 import { startKubeNode, type KubeNode } from '../../src/run/kube-node.ts';
 import { needs } from '../helpers/needs.ts';
+import { until as untilEvery } from '../helpers/until.ts';
+
+const until = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined) => untilEvery(what, timeoutMs, probe, 100);
 
 const ledgerDir = mkdtempSync(join(tmpdir(), 'ls-node-ledger-'));
 process.env.LOADSCOPE_LEDGER_DIR = ledgerDir;
@@ -54,20 +57,6 @@ class Records {
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${String(last)})` : ''}`);
-    await sleep(100);
-  }
-}
 
 function get(url: string): Promise<{ status: number; by: string; body: string }> {
   return new Promise((resolve, reject) => {
