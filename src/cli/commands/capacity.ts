@@ -5,7 +5,7 @@ import { parseDuration } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
 import { fig, renderCapacity } from '../../render/capacity.ts';
 import { loadScenario } from '../../scenario/load.ts';
-import { capacitySearch, type CapacityDoc } from '../../verdict/capacity.ts';
+import type { CapacityDoc } from '../../verdict/capacity.ts';
 import type { Command } from '../command.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -130,6 +130,8 @@ Exit codes: 0 a passing rate was found, 99 no step passed, 2 unusable input, 130
     let doc: CapacityDoc;
     try {
       log(`capacity: ${scenario.spec.name} (${positionals[0]}) → ${out}`);
+      // loaded when the command runs: the search drives whole runs (run/, every part a run wires)
+      const { capacitySearch } = await import('../../verdict/capacity.ts');
       doc = await capacitySearch(scenario, { ...opts, outDir: out, signal: ac.signal, onProgress: log, onStatus: (l) => process.stderr.write(`  ${l}\n`) });
     } finally {
       process.off('SIGINT', onSigint);

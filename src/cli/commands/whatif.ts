@@ -3,7 +3,6 @@ import { join, resolve } from 'node:path';
 import { LoadscopeError } from '../../core/errors.ts';
 import { fig } from '../../render/capacity.ts';
 import { renderWhatif } from '../../render/whatif.ts';
-import { whatif } from '../../verdict/whatif.ts';
 import type { Command } from '../command.ts';
 
 /** --capacity: a number (req/s per replica) or a capacity.json (its maxRate over its replicas). */
@@ -58,6 +57,7 @@ Exit codes: 0 done, 2 unusable input (no run, a run without an autoscaler, an in
   async run(positionals, values) {
     if (positionals.length !== 1) throw new LoadscopeError('USAGE', `whatif takes one run directory, got ${positionals.length} argument(s)`, { hint: 'run `loadscope whatif --help`' });
     const cap = capacityOption(values.capacity);
+    const { whatif } = await import('../../verdict/whatif.ts');
     const doc = whatif(positionals[0], { hpaFile: values.hpa as string | undefined, ...(cap ? { capacityPerReplica: cap.value, capacitySource: cap.source } : {}) });
     const out = resolve((values.out as string | undefined) ?? doc.runDir);
     mkdirSync(out, { recursive: true });
