@@ -75,12 +75,18 @@ services:
     replicas: 3
     routes: { /: { cpuMs: 0.2 } }
     readinessProbe: { periodSeconds: 0.5, timeoutSeconds: 0.3, failureThreshold: 2 }
-stages: [{ duration: 13s, rate: 120 }]
+stages: [{ duration: 14s, rate: 120, maxConnections: 64 }]
 probes: off
 faults:
   - { name: kill-one, kind: pod-kill, target: backend/backend-1, at: 3s }
   - { name: hang-one, kind: pod-pause, target: backend/backend-2, at: 6s, duration: 3s }
+  - { name: slow-all, kind: http-delay, target: backend, at: 11s, duration: 2.5s, delay: 250ms }
 `;
+  // Routing picks a pod when a connection is made (as kube-proxy does), and the frontend keeps its
+  // upstream connections alive: once the pool covers the load, a pod that rejoins gets no new
+  // connection until the pool grows. slow-all makes it grow after the pod is back (120/s held 250 ms:
+  // about 30 connections in flight, a handful before), so new connections must reach backend-2.
+
   let pausedState: string | undefined;
   let pausedPid: number | undefined;
   const out = await runScenario(parseScenario(text, join(dir, 'faults-pods.yaml')), {
@@ -125,11 +131,17 @@ faults:
   t.truthy(back, 'the pod rejoined after it answered again');
   t.true(back!.time >= pauseEnd.time);
   t.true(j.events('routing.update').some((e) => e.time >= back!.time && (e.attrs.pods as string[]).includes('backend-2')));
-  t.true(decisionsTo('backend-2', back!.time, Infinity) > 0, 'connections reach it again');
+  const slow = start('slow-all');
+  t.true(back!.time < slow.time, `backend-2 back at ${Math.round(back!.time - pause.time)} ms after its pause, before the pool grows`);
+  const after = j.samples('routing.decision').filter((s) => s.time > back!.time && s.tags.service === 'backend');
+  const per = (pod: string) => after.filter((s) => s.tags.pod === pod).length;
+  t.log(`decisions after backend-2 rejoined: ${after.length} (${after.filter((s) => s.time < slow.time).length} before slow-all), ${per('backend-2')} to backend-2`);
+  t.true(after.length >= 6, `the pool grew by ${after.length} connection(s)`);
+  t.true(per('backend-2') >= Math.floor(after.length / 3) - 1, 'connections reach it again, in its round-robin share');
 
   // results.json
   const f = out.result.faults!;
-  t.deepEqual(f.map((x) => x.name), ['kill-one', 'hang-one']);
+  t.deepEqual(f.map((x) => x.name), ['kill-one', 'hang-one', 'slow-all']);
   t.true(f[0].detectS! < period / 1000);
   t.not(f[0].recoverS, null);
   t.true(f[0].requests > 0);
