@@ -22,13 +22,13 @@ export interface MetricKind {
 /** Every metric compare knows, with its default threshold. Per-stage, per-interface and per-service metrics add a tag: `http.latencyMs.p99{stage:peak}`. */
 export const METRICS: readonly MetricKind[] = [
   { name: 'http.latencyMs.p50', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.2, what: 'median request latency, overall and per stage' },
-  { name: 'http.latencyMs.p90', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.25, what: '90th percentile latency, overall and per stage' },
+  { name: 'http.latencyMs.p90', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.35, what: '90th percentile latency, overall and per stage' },
   { name: 'http.latencyMs.p99', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.35, what: '99th percentile latency, overall and per stage' },
   { name: 'http.rps', unit: 'req/s', better: 'higher', change: 'relative', threshold: 0.05, what: 'responses per second in the load stages (mean over windows)' },
   { name: 'http.errorRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'errors over attempts (change in percentage points)' },
   { name: 'http.droppedRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'open-model arrivals never sent over all arrivals (change in percentage points)' },
   { name: 'packet.latencyUs.p50', unit: 'µs', better: 'lower', change: 'relative', threshold: 0.5, what: 'median packet latency per interface (eBPF probes)' },
-  { name: 'packet.latencyUs.p99', unit: 'µs', better: 'lower', change: 'relative', threshold: 1, what: '99th percentile packet latency per interface' },
+  { name: 'packet.latencyUs.p99', unit: 'µs', better: 'lower', change: 'relative', threshold: 2.5, what: '99th percentile packet latency per interface' },
   { name: 'hpa.reactionS', unit: 's', better: 'lower', change: 'relative', threshold: 0.25, what: 'load step → first scale-up, per load step' },
   { name: 'service.cpuMsPerRequest', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.2, what: 'CPU time per request served, per service' },
 ];
