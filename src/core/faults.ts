@@ -40,7 +40,11 @@ export interface Link {
   netns?: string;
 }
 
-/** A running pod as faults see it. `veth`: its host-side interface; `inside`: its own end (netns pods only). */
+/**
+ * A running pod as faults see it. `url`: its service, '' when the harness must not call it (a pod of a
+ * cluster elsewhere); `pid`: 0 when its process is not on this machine; `veth`: its host-side
+ * interface; `inside`: its own end (netns pods only).
+ */
 export interface FaultPod {
   service: string;
   name: string;
@@ -54,7 +58,7 @@ export interface FaultPod {
 /** Undoes one applied fault; idempotent, never rejects. */
 export type Undo = () => Promise<void>;
 
-/** A cluster whose pods faults can reach (the local cluster; a Kubernetes cluster can offer pod-kill its own way). */
+/** A cluster whose pods faults can reach (the local cluster; a Kubernetes cluster deletes pods through its API). */
 export interface FaultablePods {
   /** The service's running, not terminating pods, in name order. */
   faultPods(service: string): FaultPod[];
@@ -72,7 +76,7 @@ export interface NetFaults {
   bandwidth(links: Link[], bitsPerSecond: number): Promise<Undo>;
 }
 
-/** An autoscaler whose metric source can be made to fail (the local HPA controller). */
+/** An autoscaler's metric source that can be made to fail (the local HPA controller; the test control plane's metrics APIs). */
 export interface MetricsOutageTarget {
   /** While on, every metrics read fails as an unreachable metrics API would. */
   setMetricsOutage(on: boolean): void;

@@ -38,15 +38,17 @@ const actuators: Record<FaultKind, Actuator> = {
     return { pods, attrs: { rateBitsPerSecond: f.rateBitsPerSecond }, undo: await parts.net.bandwidth(links, f.rateBitsPerSecond!) };
   },
   'http-errors': async (f, pods) => {
+    reachable(pods);
     await setHttpFault(pods, { errors: { share: f.share!, status: f.status! } });
     return { pods, attrs: { share: f.share, status: f.status }, undo: () => clearHttpFault(pods) };
   },
   'http-delay': async (f, pods) => {
+    reachable(pods);
     await setHttpFault(pods, { delay: { ms: f.delayMs!, jitterMs: f.jitterMs ?? 0 } });
     return { pods, attrs: { delayMs: f.delayMs, jitterMs: f.jitterMs ?? 0 }, undo: () => clearHttpFault(pods) };
   },
   'metrics-outage': async (_f, pods, parts) => {
-    if (!parts.metrics) throw needs('local autoscaler');
+    if (!parts.metrics) throw needs("autoscaler whose metrics loadscope serves (the local controller, or the test control plane's metrics APIs)");
     const m = parts.metrics;
     m.setMetricsOutage(true);
     return { pods, attrs: {}, undo: async () => m.setMetricsOutage(false) };
@@ -55,8 +57,14 @@ const actuators: Record<FaultKind, Actuator> = {
 
 function veths(pods: FaultPod[]): string[] {
   const out = pods.flatMap((p) => (p.veth ? [p.veth] : []));
-  if (!out.length) throw new Error('its pods have no interface of their own (loopback processes): traffic faults need the local cluster');
+  if (!out.length) throw new Error('its pods have no interface of their own on this machine (loopback processes, or pods on another machine\'s node): traffic faults need the local cluster or the test control plane');
   return out;
+}
+
+/** The fault endpoint is called only on pods the harness may reach (a cluster elsewhere gives no url). */
+function reachable(pods: FaultPod[]): void {
+  const far = pods.filter((p) => !p.url).map((p) => p.name);
+  if (far.length) throw new Error(`the fault endpoint of ${far.join(', ')} is not on this machine: http faults need the local cluster or the test control plane`);
 }
 
 /** `service` or `service/pod`, as the scenario writes a target. */

@@ -87,6 +87,7 @@ export class MetricsApi {
   /** Calls answered, by outcome, since start (what the HPA controller and discovery asked). */
   readonly served = { ok: 0, failed: 0 };
   private stopped = false;
+  private outage = false;
 
   private constructor(
     private readonly opts: Required<Pick<MetricsApiOptions, 'namespace' | 'service'>> & MetricsApiOptions,
@@ -148,6 +149,15 @@ export class MetricsApi {
     }
   }
 
+  /**
+   * The metrics-outage fault: while on, every metric read (both groups' resources) answers 503
+   * ServiceUnavailable as a metrics server that lost its source would; discovery and health still
+   * answer, so kube-apiserver keeps the APIServices Available and the HPA sees failed metric calls.
+   */
+  setMetricsOutage(on: boolean): void {
+    this.outage = on;
+  }
+
   /** Unregisters (APIServices, Service, EndpointSlice), stops serving, removes the address and the certificates. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -203,6 +213,7 @@ export class MetricsApi {
     if (version === undefined) return apiGroup(group as string);
     if (version !== served) throw new HttpError(404, 'NotFound', `${group}/${version} is not served here (${group}/${served} is)`);
     if (rest.length === 0) return apiResources(group as string);
+    if (this.outage) throw new HttpError(503, 'ServiceUnavailable', 'the metrics source is unavailable (a loadscope metrics-outage fault)');
     return group === RESOURCE_GROUP ? this.resourceMetrics(rest, q) : this.customMetrics(rest, q);
   }
 

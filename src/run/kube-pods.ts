@@ -124,6 +124,17 @@ export class CountedPodHost implements PodHost {
     return [...new Set([...this.pods.values()].map((p) => p.spec.port))];
   }
 
+  /**
+   * What faults need of a live pod that is not in the API (src/run/kube-faults.ts): the pid of its
+   * service (the one process of its cgroup), its veth on the bridge and its network namespace.
+   */
+  local(namespace: string, name: string): { pid: number; veth: string; netns: string } | undefined {
+    const p = this.pods.get(`${namespace}/${name}`);
+    const pid = p && !p.gone ? p.cgroup.pids()[0] : undefined;
+    if (!p || pid === undefined || !hasNet(p.pod)) return undefined;
+    return { pid, veth: p.pod.veth, netns: p.pod.netns };
+  }
+
   /** Pods by namespace/name → address (to tell the scale-up's pods in tests and the report). */
   addresses(): Record<string, string> {
     return Object.fromEntries([...this.pods].map(([k, p]) => [k, p.pod.ip]));
@@ -141,6 +152,12 @@ export class CountedPodHost implements PodHost {
       memory: p.cgroup.workingSetBytes() ?? p.last?.memory ?? 0,
     };
   }
+}
+
+/** A pod of the netns host: its own network namespace and the host end of its veth. */
+function hasNet(pod: HostPod): pod is HostPod & { veth: string; netns: string } {
+  const x = pod as Partial<Record<'veth' | 'netns', unknown>>;
+  return typeof x.veth === 'string' && typeof x.netns === 'string';
 }
 
 /** The pod's service name as results.json groups pods: its `app` label, else its role. */

@@ -20,6 +20,8 @@ import { hpaSpecOf } from '../scenario/autoscaler.ts';
 import { CounterMetricsProvider } from './kube-metrics.ts';
 import { KubeShadow } from './kube-shadow.ts';
 import { startKubeNode, type KubeNode } from './kube-node.ts';
+import { NodePodFaults } from './kube-faults.ts';
+import type { FaultablePods } from '../core/faults.ts';
 
 /** metrics-server's default --metric-resolution, when the scenario has no autoscaler.metricResolution. */
 const DEFAULT_RESOLUTION_MS = 15_000;
@@ -52,6 +54,8 @@ export interface KubeSide {
   ready(namespace: string, targetUrl: string, signal: AbortSignal): Promise<void>;
   /** Every pod the node ran, with its counters (results.json's per-pod figures). */
   counters(): Promise<ServiceCounters[]>;
+  /** What faults reach of the cluster's pods here: the API's pod-kill plus the node's pause and pod wires (run/kube-faults.ts). */
+  faults(cluster: FaultablePods & { readonly runNamespace: string }): FaultablePods;
   stop(): Promise<void>;
 }
 
@@ -87,6 +91,7 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
   }
   const m = metrics;
   let stopped: Promise<void> | undefined;
+  let faults: NodePodFaults | undefined;
   return {
     node,
     metrics: m,
@@ -96,8 +101,11 @@ export async function startKubeSide(spec: ScenarioSpec, cp: ControlPlane, kc: Ku
     ports: () => node.pods.ports(),
     ready: (namespace, url, signal) => waitReady(kc, namespace, url, signal, ctx.onStatus),
     counters: () => node.pods.serviceCounters(),
+    faults: (cluster) => (faults ??= new NodePodFaults(cluster, node.pods, ctx.ledger)),
     stop: () =>
       (stopped ??= (async () => {
+        // a stopped process cannot drain: continue every paused pod before the node stops them
+        await faults?.resumeAll();
         await shadow?.stop();
         if (shadow) {
           const compared = shadow.decisions.filter((d) => d.compared);

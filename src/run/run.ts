@@ -173,8 +173,10 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     stressor = new CpuStressor(stress, runStart, journal);
     await stressor.start(signal);
     if (spec.faults.length) {
-      const pods = cluster && 'faultPods' in cluster ? (cluster as Cluster & FaultablePods) : undefined;
-      faults = new FaultRunner(planFaults(spec.faults, scale), { sink: journal, pods, net: new KernelNetFaults(ledger, journal), metrics: autoscaler });
+      // on the test control plane the virtual node adds pause and pod wires to the cluster's pod-kill, its metrics APIs the outage
+      const own = cluster && 'faultPods' in cluster ? (cluster as Cluster & FaultablePods) : undefined;
+      const pods = kubeSide && cluster instanceof KubernetesCluster ? kubeSide.faults(cluster) : own;
+      faults = new FaultRunner(planFaults(spec.faults, scale), { sink: journal, pods, net: new KernelNetFaults(ledger, journal), metrics: autoscaler ?? kubeSide?.metrics });
       faults.start(runStart);
       status(`faults: ${spec.faults.map((f) => `${f.name} (${f.kind} on ${f.target} at ${(f.at * scale) / 1000}s)`).join(', ')}`);
     }

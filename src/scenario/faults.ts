@@ -4,7 +4,7 @@ import { boundedDuration, LIMITS, safeName } from './limits.ts';
 
 // The scenario's `faults:` list: scheduled faults, each with a name, a kind, a target (a service or
 // `service/pod-N`), a start offset and, where it applies, a duration. Checks that need the rest of the
-// scenario (services, run length, overlaps, autoscaler) are in checkFaults. docs/faults.md.
+// scenario (services, run length, overlaps, autoscaler, cluster mode) are in checkFaults. docs/faults.md.
 
 const duration = boundedDuration(LIMITS.totalDurationMs);
 const TARGET_RE = /^([a-z][a-z0-9-]*)(?:\/([a-z][a-z0-9-]*-\d+))?$/;
@@ -70,11 +70,12 @@ const family = (k: FaultKind) => (HTTP_KINDS.includes(k) ? 'http' : k === 'packe
 /**
  * Problems of the faults against the rest of the scenario: unknown services, starts at or after the end
  * of the run, two faults of one family overlapping on one target, partition peers, metrics-outage
- * without an autoscaler on its target, names used twice. `add(path, message)` reports each.
+ * without an autoscaler on its target, names used twice, a pod target in Kubernetes mode (`mode`).
+ * `add(path, message)` reports each.
  */
 export function checkFaults(
   faults: readonly FaultSpec[],
-  s: { services: string[]; totalMs: number; autoscaled?: string },
+  s: { services: string[]; totalMs: number; autoscaled?: string; mode?: string },
   add: (path: (string | number)[], message: string) => void,
 ): void {
   const names = new Map<string, number>();
@@ -83,6 +84,7 @@ export function checkFaults(
     if (names.has(f.name)) add([i, 'name'], `fault name "${f.name}" is already used by fault ${names.get(f.name)! + 1}`);
     names.set(f.name, i);
     if (!s.services.includes(service)) add([i, 'target'], s.services.length ? `no service is named "${service}" (services: ${s.services.join(', ')})` : 'faults need the bundled services (this scenario targets a URL)');
+    else if (pod !== undefined && s.mode === 'kubernetes') add([i, 'target'], `in Kubernetes mode a ReplicaSet names the pods (${service}-<hash>-<suffix>): target the service "${service}" (pod-kill and pod-pause take its first ready pod by name)`);
     else if (pod !== undefined && !pod.startsWith(`${service}-`)) add([i, 'target'], `pod "${pod}" is not a pod of ${service} (its pods are ${service}-1, ${service}-2, …)`);
     if (f.at >= s.totalMs) add([i, 'at'], `the fault starts at ${f.at / 1000}s, at or after the end of the run (${s.totalMs / 1000}s)`);
     if (f.kind === 'partition') {

@@ -28,6 +28,7 @@ import { memoryBytes, parseMilliQuantity } from '../../core/quantity.ts';
 import type { KubernetesClusterSpec } from '../../scenario/cluster.ts';
 import { isSafeHost } from '../../scenario/load.ts';
 import type { ScenarioSpec } from '../../scenario/schema.ts';
+import type { FaultablePods, FaultPod, Undo } from '../../core/faults.ts';
 import type { Cluster, ClusterContext, ClusterTarget, ServiceCounters } from '../cluster.ts';
 import { serviceEntry } from '../process.ts';
 import { Informer } from './informer.ts';
@@ -112,7 +113,7 @@ export function loadKubeConfig(c: Pick<KubernetesClusterSpec, 'kubeconfig' | 'co
  * informers; target: the frontend Service's ClusterIP, or target.url with deploy: false.
  * stop: informers off, then the namespace (or the run's objects in a named one) deleted and waited for.
  */
-export class KubernetesCluster implements Cluster {
+export class KubernetesCluster implements Cluster, FaultablePods {
   readonly mode = 'kubernetes';
   private readonly spec: ScenarioSpec;
   private readonly c: KubernetesClusterSpec;
@@ -123,6 +124,7 @@ export class KubernetesCluster implements Cluster {
   private createdNamespace = false;
   private applied: Manifest[] = [];
   private informers: { start(): Promise<void>; stop(): Promise<void> }[] = [];
+  private podInformer?: Informer<V1Pod>;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private metricsPoll?: Promise<void>;
@@ -281,10 +283,46 @@ export class KubernetesCluster implements Cluster {
       new Informer<CoreV1Event>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/events`, list: () => core.listNamespacedEvent({ namespace }), onEvent: (e) => j.event(e), onState: onState('events') }),
       new Informer<V1Deployment>({ kubeConfig: kc, path: `/apis/apps/v1/namespaces/${namespace}/deployments`, list: () => apps.listNamespacedDeployment({ namespace }), onEvent: (e) => j.deployment(e), onState: onState('deployments') }),
       new Informer<V1ReplicaSet>({ kubeConfig: kc, path: `/apis/apps/v1/namespaces/${namespace}/replicasets`, list: () => apps.listNamespacedReplicaSet({ namespace }), onEvent: (e) => j.replicaSet(e), onState: onState('replicasets') }),
-      new Informer<V1Pod>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/pods`, list: () => core.listNamespacedPod({ namespace }), onEvent: (e) => j.pod(e), onState: onState('pods') }),
+      (this.podInformer = new Informer<V1Pod>({ kubeConfig: kc, path: `/api/v1/namespaces/${namespace}/pods`, list: () => core.listNamespacedPod({ namespace }), onEvent: (e) => j.pod(e), onState: onState('pods') })),
     ];
     this.informers = list;
     await Promise.all(list.map((i) => i.start()));
+  }
+
+  /**
+   * The service's pods as the pod informer has them: Running, Ready, not being deleted, labelled
+   * app=<service>, in name order. `url` is set only for an address the harness may reach (loopback or
+   * 198.18.0.0/15: the test control plane's pods); a pod elsewhere gets '' and no control request.
+   */
+  faultPods(service: string): FaultPod[] {
+    const ready = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    return (this.podInformer?.list() ?? [])
+      .filter((p) => p.metadata?.labels?.app === service && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp && ready(p) && p.status?.podIP)
+      .sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1))
+      .map((p) => {
+        const ip = p.status!.podIP!;
+        const port = p.spec?.containers[0]?.ports?.[0]?.containerPort ?? 8080;
+        return { service, name: p.metadata!.name!, ip, url: isSafeHost(ip) ? `http://${ip}:${port}` : '', pid: 0 };
+      });
+  }
+
+  /**
+   * pod-kill: deletes the pod through the API with grace period 0 (a forced deletion, as `kubectl
+   * delete --grace-period=0 --force`): no drain, the node stops its containers at once and the
+   * ReplicaSet controller creates a replacement.
+   */
+  async killPod(_service: string, pod: string): Promise<void> {
+    const uid = this.podInformer?.get(this.namespace, pod)?.metadata?.uid;
+    await this.kc!.makeApiClient(CoreV1Api)
+      .deleteNamespacedPod({ name: pod, namespace: this.namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, ...(uid ? { preconditions: { uid } } : {}) } })
+      .catch((e) => {
+        throw new Error(`deleting pod ${this.namespace}/${pod} failed: ${describe(e)}`);
+      });
+  }
+
+  /** A pod on another machine's node cannot be stopped from here; the test control plane's run wiring pauses its own node's pods. */
+  async pausePod(): Promise<Undo> {
+    throw new Error("pod-pause needs the pod's process on this machine: only on loadscope's test control plane (its virtual node runs the pods)");
   }
 
   /** Pod CPU (cores, a rate as metrics.k8s.io reports it) and memory (working set, bytes) every 5 s. */

@@ -165,6 +165,9 @@ export class KubeJournal {
       const startupMs = created !== undefined ? Math.max(0, Math.round(Date.now() - created)) : undefined;
       this.sink.event({ kind: 'pod.ready', time: t, source: 'kubelet', attrs: { service, pod, ...ip, ...(startupMs !== undefined ? { startupMs } : {}), message: `pod ${pod} ready${ip.ip ? ` at ${ip.ip}` : ''}` } });
     }
+    if (old && ready(old) && !ready(p) && !p.metadata?.deletionTimestamp) {
+      this.sink.event({ kind: 'pod.unready', time: t, source: 'kubelet', attrs: { service, pod, ...ip, message: `pod ${pod} not ready${ip.ip ? ` at ${ip.ip}` : ''}` } });
+    }
     if (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp && e.type === 'updated') {
       this.sink.event({ kind: 'pod.terminating', time: t, source: 'kube-apiserver', attrs: { service, pod, message: `Deleted pod ${pod}` } });
     }

@@ -70,6 +70,9 @@ export function readManifests(dir: string): Manifest[] {
   return out;
 }
 
+/** The backend container's variable holding its node's address (the Downward API's status.hostIP). */
+const NODE_IP_ENV = 'LOADSCOPE_NODE_IP';
+
 /** What plan() needs besides the manifests. */
 export interface PlanOptions {
   runId: string;
@@ -80,7 +83,7 @@ export interface PlanOptions {
   cilium: boolean;
 }
 
-type Container = { name: string; args?: string[]; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
+type Container = { name: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: unknown }[]; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
 
 /**
  * The objects to apply, in order (ConfigMap first, HPA last): the manifests in the run's namespace
@@ -108,6 +111,11 @@ export function plan(manifests: Manifest[], spec: ScenarioSpec, o: PlanOptions):
       const c = podSpec?.template?.spec?.containers?.find((x) => x.name === o2.metadata.name);
       const config = c?.args?.indexOf('--config') ?? -1;
       if (c?.args && config >= 0 && o2.metadata.name === 'backend') c.args[config + 1] = JSON.stringify({ routes: b.routes, default: b.default });
+      // http faults: the backend's fault endpoint answers its node's address too (where the harness calls from on the test control plane)
+      if (c && o2.metadata.name === 'backend' && spec.faults.some((f) => f.kind === 'http-errors' || f.kind === 'http-delay')) {
+        (c.env ??= []).push({ name: NODE_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } });
+        (c.args ??= []).push('--control-from', `$(${NODE_IP_ENV})`);
+      }
       if (c) {
         const req = svc.resources.requests;
         const lim = svc.resources.limits;
