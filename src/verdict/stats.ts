@@ -153,40 +153,79 @@ function need(p: number, total: number): number {
   return Math.max(Math.ceil(fp - ulp(fp)), 1);
 }
 
+/** Every CHECKPOINT-th bucket's cumulative column is built up front; a column between is built when a search first reads it. */
+const CHECKPOINT = 16;
+
+/** Sorted distinct bucket indexes of the windows. */
+function distinctBuckets(windows: SparseHist[]): Int32Array {
+  let top = -1;
+  for (const w of windows) for (const i of w.idx) if (i > top) top = i;
+  const seen = new Uint8Array(top + 1);
+  let d = 0;
+  for (const w of windows)
+    for (const i of w.idx)
+      if (!seen[i]) {
+        seen[i] = 1;
+        d++;
+      }
+  const out = new Int32Array(d);
+  for (let i = 0, k = 0; i <= top; i++) if (seen[i]) out[k++] = i;
+  return out;
+}
+
 /**
  * A stratum's windows as cumulative counts, so a block's count at or below any bucket is two
- * lookups: row j of `cum` holds, per bucket of the stratum's own `keys`, the count of windows
- * before j at or below it.
+ * lookups: column x (one per bucket of the stratum's own `keys`) holds at j the count of windows
+ * before j at or below bucket x. Columns are built as searches read them (most buckets are never
+ * read), each from the checkpoint column below it.
  */
 class CumulativeWindows {
   readonly n: number;
   readonly keys: Int32Array;
-  readonly cum: Uint32Array;
   /** Local bucket position of each global bucket: the last local key at or below it (-1: none). */
   readonly fromGlobal: Int32Array;
+  private readonly cols: (Uint32Array | undefined)[];
+  /** The windows' entries grouped by bucket, in window order: bucket x's are first[x] .. first[x + 1] - 1. */
+  private readonly first: Int32Array;
+  private readonly win: Int32Array;
+  private readonly cnt: Float64Array;
+  /** Count of all the windows at or below each bucket. */
+  private readonly whole: Float64Array;
+  private readonly delta: Float64Array;
 
   constructor(windows: SparseHist[], global: Int32Array) {
-    const distinct = new Set<number>();
-    for (const w of windows) for (const i of w.idx) distinct.add(i);
-    const keys = Int32Array.from(distinct).sort();
+    const keys = distinctBuckets(windows);
     const K = keys.length;
+    const n = windows.length;
     const pos = new Int32Array(K ? keys[K - 1] + 1 : 0);
     keys.forEach((k, j) => (pos[k] = j));
-    this.n = windows.length;
-    this.keys = keys;
-    this.cum = new Uint32Array((windows.length + 1) * K);
-    const dense = new Float64Array(K);
+    const first = new Int32Array(K + 1);
+    for (const w of windows) for (const i of w.idx) first[pos[i] + 1]++;
+    for (let x = 0; x < K; x++) first[x + 1] += first[x];
+    const fill = first.slice(0, K);
+    const win = new Int32Array(first[K]);
+    const cnt = new Float64Array(first[K]);
+    const whole = new Float64Array(K);
     windows.forEach((w, j) => {
-      dense.fill(0);
-      for (let i = 0; i < w.idx.length; i++) dense[pos[w.idx[i]]] += w.cnt[i];
-      const prev = j * K;
-      const row = prev + K;
-      let run = 0;
-      for (let x = 0; x < K; x++) {
-        run += dense[x];
-        this.cum[row + x] = this.cum[prev + x] + run;
+      for (let i = 0; i < w.idx.length; i++) {
+        const x = pos[w.idx[i]];
+        const e = fill[x]++;
+        win[e] = j;
+        cnt[e] = w.cnt[i];
+        whole[x] += w.cnt[i];
       }
     });
+    for (let x = 1; x < K; x++) whole[x] += whole[x - 1];
+    this.n = n;
+    this.keys = keys;
+    this.first = first;
+    this.win = win;
+    this.cnt = cnt;
+    this.whole = whole;
+    this.delta = new Float64Array(n);
+    this.cols = new Array(K);
+    for (let x = CHECKPOINT - 1; x < K; x += CHECKPOINT) this.cols[x] = this.build(x - CHECKPOINT, x);
+    if (K) this.cols[K - 1] ??= this.build(K - 1 - ((K - 1) % CHECKPOINT) - 1, K - 1);
     this.fromGlobal = new Int32Array(global.length);
     let at = -1;
     for (let g = 0; g < global.length; g++) {
@@ -195,19 +234,47 @@ class CumulativeWindows {
     }
   }
 
+  /** Column x from column `from` (< x; -1: none) and the entries of the buckets in between. */
+  private build(from: number, x: number): Uint32Array {
+    const n = this.n;
+    const base = from >= 0 ? this.cols[from]! : undefined;
+    const d = this.delta;
+    d.fill(0);
+    for (let e = this.first[from + 1]; e < this.first[x + 1]; e++) d[this.win[e]] += this.cnt[e];
+    const col = new Uint32Array(n + 1);
+    let run = 0;
+    for (let j = 0; j < n; j++) {
+      run += d[j];
+      col[j + 1] = (base ? base[j + 1] : 0) + run;
+    }
+    return col;
+  }
+
+  /** Column x (0 ≤ x < keys.length). */
+  column(x: number): Uint32Array {
+    const c = this.cols[x];
+    if (c) return c;
+    const from = x - (x % CHECKPOINT) - 1;
+    return (this.cols[x] = this.build(from, x));
+  }
+
   /** Total count of the circular block of `len` windows from `start`. */
   total(start: number, len: number): number {
-    const K = this.keys.length;
-    const x = K - 1;
+    const col = this.cols[this.keys.length - 1]!;
     const end = start + len;
-    if (end <= this.n) return this.cum[end * K + x] - this.cum[start * K + x];
-    return this.cum[this.n * K + x] - this.cum[start * K + x] + this.cum[(end - this.n) * K + x];
+    if (end <= this.n) return col[end] - col[start];
+    return col[this.n] - col[start] + col[end - this.n];
+  }
+
+  /** Count of every window at or below local bucket x (x < 0: 0). */
+  all(x: number): number {
+    return x < 0 ? 0 : this.whole[x];
   }
 }
 
 /**
- * The blocks one replicate drew from a stratum, as row offsets into its cumulative counts: the
- * count at or below bucket x is the sum of cum[plus + x] less the sum of cum[minus + x].
+ * The blocks one replicate drew from a stratum, as window positions into its cumulative counts: the
+ * count at or below bucket x is the sum of column x at `plus` less the sum at `minus`.
  */
 class Draws {
   plus: Int32Array;
@@ -226,14 +293,13 @@ class Draws {
 
   /** Adds the circular block of `len` windows from `start`; returns its total count. */
   add(start: number, len: number): number {
-    const { n, keys } = this.cw;
-    const K = keys.length;
+    const n = this.cw.n;
     const end = start + len;
-    this.minus[this.nm++] = start * K;
-    if (end <= n) this.plus[this.np++] = end * K;
+    this.minus[this.nm++] = start;
+    if (end <= n) this.plus[this.np++] = end;
     else {
-      this.plus[this.np++] = n * K;
-      this.plus[this.np++] = (end - n) * K;
+      this.plus[this.np++] = n;
+      this.plus[this.np++] = end - n;
     }
     return this.cw.total(start, len);
   }
@@ -241,10 +307,11 @@ class Draws {
   /** Count of the drawn windows at or below local bucket x (x < 0: 0). */
   countAt(x: number): number {
     if (x < 0) return 0;
-    const cum = this.cw.cum;
+    const col = this.cw.column(x);
+    const { plus, minus, np, nm } = this;
     let c = 0;
-    for (let i = 0; i < this.np; i++) c += cum[this.plus[i] + x];
-    for (let i = 0; i < this.nm; i++) c -= cum[this.minus[i] + x];
+    for (let i = 0; i < np; i++) c += col[plus[i]];
+    for (let i = 0; i < nm; i++) c -= col[minus[i]];
     return c;
   }
 }
@@ -260,9 +327,7 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   const perStage = opts.perStage ?? true;
   const resamples = plan.resamples;
   const used = strata.filter((s) => s.windows.length > 0);
-  const distinct = new Set<number>();
-  for (const s of used) for (const w of s.windows) for (const i of w.idx) distinct.add(i);
-  const global = Int32Array.from(distinct).sort();
+  const global = distinctBuckets(used.flatMap((s) => s.windows));
   const byName = new Map(
     used.map((s) => {
       const cw = new CumulativeWindows(s.windows, global);
@@ -274,33 +339,79 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   const overall = qs.map(() => new Float64Array(resamples));
   const byStratum = new Map([...byName.keys()].map((name) => [name, qs.map(() => new Float64Array(resamples))]));
   const draw = rng(plan.seed);
-  /**
-   * Percentiles of the windows drawn in `sts` (total count `total`) into out[i][b], by bisection over
-   * the global buckets between `from[i]` and `to[i]` (bucket positions).
-   */
-  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number, from: Int32Array, to: Int32Array, found: Int32Array) => {
-    let floor = 0;
+  /** Where the percentiles of all the windows of `sts` lie (global bucket positions): a replicate's lie near them. */
+  const centre = (sts: typeof stages): Int32Array => {
+    const at = new Int32Array(qs.length);
+    const countAll = (g: number) => sts.reduce((c, st) => c + st.cw.all(st.cw.fromGlobal[g]), 0);
+    const total = global.length ? countAll(global.length - 1) : 0;
+    let g = 0;
     qs.forEach((q, i) => {
-      if (total === 0) return void (out[i][b] = NaN);
       const want = need(q, total);
+      while (g < global.length - 1 && countAll(g) < want) g++;
+      at[i] = g;
+    });
+    return at;
+  };
+  /** Count of the windows drawn in `sts` at or below global bucket position g. */
+  const countUpTo = (sts: typeof stages, g: number): number => {
+    let c = 0;
+    for (const st of sts) c += st.draws.countAt(st.cw.fromGlobal[g]);
+    return c;
+  };
+  /**
+   * Percentiles of the windows drawn in `sts` (total count `total`) into out[i][b]: the first global
+   * bucket between `from[i]` and `to[i]` (bucket positions) whose count reaches the percentile's,
+   * found by galloping out from `guess[i]` and then bisection — the bucket plain bisection finds.
+   */
+  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number, from: Int32Array, to: Int32Array, guess: Int32Array, found: Int32Array) => {
+    let floor = 0;
+    for (let i = 0; i < qs.length; i++) {
+      if (total === 0) {
+        out[i][b] = NaN;
+        continue;
+      }
+      const want = need(qs[i], total);
+      // invariant: no position below lo reaches `want`; hi reaches it, or hi is the range's end
       let lo = Math.max(floor, from[i]);
       let hi = Math.max(lo, to[i]);
+      const g = Math.min(Math.max(guess[i], lo), hi);
+      if (g < hi) {
+        if (countUpTo(sts, g) >= want) {
+          hi = g;
+          for (let step = 1; hi - step >= lo; step *= 2) {
+            if (countUpTo(sts, hi - step) < want) {
+              lo = hi - step + 1;
+              break;
+            }
+            hi -= step;
+          }
+        } else {
+          lo = g + 1;
+          for (let step = 1; g + step < hi; step *= 2) {
+            if (countUpTo(sts, g + step) >= want) {
+              hi = g + step;
+              break;
+            }
+            lo = g + step + 1;
+          }
+        }
+      }
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        let c = 0;
-        for (const st of sts) c += st.draws.countAt(st.cw.fromGlobal[mid]);
-        if (c >= want) hi = mid;
+        if (countUpTo(sts, mid) >= want) hi = mid;
         else lo = mid + 1;
       }
       floor = lo;
       found[i] = lo;
       out[i][b] = highestAtIndex(DEFAULT_LAYOUT, global[lo]);
-    });
+    }
   };
   const whole = { from: new Int32Array(qs.length), to: new Int32Array(qs.length).fill(global.length - 1) };
   const lowest = new Int32Array(qs.length);
   const highest = new Int32Array(qs.length);
   const found = new Int32Array(qs.length);
+  const centreAll = centre(stages);
+  const centreOf = new Map([...byName].map(([name, st]) => [name, centre([st])]));
   for (let b = 0; b < resamples; b++) {
     let grand = 0;
     lowest.fill(global.length - 1);
@@ -318,15 +429,15 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
       if (!st) continue;
       grand += total;
       if (!perStage || total === 0) continue;
-      search([st], total, byStratum.get(ps.name)!, b, whole.from, whole.to, found);
+      search([st], total, byStratum.get(ps.name)!, b, whole.from, whole.to, centreOf.get(ps.name)!, found);
       for (let i = 0; i < qs.length; i++) {
         lowest[i] = Math.min(lowest[i], found[i]);
         highest[i] = Math.max(highest[i], found[i]);
       }
     }
     // a percentile of the merged draws lies between the stages' own percentiles
-    if (perStage) search(stages, grand, overall, b, lowest, highest, found);
-    else search(stages, grand, overall, b, whole.from, whole.to, found);
+    if (perStage) search(stages, grand, overall, b, lowest, highest, centreAll, found);
+    else search(stages, grand, overall, b, whole.from, whole.to, centreAll, found);
   }
   return { overall, byStratum };
 }

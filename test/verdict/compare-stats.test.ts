@@ -162,6 +162,43 @@ test('the whole run\'s percentiles are the same whether or not each stage\'s are
   t.true(fast.byStratum.get('b')![0][0] > 0);
 });
 
+test('the fast percentile search (cumulative columns, galloping) equals merging each replicate\'s drawn windows', (t) => {
+  const r = rng(23);
+  const strata = [
+    { name: 'a', windows: windows(r, 70, 40, 3000, 0.6) },
+    { name: 'b', windows: windows(r, 90, 60, 12000, 0.3) },
+    { name: 'c', windows: windows(r, 33, 5, 800, 0.1) },
+  ];
+  const qs = [1, 50, 90, 99, 100];
+  const plan = planDraws(histSeries(strata), histSeries(strata), 200, 9);
+  const fast = bootstrapQuantiles(strata, qs, plan);
+  // the plain way: redraw the same blocks (the plan's stream, a block at u·n of length f·n, circular), merge, read percentiles
+  const draw = rng(plan.seed);
+  const acc = new HistAcc();
+  const stage = new HistAcc();
+  let checked = 0;
+  for (let b = 0; b < plan.resamples; b++) {
+    acc.clear();
+    for (const ps of plan.stages) {
+      const ws = strata.find((s) => s.name === ps.name)!.windows;
+      const n = ws.length;
+      stage.clear();
+      for (const f of ps.lengths) {
+        const start = Math.floor(draw() * n);
+        const len = Math.min(n, Math.max(1, Math.round(f * n)));
+        for (let k = 0; k < len; k++) {
+          acc.add(ws[(start + k) % n]);
+          stage.add(ws[(start + k) % n]);
+        }
+      }
+      t.deepEqual(qs.map((_, i) => fast.byStratum.get(ps.name)![i][b]), percentiles(stage.sparse(), qs), `stage ${ps.name}, replicate ${b}`);
+    }
+    t.deepEqual(qs.map((_, i) => fast.overall[i][b]), percentiles(acc.sparse(), qs), `whole run, replicate ${b}`);
+    checked++;
+  }
+  t.is(checked, 200);
+});
+
 test('block length: about n^(1/3) for white noise, longer for autocorrelated windows, never above n/3', (t) => {
   const r = rng(3);
   const white = Array.from({ length: 125 }, () => r());
