@@ -3,7 +3,7 @@
 // metrics server; kube-controller-manager's own HPA controller scales the backend Deployment up while
 // the load is high and back down after it falls. Then a run killed mid-way: the next run's sweeps
 // leave nothing of it in the cluster or on the machine.
-import { ApiregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiregistrationV1Api, AutoscalingV2Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import test from 'ava';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -155,4 +155,120 @@ it("a run killed mid-load: the next run's sweeps remove its namespace, Node, API
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) if ((rest = await leftovers(kc, bridge)).length === 0) break;
   t.deepEqual(rest, [], "nothing of the killed run is left after the next run's sweeps");
   t.deepEqual(await leftovers(kc, bridgeOf(r.stdout + r.stderr)), [], 'nor of the next run');
+});
+
+/** One look at the run's namespace through the API: its backend pods and the HPA's ScalingActive condition. */
+interface Seen {
+  time: number;
+  pods: { name: string; ip?: string; ready: boolean; deleting: boolean }[];
+  scalingActive?: { status: string; reason: string };
+}
+
+/** Polls the API every 250 ms while `done` is pending: what the cluster itself says during the run. */
+async function watchCluster(kc: KubeConfig, done: Promise<unknown>): Promise<Seen[]> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const auto = kc.makeApiClient(AutoscalingV2Api);
+  const seen: Seen[] = [];
+  let over = false;
+  void done.then(() => (over = true));
+  while (!over) {
+    const ns = (await core.listNamespace({ labelSelector: 'loadscope.io/run' }).catch(() => ({ items: [] }))).items.find((n) => n.status?.phase === 'Active')?.metadata?.name;
+    if (ns) {
+      const time = Date.now();
+      const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=backend' }).catch(() => ({ items: [] }))).items;
+      const hpa = await auto.readNamespacedHorizontalPodAutoscaler({ namespace: ns, name: 'backend' }).catch(() => undefined);
+      const sa = hpa?.status?.conditions?.find((c) => c.type === 'ScalingActive');
+      seen.push({
+        time,
+        pods: pods.map((p) => ({ name: p.metadata!.name!, ip: p.status?.podIP, ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, deleting: !!p.metadata?.deletionTimestamp })),
+        ...(sa ? { scalingActive: { status: sa.status, reason: sa.reason ?? '' } } : {}),
+      });
+    }
+    await sleep(250);
+  }
+  return seen;
+}
+
+const FAULTS = `faults:
+  - { name: kill-one, kind: pod-kill, target: backend, at: 4s }
+  - { name: lossy, kind: packet-loss, target: backend, at: 8s, duration: 3s, probability: 0.05 }
+  - { name: blind, kind: metrics-outage, target: backend, at: 11s, duration: 8s }
+  - { name: errors, kind: http-errors, target: backend, at: 12s, duration: 3s, share: 0.3, status: 503 }
+  - { name: hang, kind: pod-pause, target: backend, at: 18s, duration: 10s }
+`;
+
+it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its ReplicaSet replaces it; metrics-outage fails the real HPA; pause, loss and http errors on the node\'s pods; nothing is left', async (t) => {
+  t.timeout(150_000);
+  if (!cp) cp = await ControlPlane.up({ dir: join(root, 'cp'), owned: true });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.info.kubeconfig);
+  const file = join(root, 'faults.yaml');
+  const text = scenario(cp.info.kubeconfig, '  - { name: steady, duration: 33s, rate: 40 }\n')
+    .replace('    replicas: 1\n', '    replicas: 2\n')
+    .replace('  minReplicas: 1\n', '  minReplicas: 2\n')
+    .replace('http_req_failed: ["rate < 0.05"]', 'http_req_failed: ["rate < 0.5"]');
+  writeFileSync(file, `${text}${FAULTS}`);
+  const out = join(root, 'faults');
+  const run = startCli(['run', file, '--out', out]);
+  const seen = await watchCluster(kc, run.done);
+  const r = await run.done;
+  const output = r.stdout + r.stderr;
+  t.is(r.code, 0, output.slice(-3000));
+  const journal = readFileSync(join(out, 'events.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  t.deepEqual(journal.filter((x) => x.kind === 'fault.skipped').map((x) => x.attrs.message), [], 'no fault skipped');
+  const start = (name: string) => journal.find((x) => x.kind === 'fault.start' && x.attrs.name === name);
+  const end = (name: string) => journal.find((x) => x.kind === 'fault.end' && x.attrs.name === name);
+  const row = (name: string) => res.faults.find((f: { name: string }) => f.name === name);
+  const backendRoutes = journal.filter((x) => x.kind === 'routing.update' && String(x.attrs.service).endsWith('/backend'));
+
+  // pod-kill: the API no longer has the pod, the ReplicaSet made another that became Ready and routed
+  const kill = start('kill-one');
+  t.truthy(kill, 'fault.start kill-one');
+  t.is(end('kill-one')?.attrs.reason, 'instant');
+  const killed: string = kill.attrs.pods[0];
+  const before = seen.filter((s) => s.time < kill.time);
+  const namesBefore = new Set(before.flatMap((s) => s.pods.map((p) => p.name)));
+  const killedIp = before.flatMap((s) => s.pods).find((p) => p.name === killed)?.ip;
+  t.true(namesBefore.has(killed) && !!killedIp, `the API listed ${killed} before the kill: ${[...namesBefore].join(', ')}`);
+  const after = seen.filter((s) => s.time > kill.time + 200);
+  const gone = after.find((s) => !s.pods.some((p) => p.name === killed));
+  t.truthy(gone, `${killed} is gone from the API after the kill`);
+  const replacement = after.flatMap((s) => s.pods).find((p) => !namesBefore.has(p.name) && p.ready);
+  t.truthy(replacement, `a new backend pod (another name) became Ready: ${JSON.stringify(after.at(-1)?.pods)}`);
+  t.log(`pod-kill: ${killed} deleted, gone from the API ${Math.round(gone!.time - kill.time)} ms after (250 ms polls), replacement ${replacement?.name}`);
+  const out1 = backendRoutes.find((x) => x.time >= kill.time && !x.attrs.backends.some((b: string) => b.startsWith(`${killedIp}:`)));
+  t.truthy(out1, 'routing to the backend without the killed pod\'s address');
+  t.truthy(backendRoutes.find((x) => x.time >= out1.time && x.attrs.backends.length >= 2 && x.attrs.backends.includes(`${replacement!.ip}:8080`)), 'then routing to the replacement too');
+  t.like(row('kill-one'), { kind: 'pod-kill', pods: [killed] });
+  t.is(row('kill-one').endS, row('kill-one').startS);
+
+  // metrics-outage: the real HPA says it cannot get its metrics, from the API and in the journal
+  const blind = start('blind');
+  const blindEnd = end('blind');
+  t.is(blindEnd?.attrs.reason, 'duration');
+  const during = seen.filter((s) => s.time > blind.time && s.time < blindEnd.time + 1000);
+  const off = during.find((s) => s.scalingActive?.status === 'False');
+  t.truthy(off, `ScalingActive False during the outage: ${JSON.stringify(during.map((s) => s.scalingActive))}`);
+  t.regex(off!.scalingActive!.reason, /^FailedGet(Resource|Object)Metric$/);
+  t.true(seen.some((s) => s.time > blindEnd.time && s.scalingActive?.status === 'True'), 'ScalingActive True again after it');
+  t.true(journal.some((x) => x.kind === 'hpa.warning' && x.time > blind.time && x.attrs.reason === 'FailedGetResourceMetric'), 'a FailedGetResourceMetric Event of the HPA');
+  t.regex(String(row('blind').detectedBy), /ScalingActive False \(FailedGet/);
+  t.not(row('blind').recoverS, null);
+
+  // packet-loss and http-errors on the node's pods
+  t.true(row('lossy').packetsDropped > 0, `packets dropped: ${row('lossy').packetsDropped}`);
+  t.true(row('errors').errors > 0, `errors during http-errors: ${JSON.stringify(row('errors'))}`);
+
+  // pod-pause: the node's readiness probe takes the stopped pod out, SIGCONT brings it back
+  const hang = start('hang');
+  const paused: string = hang.attrs.pods[0];
+  const hangEnd = end('hang');
+  const pausedSeen = seen.filter((s) => s.time > hang.time && s.time < hangEnd.time).map((s) => s.pods.find((p) => p.name === paused));
+  t.true(pausedSeen.some((p) => p && !p.ready), `${paused} not Ready while stopped`);
+  t.true(seen.some((s) => s.time > hangEnd.time && s.pods.some((p) => p.name === paused && p.ready)), `${paused} Ready again after SIGCONT`);
+  t.true(journal.some((x) => x.kind === 'pod.unready' && x.attrs.pod === paused && x.time > hang.time), 'pod.unready from the API');
+
+  for (const f of res.faults) t.log(`${f.name} (${f.kind}): detect ${f.detectS} s by ${f.detectedBy}; recover ${f.recoverS} s by ${f.recoveredBy}; ${f.requests} requests, ${f.errors} errors, dropped ${f.packetsDropped}`);
+  t.deepEqual(await leftovers(kc, bridgeOf(output)), [], 'nothing of the run is left');
 });
