@@ -147,13 +147,14 @@ function iidQuantiles(ws: SparseHist[], resamples: number, r: () => number): Flo
   return out;
 }
 
+/** Strata a, b, c of autocorrelated windows: [count, requests per window, median µs, phi] each. */
+const threeStages = (seed: number, specs: [number, number, number, number][]) => {
+  const r = rng(seed);
+  return specs.map(([count, n, median, phi], i) => ({ name: 'abc'[i], windows: windows(r, count, n, median, phi) }));
+};
+
 test('the whole run\'s percentiles are the same whether or not each stage\'s are searched first (the bounds of the fast path)', (t) => {
-  const r = rng(11);
-  const strata = [
-    { name: 'a', windows: windows(r, 40, 30, 3000, 0.5) },
-    { name: 'b', windows: windows(r, 60, 50, 9000, 0.5) },
-    { name: 'c', windows: windows(r, 25, 20, 1500, 0.2) },
-  ];
+  const strata = threeStages(11, [[40, 30, 3000, 0.5], [60, 50, 9000, 0.5], [25, 20, 1500, 0.2]]);
   const plan = planDraws(histSeries(strata), histSeries(strata), 300, 5);
   const fast = bootstrapQuantiles(strata, [50, 90, 99], plan);
   const plain = bootstrapQuantiles(strata, [50, 90, 99], plan, { perStage: false });
@@ -163,12 +164,7 @@ test('the whole run\'s percentiles are the same whether or not each stage\'s are
 });
 
 test('the fast percentile search (cumulative columns, galloping) equals merging each replicate\'s drawn windows', (t) => {
-  const r = rng(23);
-  const strata = [
-    { name: 'a', windows: windows(r, 70, 40, 3000, 0.6) },
-    { name: 'b', windows: windows(r, 90, 60, 12000, 0.3) },
-    { name: 'c', windows: windows(r, 33, 5, 800, 0.1) },
-  ];
+  const strata = threeStages(23, [[70, 40, 3000, 0.6], [90, 60, 12000, 0.3], [33, 5, 800, 0.1]]);
   const qs = [1, 50, 90, 99, 100];
   const plan = planDraws(histSeries(strata), histSeries(strata), 200, 9);
   const fast = bootstrapQuantiles(strata, qs, plan);
