@@ -87,6 +87,74 @@ struct {
 /* The first window the loader has not emitted from lsc_pkt_ring yet; the loader moves it. */
 volatile __u32 ring_drained = 0;
 
+/*
+ * The current window without a clock read per packet: a BPF timer (an hrtimer on CLOCK_MONOTONIC)
+ * fires at every window boundary and stores window + 1 in win_cur1; 0 until the first packet reads
+ * the clock and starts it. A packet between a boundary and the timer's callback (microseconds
+ * late) counts in the window before; win_late_max_ns is the latest callback seen, for the end record.
+ */
+volatile __u32 win_cur1 = 0;
+volatile __u64 win_late_max_ns = 0;
+
+#define LS_CLOCK_MONOTONIC 1
+#define LS_TIMER_ABS 1 /* BPF_F_TIMER_ABS: the expiry is a CLOCK_MONOTONIC time, not a delay */
+
+struct win_timer {
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct win_timer);
+} lsc_win_timer SEC(".maps");
+
+static __always_inline __u64 win_begin(__u32 w)
+{
+	return ls_win_t0 + (__u64)w * ls_win_ns;
+}
+
+static int win_tick(void *map, __u32 *key, struct win_timer *v)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 w = ls_window(now);
+
+	if (now >= ls_win_t0 && now - win_begin(w) > win_late_max_ns)
+		win_late_max_ns = now - win_begin(w);
+	WRITE_ONCE(win_cur1, w + 1);
+	bpf_timer_start(&v->t, win_begin(w + 1), LS_TIMER_ABS);
+	return 0;
+}
+
+/* The window from the clock, starting the boundary timer if nobody has (one caller wins its init). */
+static __noinline __u32 win_from_clock(void)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 w = ls_window(now), zero = 0;
+	struct win_timer *v = bpf_map_lookup_elem(&lsc_win_timer, &zero);
+
+	if (v && bpf_timer_init(&v->t, &lsc_win_timer, LS_CLOCK_MONOTONIC) == 0) {
+		bpf_timer_set_callback(&v->t, win_tick);
+		/* set before the start, so that a callback right after it is the one that stays */
+		WRITE_ONCE(win_cur1, w + 1);
+		if (bpf_timer_start(&v->t, win_begin(w + 1), LS_TIMER_ABS))
+			WRITE_ONCE(win_cur1, 0); /* no timer: every packet reads the clock */
+	}
+	return w;
+}
+
+/* A callback later than the loader's drain (GRACE_NS) would count into an emitted window: the next one takes it. */
+static __always_inline __u32 cur_window(void)
+{
+	__u32 w1 = READ_ONCE(win_cur1), d;
+
+	if (!w1)
+		return win_from_clock();
+	d = READ_ONCE(ring_drained);
+	return w1 - 1 >= d ? w1 - 1 : d;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
@@ -121,11 +189,10 @@ static __always_inline __u8 flow_of(const struct ls_pkt *p)
  * Counts one packet of the interface at filter index ifslot (any, without an interface filter).
  * Each CPU's counts of one interface and direction are written by one program only.
  */
-static __always_inline void count_pkt(const struct ls_ifname *ifname, int ifslot, __u8 dir, __u64 bytes, __u64 now)
+static __always_inline void count_pkt(const struct ls_ifname *ifname, int ifslot, __u8 dir, __u64 bytes, __u32 w)
 {
 	struct pktlat_cnt_key k;
 	struct pktlat_cnt *c, init = { .packets = 1, .bytes = bytes };
-	__u32 w = ls_window(now);
 
 	/* a name matched by a prefix only has no ring slot: it is counted by name, as without a filter */
 	if (ls_filt_ifaces && (__u32)ifslot < ls_n_ifaces) {
@@ -201,11 +268,12 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 {
 	struct ls_ifname dev;
 	struct pktlat_start *st;
-	struct ls_pkt pk;
+	struct ls_pkt pk = {}; /* all set: no path reads a field the header did not fill */
 	const void *l3;
 	__u64 now, key;
 	__u8 flow = PKTLAT_FLOW_ANY;
 	int bad, ifslot;
+	__u32 w;
 
 	ls_dev_name(skb->dev, &dev);
 	ifslot = ls_iface_find(&dev);
@@ -220,11 +288,12 @@ int BPF_PROG(lsc_pkt_queue, struct sk_buff *skb)
 	}
 	if (bad)
 		pk.fp = 0; /* not IP (only without a port or address filter): paired by address and age */
-	now = bpf_ktime_get_ns();
-	count_pkt(&dev, ifslot, PKTLAT_TX, skb->len, now);
-	if (!time_all && samp_hash(pk.fp) >= (ls_window(now) >= samp_from ? samp_new : samp_old))
-		return 0; /* counted, not timed */
+	w = cur_window();
+	count_pkt(&dev, ifslot, PKTLAT_TX, skb->len, w);
+	if (!time_all && samp_hash(pk.fp) >= (w >= samp_from ? samp_new : samp_old))
+		return 0; /* counted, not timed: no clock read */
 
+	now = bpf_ktime_get_ns();
 	key = LS_PTR_ID(skb);
 	st = slot_of(key);
 	if (!st)
@@ -251,12 +320,13 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	struct ls_ifname rx;
 	struct pktlat_start *st = NULL;
 	struct pktlat_lat_key lk;
-	struct ls_pkt pk;
+	struct ls_pkt pk = {}; /* all set: no path reads a field the header did not fill */
 	unsigned char *head, *data;
 	__u64 now, ts, sfp, thr_old, thr_new, key = LS_PTR_ID(skb);
 	__u8 qslot, flow;
 	bool paired = false, counted, bad, ring;
 	int ifslot;
+	__u32 w;
 
 	if (time_all) {
 		st = slot_of(key);
@@ -286,9 +356,10 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 		if (!paired && !counted)
 			return 0;
 	}
-	now = bpf_ktime_get_ns();
+	w = cur_window();
 
 	if (st && paired) {
+		now = bpf_ktime_get_ns(); /* only a timed packet reads the clock */
 		ts = st->ts;
 		sfp = st->fp;
 		qslot = st->ifslot;
@@ -304,11 +375,11 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 		if (READ_ONCE(st->skb) == key && sfp == pk.fp && now >= ts && now - ts <= max_age_ns) {
 			WRITE_ONCE(st->skb, 0);
 			if (ring) {
-				if (!lat_ring_add(ls_window(now), qslot, ifslot, flow, now - ts))
+				if (!lat_ring_add(w, qslot, ifslot, flow, now - ts))
 					ls_stat_inc(LS_STAT_MAP_FULL);
 			} else {
 				__builtin_memcpy(lk.peer, rx.name, LS_IFNAMSIZ);
-				lk.window = ls_window(now);
+				lk.window = w;
 				lk.flow = flow;
 				ls_hist_add(&lsc_lat, &lk, now - ts);
 			}
@@ -322,7 +393,7 @@ int BPF_PROG(lsc_pkt_recv, struct sk_buff *skb)
 	if (ls_need_tuple() && (bad || !ls_pkt_ok(&pk, data)))
 		return 0;
 	/* count the link-layer header too, as the device counters do */
-	count_pkt(&rx, ifslot, PKTLAT_RX, skb->len + (__u32)(data - (head + skb->mac_header)), now);
+	count_pkt(&rx, ifslot, PKTLAT_RX, skb->len + (__u32)(data - (head + skb->mac_header)), w);
 	return 0;
 }
 
@@ -332,7 +403,7 @@ int BPF_PROG(lsc_skb_drop, struct sk_buff *skb, void *location, enum skb_drop_re
 {
 	struct pktlat_drop_key dk;
 	struct ls_ifname dev;
-	struct ls_pkt pk;
+	struct ls_pkt pk = {}; /* all set: no path reads a field the header did not fill */
 	const void *l3;
 
 	ls_dev_name(skb->dev, &dev);
@@ -345,7 +416,7 @@ int BPF_PROG(lsc_skb_drop, struct sk_buff *skb, void *location, enum skb_drop_re
 	}
 	__builtin_memset(&dk, 0, sizeof(dk));
 	__builtin_memcpy(dk.ifname, dev.name, LS_IFNAMSIZ);
-	dk.window = ls_window(bpf_ktime_get_ns());
+	dk.window = cur_window();
 	dk.reason = reason;
 	ls_count_add(&lsc_drops, &dk, 1);
 	return 0;

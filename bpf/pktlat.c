@@ -360,8 +360,10 @@ static void drain(__u32 cutoff, void *p)
 static void end_fields(char *buf, size_t n, const __u64 *stats, void *p)
 {
 	const struct drain_ctx *ctx = p;
-	snprintf(buf, n, ",\"stale\":%llu,\"overwritten\":%llu,\"fidelity\":\"%s\"", (unsigned long long)stats[LS_STAT_STALE],
-		 (unsigned long long)stats[LS_STAT_OVERWRITTEN], ctx->so.full ? "full" : "sampled");
+	/* win_late_us: the latest the kernel's window timer fired after a boundary (packets counted in the window before) */
+	snprintf(buf, n, ",\"stale\":%llu,\"overwritten\":%llu,\"fidelity\":\"%s\",\"win_late_us\":%.3f",
+		 (unsigned long long)stats[LS_STAT_STALE], (unsigned long long)stats[LS_STAT_OVERWRITTEN],
+		 ctx->so.full ? "full" : "sampled", (double)ctx->skel->bss->win_late_max_ns / 1e3);
 }
 
 int main(int argc, char **argv)

@@ -82,8 +82,8 @@ export interface ProbesSummary {
   connections: { opened: number; closed: number; failed: number; openAtEnd: number; durationMs?: HistogramSummary; connectMs?: HistogramSummary };
   drops: { total: number; byReason: { reason: string; iface: string; count: number }[] };
   lostEvents: { total: number; byProbe: Record<string, number> };
-  /** Per loader; pktlat adds the pairs it gave up: stale at receive, or overwritten before it. */
-  loaders: { probe: string; cpuSeconds: number; lines: number; lost: number; stale?: number; overwritten?: number }[];
+  /** Per loader; pktlat adds the pairs it gave up (stale at receive, or overwritten before it) and how late its window timer fired (µs). */
+  loaders: { probe: string; cpuSeconds: number; lines: number; lost: number; stale?: number; overwritten?: number; windowLateUs?: number }[];
 }
 
 const byCount = <T>(key: (x: T) => number) => (a: T, b: T) => key(b) - key(a);
@@ -340,7 +340,7 @@ export class ProbeAccumulator {
       const probe = String(e.attrs.probe);
       const n = (lost?.ringbuf ?? 0) + (lost?.map_full ?? 0);
       lostByProbe[probe] = Math.max(lostByProbe[probe] ?? 0, n);
-      const pairs = probe === 'pktlat' ? { stale: Number(e.attrs.stale ?? 0), overwritten: Number(e.attrs.overwritten ?? 0) } : {};
+      const pairs = probe === 'pktlat' ? { stale: Number(e.attrs.stale ?? 0), overwritten: Number(e.attrs.overwritten ?? 0), ...(e.attrs.windowLateUs !== undefined ? { windowLateUs: Number(e.attrs.windowLateUs) } : {}) } : {};
       return { probe, cpuSeconds: Number(e.attrs.cpuSeconds), lines: Number(e.attrs.lines), lost: n, ...pairs };
     });
     return {

@@ -118,6 +118,7 @@ export class ProbeRecordMapper {
             lost: r.lost,
             stale: r.stale ?? 0,
             overwritten: r.overwritten ?? 0,
+            ...(r.win_late_us !== undefined ? { windowLateUs: r.win_late_us } : {}),
             progs: r.progs ?? {},
             ...(r.bpf_stats !== undefined ? { bpfStats: r.bpf_stats } : {}),
             ...(r.wall_s !== undefined ? { wallS: r.wall_s } : {}),

@@ -179,6 +179,7 @@ class ProbeLoader {
       malformedLines: c.malformed,
       ...(e?.stale !== undefined ? { stale: e.stale } : {}),
       ...(e?.overwritten !== undefined ? { overwritten: e.overwritten } : {}),
+      ...(e?.win_late_us !== undefined ? { windowLateUs: e.win_late_us } : {}),
       ...(e?.progs ? { progs: e.progs } : {}),
       ...(e?.bpf_stats !== undefined ? { bpfStats: e.bpf_stats } : {}),
       ...(e?.wall_s !== undefined ? { wallS: e.wall_s } : {}),

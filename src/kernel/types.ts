@@ -95,6 +95,8 @@ export interface LoaderReport {
   /** pktlat: pairs given up as stale, and queue entries overwritten before their receive. */
   stale?: number;
   overwritten?: number;
+  /** pktlat: the latest its kernel window timer fired after a window boundary, µs (docs/probes.md). */
+  windowLateUs?: number;
   /** Set when the loader died without its end record. */
   incomplete?: boolean;
 }
@@ -260,6 +262,8 @@ export interface EndRecord {
   stale?: number;
   /** pktlat: queue entries within max_age replaced before their receive (a pair lost). */
   overwritten?: number;
+  /** pktlat: the latest the window timer fired after a boundary, µs. */
+  win_late_us?: number;
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
   /** Whether run-time statistics were on (so run_ns counts), the seconds since attach, the online CPUs. */
   bpf_stats?: boolean;

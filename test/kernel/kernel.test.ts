@@ -105,7 +105,15 @@ netTest('sampled fidelity counts exactly what full fidelity counts on the same t
   const until = Date.now() + 3500;
   while (Date.now() < until) await net.traffic(net.nsA, 'client', net.addrB, P, 200, 20_000);
   const a1 = net.counters(net.nsA, net.ifA);
-  for (const h of hs) await h.stop();
+  const reports = [];
+  for (const h of hs) reports.push(await h.stop());
+  // untimed packets read no clock: a kernel timer moves the window at each boundary, and every
+  // loader reports how late it fired; later than the loader's drain (20 ms) would misplace counts
+  for (const r of reports) {
+    const late = r.loaders.pktlat?.windowLateUs;
+    t.log(`window timer: latest ${late} µs after a boundary`);
+    t.true(late !== undefined && late > 0 && late < 20_000, `window timer fired, ${late} µs late at most`);
+  }
 
   const counts = (sink: MemorySink) => {
     const out: Record<string, number> = {};

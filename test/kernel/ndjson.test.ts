@@ -187,3 +187,14 @@ test('probes on that counted no packet of the target make a notice in results.js
   t.is(none.length, 1);
 });
 
+
+test("pktlat's end record carries how late its window timer fired, into probe.end and results' loaders", (t) => {
+  const sink = new MemorySink();
+  const m = new ProbeRecordMapper(sink, 'pktlat');
+  m.handle(parseProbeLine(LINES[0])!);
+  const end = parseProbeLine('{"t":"end","probe":"pktlat","ts":1142025257133,"cpu_s":0.041,"lines":23,"lost":{"ringbuf":0,"map_full":0},"stale":2,"overwritten":1,"fidelity":"sampled","win_late_us":12.345,"progs":{}}');
+  t.truthy(end, 'the end record parses');
+  m.handle(end!);
+  t.is(sink.events('probe.end')[0].attrs.windowLateUs, 12.345);
+  t.deepEqual(summarizeProbes(sink.records).loaders, [{ probe: 'pktlat', cpuSeconds: 0.041, lines: 23, lost: 0, stale: 2, overwritten: 1, windowLateUs: 12.345 }]);
+});
