@@ -339,18 +339,18 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   const overall = qs.map(() => new Float64Array(resamples));
   const byStratum = new Map([...byName.keys()].map((name) => [name, qs.map(() => new Float64Array(resamples))]));
   const draw = rng(plan.seed);
-  /** Where the percentiles of all the windows of `sts` lie (global bucket positions): a replicate's lie near them. */
-  const centre = (sts: typeof stages): Int32Array => {
-    const at = new Int32Array(qs.length);
-    const countAll = (g: number) => sts.reduce((c, st) => c + st.cw.all(st.cw.fromGlobal[g]), 0);
-    const total = global.length ? countAll(global.length - 1) : 0;
+  /** All the windows of `sts`: their count at or below each global bucket position, and where their percentiles lie (a replicate's lie near them). */
+  const shapeOf = (sts: typeof stages): { cdf: Float64Array; centre: Int32Array } => {
+    const cdf = new Float64Array(global.length);
+    for (let g = 0; g < global.length; g++) for (const st of sts) cdf[g] += st.cw.all(st.cw.fromGlobal[g]);
+    const centre = new Int32Array(qs.length);
     let g = 0;
-    qs.forEach((q, i) => {
-      const want = need(q, total);
-      while (g < global.length - 1 && countAll(g) < want) g++;
-      at[i] = g;
-    });
-    return at;
+    for (let i = 0; i < qs.length; i++) {
+      const want = need(qs[i], global.length ? cdf[global.length - 1] : 0);
+      while (g < global.length - 1 && cdf[g] < want) g++;
+      centre[i] = g;
+    }
+    return { cdf, centre };
   };
   /** Count of the windows drawn in `sts` at or below global bucket position g. */
   const countUpTo = (sts: typeof stages, g: number): number => {
@@ -361,9 +361,10 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   /**
    * Percentiles of the windows drawn in `sts` (total count `total`) into out[i][b]: the first global
    * bucket between `from[i]` and `to[i]` (bucket positions) whose count reaches the percentile's,
-   * found by galloping out from `guess[i]` and then bisection — the bucket plain bisection finds.
+   * found by galloping out from a guess and then bisection — the bucket plain bisection finds. The guess:
+   * one count at the whole windows' percentile, then where their counts (`shape`) move by what was missing.
    */
-  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number, from: Int32Array, to: Int32Array, guess: Int32Array, found: Int32Array) => {
+  const search = (sts: typeof stages, total: number, out: Float64Array[], b: number, from: Int32Array, to: Int32Array, shape: { cdf: Float64Array; centre: Int32Array }, found: Int32Array) => {
     let floor = 0;
     for (let i = 0; i < qs.length; i++) {
       if (total === 0) {
@@ -374,7 +375,21 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
       // invariant: no position below lo reaches `want`; hi reaches it, or hi is the range's end
       let lo = Math.max(floor, from[i]);
       let hi = Math.max(lo, to[i]);
-      const g = Math.min(Math.max(guess[i], lo), hi);
+      let g = Math.min(Math.max(shape.centre[i], lo), hi);
+      if (g < hi) {
+        const c = countUpTo(sts, g);
+        const { cdf } = shape;
+        const target = cdf[g] + ((want - c) * cdf[cdf.length - 1]) / total;
+        if (c >= want) hi = g;
+        else lo = g + 1;
+        let z = hi;
+        g = lo;
+        while (g < z) {
+          const m = (g + z) >> 1;
+          if (cdf[m] >= target) z = m;
+          else g = m + 1;
+        }
+      }
       if (g < hi) {
         if (countUpTo(sts, g) >= want) {
           hi = g;
@@ -410,8 +425,8 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
   const lowest = new Int32Array(qs.length);
   const highest = new Int32Array(qs.length);
   const found = new Int32Array(qs.length);
-  const centreAll = centre(stages);
-  const centreOf = new Map([...byName].map(([name, st]) => [name, centre([st])]));
+  const shapeAll = shapeOf(stages);
+  const shapes = new Map([...byName].map(([name, st]) => [name, shapeOf([st])]));
   for (let b = 0; b < resamples; b++) {
     let grand = 0;
     lowest.fill(global.length - 1);
@@ -429,15 +444,15 @@ export function bootstrapQuantiles(strata: HistStratum[], qs: number[], plan: Dr
       if (!st) continue;
       grand += total;
       if (!perStage || total === 0) continue;
-      search([st], total, byStratum.get(ps.name)!, b, whole.from, whole.to, centreOf.get(ps.name)!, found);
+      search([st], total, byStratum.get(ps.name)!, b, whole.from, whole.to, shapes.get(ps.name)!, found);
       for (let i = 0; i < qs.length; i++) {
         lowest[i] = Math.min(lowest[i], found[i]);
         highest[i] = Math.max(highest[i], found[i]);
       }
     }
     // a percentile of the merged draws lies between the stages' own percentiles
-    if (perStage) search(stages, grand, overall, b, lowest, highest, centreAll, found);
-    else search(stages, grand, overall, b, whole.from, whole.to, centreAll, found);
+    if (perStage) search(stages, grand, overall, b, lowest, highest, shapeAll, found);
+    else search(stages, grand, overall, b, whole.from, whole.to, shapeAll, found);
   }
   return { overall, byStratum };
 }
