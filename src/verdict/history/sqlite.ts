@@ -6,13 +6,35 @@ import { migrate } from './schema.ts';
 import type { HistoryStore, RunRecord, ScenarioCount, SeriesPoint } from './types.ts';
 import { fromRow, listSql, metricNamesSql, RUN_COLUMNS, runValues, scenarioCount, SCENARIOS_SQL, seriesSql, type RunRow } from './sql.ts';
 
+const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Puts the file in WAL mode. On a fresh file that other processes open at the same moment, SQLite
+ * answers SQLITE_BUSY at once, without waiting out the busy timeout (the switch upgrades a shared lock,
+ * and waiting there could deadlock): 2 of 120 opens in groups of four failed so. Retried with a short,
+ * growing pause up to the busy timeout.
+ */
+function enableWal(db: Database.Database): void {
+  const end = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let ms = 2; ; ms = Math.min(ms * 2, 100)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() + ms > end) throw e;
+      Atomics.wait(pause, 0, 0, ms);
+    }
+  }
+}
+
 /** The history in one SQLite file (WAL, so a run can record while another reads). */
 export async function openSqliteHistory(file: string): Promise<HistoryStore> {
   let db: Database.Database;
   try {
     mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file, { timeout: 10_000 });
-    db.pragma('journal_mode = WAL');
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    enableWal(db);
     db.pragma('foreign_keys = ON');
   } catch (e) {
     throw new LoadscopeError('ENVIRONMENT', `cannot open the history database ${file}: ${(e as Error).message}`, {
