@@ -18,8 +18,13 @@ interface AcClient {
   on(ev: 'response', fn: (status: number, bytes: number, durationMs: number) => void): void;
   on(ev: 'request' | 'timeout' | 'connError', fn: (...args: unknown[]) => void): void;
   destroy(): void;
+  destroyed: boolean;
   _doRequest(): void;
+  _connect(): void;
 }
+
+/** Pause before a client whose connection failed connects again (the lean engine's pause too). */
+const RECONNECT_PAUSE_MS = 50;
 
 /** One autocannon client; it buffers a request written before it has connected, so it is ready at once. */
 class Conn extends Connection {
@@ -88,7 +93,25 @@ export class AutocannonEngine implements LoadEngine, Client<Conn> {
           s.fail(conn, 'timeout');
           s.fill(conn, now());
         });
-        client.on('connError', () => s.fail(conn, 'conn'));
+        // autocannon connects again at once after a connection error: against a target that is down
+        // that is a busy loop of refused connects, each an error. It waits RECONNECT_PAUSE_MS first
+        // (a few attempts a second per connection, as the lean engine), taking no work meanwhile.
+        const connect = (Object.getPrototypeOf(client) as AcClient)._connect;
+        let failed = false;
+        client.on('connError', () => {
+          s.fail(conn, 'conn');
+          failed = true;
+        });
+        client._connect = function (this: AcClient) {
+          if (!failed) return connect.call(this);
+          failed = false;
+          conn.ready = false;
+          setTimeout(() => {
+            if (this.destroyed || conn.dead || s.stopping) return;
+            conn.ready = true;
+            connect.call(this);
+          }, RECONNECT_PAUSE_MS);
+        };
       },
     };
     const client = new HttpClient(opts);
