@@ -28,11 +28,48 @@ export function warmupMinutes(totalMin: number): number {
   return Math.min(totalMin / 2, Math.max(totalMin * WARMUP_FRACTION, WARMUP_MIN_MINUTES));
 }
 
-/** One RSS reading: minutes since the load began, MiB; the V8 heap in use beside it (to tell a heap leak from the allocator keeping pages). */
+/**
+ * One RSS reading: minutes since the load began, MiB; beside it the main thread's V8 heap (in use and
+ * reserved) and the memory outside any V8 heap it knows of (external, of which ArrayBuffers), to tell
+ * a heap leak from native memory or the allocator keeping pages.
+ */
 export interface RssPoint {
   min: number;
   mib: number;
   heapMib?: number;
+  heapTotalMib?: number;
+  externalMib?: number;
+  arrayBuffersMib?: number;
+}
+
+/** A reading of this process now (RssPoint without its time). */
+export function memoryPoint(): Omit<RssPoint, 'min'> {
+  const m = process.memoryUsage();
+  const mib = (b: number) => b / 2 ** 20;
+  return { mib: mib(m.rss), heapMib: mib(m.heapUsed), heapTotalMib: mib(m.heapTotal), externalMib: mib(m.external), arrayBuffersMib: mib(m.arrayBuffers) };
+}
+
+/**
+ * The slopes (MiB/min) after warm-up of RSS and of each part of it: the main thread's heap in use and
+ * reserved, external, and the rest (RSS − heap reserved − external: the load thread's heap, native
+ * allocations, the allocator's free pages). One line for the soak's output.
+ */
+export function memorySplit(points: readonly RssPoint[], totalMin: number): string {
+  const steady = points.filter((p) => p.min >= warmupMinutes(totalMin));
+  const line = (name: string, y: (p: RssPoint) => number | undefined): string => {
+    const pts = steady.flatMap((p) => (y(p) === undefined ? [] : [{ x: p.min, y: y(p)! }]));
+    const s = slope(pts);
+    return `${name} ${Number.isFinite(s) ? `${s >= 0 ? '+' : ''}${s.toFixed(3)}` : 'n/a'} (${pts.length ? `${pts[0].y.toFixed(1)}→${pts[pts.length - 1].y.toFixed(1)}` : 'no samples'})`;
+  };
+  const rest = (p: RssPoint) => (p.heapTotalMib === undefined || p.externalMib === undefined ? undefined : p.mib - p.heapTotalMib - p.externalMib);
+  return `memory after warm-up, slope MiB/min (first→last MiB): ${[
+    line('RSS', (p) => p.mib),
+    line('heap used', (p) => p.heapMib),
+    line('heap reserved', (p) => p.heapTotalMib),
+    line('external', (p) => p.externalMib),
+    line('of which ArrayBuffers', (p) => p.arrayBuffersMib),
+    line('rest (RSS − heap reserved − external)', rest),
+  ].join(', ')}`;
 }
 
 /** Least-squares slope of y on x; NaN with fewer than two distinct x. */
@@ -148,7 +185,7 @@ async function main(): Promise<number> {
     else if (r.type === 'sample' && r.metric === 'http.errors') errors += r.value;
   };
   const sampler = setInterval(() => {
-    if (loadStart) rss.push({ min: (Date.now() - loadStart) / 60_000, mib: mib(), heapMib: process.memoryUsage().heapUsed / 2 ** 20 });
+    if (loadStart) rss.push({ min: (Date.now() - loadStart) / 60_000, ...memoryPoint() });
   }, 10_000);
   let lastWindows = 0;
   const progress = setInterval(() => {
@@ -168,8 +205,7 @@ async function main(): Promise<number> {
   const r = out.result;
   console.log(`soak: run ${r.outcome}, ${r.http.requests} responses, ${r.http.errors} errors ${JSON.stringify(r.http.errorsByKind)}, ${r.http.rps} req/s, p99 ${r.http.latencyMs?.p99 ?? 'n/a'} ms; autoscaling: ${r.autoscaling ? r.autoscaling.events.map((e) => `${e.from}→${e.to} at ${Math.round(e.t)} s`).join(', ') || 'no rescale' : 'none'}`);
   console.log(`soak: RSS samples (min, MiB): ${rss.map((p) => `${p.min.toFixed(2)}:${p.mib.toFixed(1)}`).join(' ')}`);
-  const heap = rss.filter((p) => p.min >= warmupMinutes(minutes)).map((p) => ({ x: p.min, y: p.heapMib ?? NaN }));
-  console.log(`soak: V8 heap in use after warm-up (informational): slope ${slope(heap).toFixed(3)} MiB/min, ${heap.map((p) => p.y.toFixed(1)).join(' ')}`);
+  console.log(`soak: ${memorySplit(rss, minutes)}`);
   if (ac.signal.aborted) return 130;
   const checks = soakChecks(r, clientResponses, rss, minutes, loadersLost);
   for (const c of checks) console.log(`${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`);
