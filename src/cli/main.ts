@@ -65,7 +65,7 @@ Removes what dead runs left behind (processes, network namespaces, links, cgroup
 also does this when it starts) and prints what it removed.`,
   schemas: `loadscope schemas [--out DIR]
 
-Writes scenario.schema.json and results.schema.json (default: schemas/).`,
+Writes scenario.schema.json, results.schema.json, capacity.schema.json and whatif.schema.json (default: schemas/).`,
 };
 
 const OPTIONS = {

@@ -119,24 +119,28 @@ const MAX_SKIPPED_RUNS = 1000;
 
 /** Why a parsed line is not a record this reader knows, or undefined: its type and the fields every consumer reads. */
 export function recordProblem(r: unknown): string | undefined {
-  if (r === null || typeof r !== 'object' || Array.isArray(r)) return 'not a record';
+  if (!isObj(r)) return 'not a record';
+  // checks written out per type, no closures: it runs once per line of every journal read (~100 ms
+  // of a 10-minute run's two journals in `compare` with three closures made per call)
   const x = r as Record<string, unknown>;
-  const num = (k: string) => typeof x[k] === 'number';
-  const str = (k: string) => typeof x[k] === 'string';
-  const obj = (k: string) => x[k] !== null && typeof x[k] === 'object' && !Array.isArray(x[k]);
   switch (x.type) {
     case 'sample':
-      return str('metric') && num('time') && num('value') && (x.tags === undefined || obj('tags')) ? undefined : 'a sample without metric, time and value';
+      return typeof x.metric === 'string' && typeof x.time === 'number' && typeof x.value === 'number' && (x.tags === undefined || isObj(x.tags)) ? undefined : 'a sample without metric, time and value';
     case 'event':
-      return str('kind') && num('time') && (x.attrs === undefined || obj('attrs')) ? undefined : 'an event without kind and time';
+      return typeof x.kind === 'string' && typeof x.time === 'number' && (x.attrs === undefined || isObj(x.attrs)) ? undefined : 'an event without kind and time';
     case 'run':
-      return num('schemaVersion') && num('startedAt') && str('runId') && str('scenarioName') && Array.isArray(x.plan) && Array.isArray(x.notices) ? undefined : 'a run header without its fields';
+      return typeof x.schemaVersion === 'number' && typeof x.startedAt === 'number' && typeof x.runId === 'string' && typeof x.scenarioName === 'string' && Array.isArray(x.plan) && Array.isArray(x.notices)
+        ? undefined
+        : 'a run header without its fields';
     case 'end':
-      return num('endedAt') && str('outcome') ? undefined : 'an end record without endedAt and outcome';
+      return typeof x.endedAt === 'number' && typeof x.outcome === 'string' ? undefined : 'an end record without endedAt and outcome';
     default:
       return `unknown record type ${JSON.stringify(x.type)?.slice(0, 40) ?? 'undefined'}`;
   }
 }
+
+/** A plain object (not null, not an array). */
+const isObj = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const CHUNK = 4 << 20;
 const NEEDLES = new Map<string, Buffer>();
