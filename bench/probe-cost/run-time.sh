@@ -5,30 +5,34 @@
 # fixed load: pingpong.c over loopback, pinned to CPU 1. The figure is the programs' own run time, so
 # it moves little with what else the machine does, where a throughput ratio moves by percents.
 # Each round runs every build once, in turn; prints per round and the medians. Root. 127.0.0.1 only.
-# Usage: bench/probe-cost/run-time.sh [-r ROUNDS] [-n PINGS] [-p tcp|udp] [-t THRASH] [-f FIDELITY] [DIR ...]
+# Usage: bench/probe-cost/run-time.sh [-r ROUNDS] [-n PINGS] [-p tcp|udp] [-t THRASH] [-f FIDELITY] [-F FILTER] [DIR ...]
 #   DIR       a build's output directory (default bpf/.output)
-#   FIDELITY  sampled (default) or full; the filter is a URL target's: lo, 127.0.0.0/8, the port
+#   FIDELITY  sampled (default) or full
+#   FILTER    the loader's filter options (default a URL target's: --iface lo --cidr 127.0.0.0/8 and
+#             the port); e.g. "--iface lsnone0" times a run the filter turns away at once
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-rounds=5 proto=tcp thrash=0 n=200000 port=45998 fidelity=sampled
-while getopts "r:p:t:n:f:" o; do
+rounds=5 proto=tcp thrash=0 n=200000 port=45998 fidelity=sampled filter=""
+while getopts "r:p:t:n:f:F:" o; do
 	case $o in
-	r) rounds=$OPTARG ;; p) proto=$OPTARG ;; t) thrash=$OPTARG ;; n) n=$OPTARG ;; f) fidelity=$OPTARG ;;
-	*) sed -n '8,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	r) rounds=$OPTARG ;; p) proto=$OPTARG ;; t) thrash=$OPTARG ;; n) n=$OPTARG ;; f) fidelity=$OPTARG ;; F) filter=$OPTARG ;;
+	*) sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 dirs=("${@:-$root/bpf/.output}")
+[ -n "$filter" ] || filter="--iface lo --cidr 127.0.0.0/8 --port $port"
 bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 cc -O2 -o "$bin/pingpong" "$here/pingpong.c"
 for r in $(seq "$rounds"); do
 	for i in "${!dirs[@]}"; do
 		d=${dirs[$i]}
-		"$d/pktlat" --iface lo --cidr 127.0.0.0/8 --port "$port" --fidelity "$fidelity" > "$bin/out" 2> "$bin/err" &
+		# shellcheck disable=SC2086 # the filter is several options
+		"$d/pktlat" $filter --fidelity "$fidelity" > "$bin/out" 2> "$bin/err" &
 		pid=$!
-		for _ in $(seq 100); do grep -q '"t":"ready"' "$bin/out" 2>/dev/null && break; sleep 0.05; done
+		for _ in $(seq 300); do grep -q '"t":"ready"' "$bin/out" 2>/dev/null && break; sleep 0.05; done
 		grep -q '"t":"ready"' "$bin/out" || { echo "loader in $d not ready:"; cat "$bin/err"; exit 1; }
 		ns=$(taskset -c 1 "$bin/pingpong" "$proto" "$n" "$port" "$thrash")
 		kill -TERM "$pid"
