@@ -195,6 +195,7 @@ const FAULTS = `faults:
   - { name: blind, kind: metrics-outage, target: backend, at: 11s, duration: 8s }
   - { name: errors, kind: http-errors, target: backend, at: 12s, duration: 3s, share: 0.3, status: 503 }
   - { name: hang, kind: pod-pause, target: backend, at: 18s, duration: 10s }
+  - { name: narrow, kind: bandwidth, target: frontend, at: 25s, duration: 30s, rate: 50mbit }
 `;
 
 it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its ReplicaSet replaces it; metrics-outage fails the real HPA; pause, loss and http errors on the node\'s pods; nothing is left', async (t) => {
@@ -268,6 +269,10 @@ it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its 
   t.true(pausedSeen.some((p) => p && !p.ready), `${paused} not Ready while stopped`);
   t.true(seen.some((s) => s.time > hangEnd.time && s.pods.some((p) => p.name === paused && p.ready)), `${paused} Ready again after SIGCONT`);
   t.true(journal.some((x) => x.kind === 'pod.unready' && x.attrs.pod === paused && x.time > hang.time), 'pod.unready from the API');
+
+  // a fault still on when the load ends is undone by the run (the tbf on the frontend pod's veth and eth0)
+  t.like(start('narrow')?.attrs, { kind: 'bandwidth', rateBitsPerSecond: 50_000_000 });
+  t.is(end('narrow')?.attrs.reason, 'run end');
 
   for (const f of res.faults) t.log(`${f.name} (${f.kind}): detect ${f.detectS} s by ${f.detectedBy}; recover ${f.recoverS} s by ${f.recoveredBy}; ${f.requests} requests, ${f.errors} errors, dropped ${f.packetsDropped}`);
   t.deepEqual(await leftovers(kc, bridgeOf(output)), [], 'nothing of the run is left');
