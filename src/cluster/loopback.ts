@@ -26,7 +26,7 @@ const QUIESCE_TIMEOUT_MS = 10_000;
 /** Why the loopback cluster is what it is; shown as a notice by the CLI and the report. */
 export const LOOPBACK_NOTICE =
   'loopback cluster: pods are processes on 127.0.0.1 ports and the frontend round-robins over the backend replicas in userland ' +
-  '(no network namespaces, no VIP load balancing, no cgroup limits, no readiness probes after start; pod CPU and memory are the processes\' own)';
+  '(no network namespaces, no VIP load balancing, no cgroup limits; the backend\'s readiness probe runs as in the local cluster; pod CPU and memory are the processes\' own)';
 
 /** Counters a pod reported at its last scrape. */
 interface Usage {
@@ -86,10 +86,10 @@ class LoopbackPods implements PodDriver<ProcessPod> {
     return fe;
   }
 
-  async route(_service: string, pods: ProcessPod[]): Promise<RouteUpdate> {
+  async route(_service: string, pods: ProcessPod[], drain: boolean): Promise<RouteUpdate> {
     const fe = this.frontend!.svc!;
     const urls = pods.map((p) => p.svc!.url);
-    const answer = JSON.parse(await control(fe.url, 'PUT', this.token, JSON.stringify({ backends: urls }))) as { generation?: number; quiesced?: boolean };
+    const answer = JSON.parse(await control(fe.url, 'PUT', this.token, JSON.stringify({ backends: urls }), undefined, drain)) as { generation?: number; quiesced?: boolean };
     this.generation = answer.generation ?? this.generation + 1;
     return { attrs: { via: 'frontend', generation: this.generation, urls, quiesced: answer.quiesced !== false }, router: 'frontend', none: 'no backend' };
   }
@@ -151,7 +151,17 @@ export class LoopbackCluster implements Cluster, Scalable, PodMetricsSource, Fau
     private readonly ctx: ClusterContext,
   ) {
     this.pods = new LoopbackPods(spec, ctx);
-    this.sets = new ReplicaSets(this.pods, ctx.sink, { cluster: 'loopback', startsAtOnce: 2, restartBackoffMs: 1000, maxRestartBackoffMs: 1000 });
+    // The backend's readiness probe as in the local cluster: a hung process (pod-pause) leaves the
+    // frontend's list after failureThreshold failed probes and rejoins when it answers again.
+    const r = spec.services.backend.readinessProbe;
+    const readiness = { periodMs: r.periodSeconds * 1000, timeoutMs: r.timeoutSeconds * 1000, failureThreshold: r.failureThreshold, successThreshold: r.successThreshold };
+    this.sets = new ReplicaSets(this.pods, ctx.sink, {
+      cluster: 'loopback',
+      startsAtOnce: 2,
+      restartBackoffMs: 1000,
+      maxRestartBackoffMs: 1000,
+      readiness: (service) => (service === 'backend' ? readiness : undefined),
+    });
     // Routing starts with the frontend, which takes the backend's first pods on its command line.
     this.sets.add('backend', spec.services.backend.replicas, false);
     this.faults = new ProcessPodFaults((service) => (service === 'backend' ? this.sets.pods(service) : []), ctx.ledger);
@@ -312,12 +322,12 @@ function unknownService(service: string): LoadscopeError {
   return new LoadscopeError('INTERNAL', `the loopback cluster has no service "${service}" (backend, frontend)`);
 }
 
-/** One request to the frontend's control endpoint (src/services/control.ts); resolves the body of a 200. */
-export function control(baseUrl: string, method: 'GET' | 'PUT', token: string, body?: string, timeoutMs = QUIESCE_TIMEOUT_MS + 5000): Promise<string> {
+/** One request to the frontend's control endpoint (src/services/control.ts); resolves the body of a 200. A PUT without `drain` answers once the list is in place. */
+export function control(baseUrl: string, method: 'GET' | 'PUT', token: string, body?: string, timeoutMs = QUIESCE_TIMEOUT_MS + 5000, drain = true): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${token}`, connection: 'close' };
     if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    const req = http.request(`${baseUrl}/_loadscope/backends`, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(`${baseUrl}/_loadscope/backends${drain ? '' : '?drain=0'}`, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -51,8 +51,13 @@ export interface PodDriver<P extends Pod> {
   create(pod: Pod): P;
   /** Makes what the pod runs in and starts its process; resolves when it is ready. `signal` cancels the start only. */
   start(pod: P, signal: AbortSignal): Promise<RunningService>;
-  /** Points the service's routing at exactly `pods` (ready, not terminating); rejects when the update failed. */
-  route(service: string, pods: P[]): Promise<RouteUpdate>;
+  /**
+   * Points the service's routing at exactly `pods` (ready, not terminating); rejects when the update
+   * failed. `drain`: a pod leaves because it terminates, and the router may hold the answer until its
+   * requests in flight are done (the loopback frontend does); otherwise (a pod failed, unready, or
+   * joining) the update answers as soon as it is in place — nobody waits on a hung pod.
+   */
+  route(service: string, pods: P[], drain: boolean): Promise<RouteUpdate>;
   /** The pod is out of routing and about to get SIGTERM (the last moment it can be read). */
   draining?(pod: P): Promise<void>;
   /** The pod's final counters, once its process exited. */
@@ -394,7 +399,7 @@ export class ReplicaSets<P extends Pod> {
     this.sink.event({ kind: 'pod.terminating', time: pod.terminatingTime, source: 'cluster', attrs: { service: set.name, pod: pod.name, reason, message: `Deleted pod ${pod.name} (${reason})` } });
     await pod.booting;
     if (!pod.svc || pod.phase === 'Failed' || pod.removed) return;
-    if (wasReady) await this.route(set, `pod ${pod.name} terminating`);
+    if (wasReady) await this.route(set, `pod ${pod.name} terminating`, true);
     await this.driver.draining?.(pod);
     const t0 = now();
     const exit = await pod.svc.stop();
@@ -420,14 +425,14 @@ export class ReplicaSets<P extends Pod> {
   }
 
   /** Sends the routing the service's ready, non-terminating pods; one update at a time, in order. */
-  private route(set: ReplicaSet<P>, reason: string): Promise<void> {
+  private route(set: ReplicaSet<P>, reason: string, drain = false): Promise<void> {
     const run = async () => {
       if (this.halting || !set.routed) return;
       const pods = set.pods.filter((p) => p.ready && !p.terminating && p.svc);
       const t0 = now();
       let u: RouteUpdate;
       try {
-        u = await this.driver.route(set.name, pods);
+        u = await this.driver.route(set.name, pods, drain);
       } catch (err) {
         this.sink.event({ kind: 'routing.failed', time: now(), source: 'cluster', attrs: { service: set.name, reason, message: `routing update failed: ${(err as Error).message}` } });
         return;

@@ -79,7 +79,7 @@ const readinessProbe = z
     failureThreshold: z.number().int().min(1).max(100).default(3).meta({ description: 'Consecutive failures that take a ready pod out of routing (default 3).' }),
     successThreshold: z.number().int().min(1).max(100).default(1).meta({ description: 'Consecutive successes that bring it back (default 1).' }),
   })
-  .meta({ description: 'Readiness probing of each pod (local cluster): a pod whose probe fails leaves routing until it answers again.' });
+  .meta({ description: 'Readiness probing of each pod (local cluster; the loopback cluster probes its backend processes): a pod whose probe fails leaves routing until it answers again.' });
 
 export type ReadinessProbeSpec = z.output<typeof readinessProbe>;
 const probeDefaults = readinessProbe.parse({});

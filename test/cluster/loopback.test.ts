@@ -122,6 +122,23 @@ test('a removed backend finishes its in-flight request; the PUT answers once it 
   t.is((await request(`${fe.url}/slow`)).headers['x-served-by'], 'fast');
 });
 
+test('PUT ?drain=0 (a failed or hung backend leaves): answered as soon as the list is in place, the removed backend\'s request still ends', async (t) => {
+  const slow = await serviceFor(t, { role: 'backend', name: 'slow', config: { routes: { '/slow': { delayMs: 700 } } } });
+  const fast = await serviceFor(t, { role: 'backend', name: 'fast' });
+  const fe = await serviceFor(t, { role: 'frontend', name: 'nodrain-fe', backends: [slow.url] });
+  const inflight = request(`${fe.url}/slow`);
+  await sleep(150);
+  const t0 = now();
+  const put = JSON.parse(await control(fe.url, 'PUT', '', JSON.stringify({ backends: [fast.url] }), undefined, false));
+  const waited = now() - t0;
+  t.false(put.quiesced, 'the removed backend still had its request in flight');
+  t.true(waited < 300, `PUT answered after ${waited.toFixed(0)} ms, not when the 700 ms request ended`);
+  t.is((await request(`${fe.url}/x`)).headers['x-served-by'], 'fast', 'new requests go to the new list at once');
+  const r = await inflight;
+  t.is(r.status, 200);
+  t.is(r.headers['x-served-by'], 'slow');
+});
+
 test('a pod stopped while still listed (no removal first) costs no idempotent request: retried on another backend', async (t) => {
   const [a, b] = await Promise.all([serviceFor(t, { role: 'backend', name: 'gone' }), serviceFor(t, { role: 'backend', name: 'stays' })]);
   const fe = await serviceFor(t, { role: 'frontend', name: 'retry-fe', backends: [a.url, b.url] });

@@ -333,24 +333,41 @@ kernel('after a harness dies mid-fault, the next sweep continues the stopped pod
   t.deepEqual(readdirSync(ledgers).filter((x) => x.endsWith('.json')), []);
 });
 
-test.serial('on the loopback cluster: pod-kill and http-errors act on backend processes; wire faults are skipped with a notice', async (t) => {
+test.serial('on the loopback cluster: pod-kill, pod-pause (readiness takes the hung process out of the frontend\'s list) and http-errors act on backend processes; wire faults are skipped with a notice', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ls-faults-loopback-'));
   const text = `name: faults-loopback
 cluster: { mode: loopback }
-services: { backend: { replicas: 2 } }
-stages: [{ duration: 7s, rate: 100 }]
+services:
+  backend:
+    replicas: 3
+    readinessProbe: { periodSeconds: 0.5, timeoutSeconds: 0.3, failureThreshold: 2 }
+stages: [{ duration: 9s, rate: 100 }]
 probes: off
 faults:
-  - { name: kill-one, kind: pod-kill, target: backend, at: 1s }
-  - { name: errors, kind: http-errors, target: backend, at: 3s, duration: 3s, share: 0.5, status: 502 }
+  - { name: kill-one, kind: pod-kill, target: backend/backend-1, at: 1s }
+  - { name: hang-one, kind: pod-pause, target: backend/backend-2, at: 1.5s, duration: 2.5s }
+  - { name: errors, kind: http-errors, target: backend, at: 5s, duration: 3s, share: 0.5, status: 502 }
   - { name: lossy, kind: packet-loss, target: backend, at: 2s, duration: 1s, probability: 0.1 }
 `;
   const out = await runScenario(parseScenario(text, join(dir, 'faults-loopback.yaml')), { outDir: dir });
   const j = journal(dir);
   t.is(j.events('pod.failed')[0]?.attrs.signal, 'SIGKILL');
-  t.true(j.events('pod.ready').some((e) => e.attrs.pod === 'backend-3'), 'the killed process was replaced');
-  t.deepEqual(out.result.faults!.map((f) => f.name), ['kill-one', 'errors']);
-  const errs = out.result.faults![1];
+  t.true(j.events('pod.ready').some((e) => e.attrs.pod === 'backend-4'), 'the killed process was replaced');
+  t.deepEqual(out.result.faults!.map((f) => f.name), ['kill-one', 'hang-one', 'errors']);
+  // the hung process: out of the frontend's list after its probe failed twice, back once it answers
+  const pause = j.events('fault.start').find((e) => e.attrs.name === 'hang-one')!;
+  const unready = j.events('pod.unready').find((e) => e.attrs.pod === 'backend-2');
+  t.truthy(unready, 'the hung process was taken out by its readiness probe');
+  const bound = 500 + 2 * 500 + 300;
+  t.true(unready!.time - pause.time >= 500 && unready!.time - pause.time <= bound, `unready ${Math.round(unready!.time - pause.time)} ms after the pause (bound ${bound} ms)`);
+  t.true(j.events('routing.update').some((e) => e.time >= unready!.time && !(e.attrs.pods as string[]).includes('backend-2')), 'the frontend\'s list left it');
+  const back = j.events('pod.ready').find((e) => e.attrs.pod === 'backend-2' && e.attrs.recovered === true);
+  t.truthy(back, 'it rejoined after SIGCONT');
+  t.true(j.events('routing.update').some((e) => e.time >= back!.time && (e.attrs.pods as string[]).includes('backend-2')), 'the frontend\'s list has it again');
+  const hang = out.result.faults![1];
+  t.true(hang.detectS! >= 0.5 && hang.detectS! <= bound / 1000, `detected after ${hang.detectS} s`);
+  t.not(hang.recoverS, null);
+  const errs = out.result.faults![2];
   const inside = out.result.windows.filter((w) => w.t >= Math.ceil(errs.startS) && w.t + 1 <= Math.floor(errs.endS!));
   const share = inside.reduce((a, w) => a + w.errors, 0) / inside.reduce((a, w) => a + w.rps, 0);
   t.true(Math.abs(share - 0.5) < 0.12, `observed share ${share}`);
