@@ -11,6 +11,7 @@ import { balancer } from '../../src/kernel/balancer.ts';
 import { renderCapacity } from '../../src/render/capacity.ts';
 import { runScenario } from '../../src/run/run.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
+import { capacityDocSchema } from '../../src/verdict/schemas.ts';
 import { capacitySearch, findKnee, parseSlo, replicasNeeded, stepScenario, type CapacityStep } from '../../src/verdict/capacity.ts';
 import { LoadscopeError } from '../../src/core/errors.ts';
 import { needs } from '../helpers/needs.ts';
@@ -83,6 +84,8 @@ kernel('acceptance: capacity finds a maximum rate within 15% of the closed-model
 
   const lines: string[] = [];
   const doc = await capacitySearch(scenario, { outDir: join(tmp, 'cap'), stepMs: 4000, startRate: 60, precision: 0.08, maxSteps: 8, forRate: 250, onProgress: (l) => lines.push(l) });
+  const valid = capacityDocSchema.safeParse(JSON.parse(JSON.stringify(doc)));
+  t.true(valid.success, `capacity.json against its schema: ${valid.error?.message ?? ''}`);
   for (const s of doc.steps) t.log(`step ${s.index} ${s.phase} ${s.rate}/s: served ${s.throughput.toFixed(1)}/s, mean ${s.latencyMs?.mean.toFixed(1)} ms, p99 ${s.latencyMs?.p99.toFixed(1)} ms, ${s.pass ? 'pass' : 'FAIL'}`);
   const after = await saturate('closed-after');
   t.log(`closed-model saturation: ${before.toFixed(1)} req/s before the search, ${after.toFixed(1)} after`);

@@ -11,6 +11,7 @@ import { balancer } from '../../src/kernel/balancer.ts';
 import { renderWhatif } from '../../src/render/whatif.ts';
 import { runScenario } from '../../src/run/run.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
+import { whatifDocSchema } from '../../src/verdict/schemas.ts';
 import { whatif, type WhatifDoc } from '../../src/verdict/whatif.ts';
 import { LoadscopeError } from '../../src/core/errors.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -116,6 +117,8 @@ kernel('CLI: whatif on the recorded run prints the table and writes whatif.json 
   t.regex(r.stdout, /over SLO: {2}measured \d+ s; estimated \d+ s with the recorded replicas, \d+ s with the replayed ones/);
   const doc = JSON.parse(readFileSync(join(out, 'whatif.json'), 'utf8')) as WhatifDoc;
   t.is(doc.overSlo.capacityPerReplica, 100);
+  const valid = whatifDocSchema.safeParse(doc);
+  t.true(valid.success, `whatif.json against its schema: ${valid.error?.message ?? ''}`);
   t.true(readFileSync(join(out, 'whatif.html'), 'utf8').includes('whatif-rec'));
 });
 
