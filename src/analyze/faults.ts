@@ -53,7 +53,9 @@ export function faultsBlock(
       (w.rps > 0 && w.errors / w.rps > baseErrRate + ERROR_RATE_MARGIN && w.errors / w.rps > 2 * baseErrRate) ||
       (slows && baseP99 !== null && w.latencyMs.p99 !== null && w.latencyMs.p99 > P99_FACTOR * baseP99 + 1);
     const after = (t: number, kinds: string[], pred: (e: RunEvent) => boolean) => events.find((e) => e.time >= t && kinds.includes(e.kind) && pred(e));
-    const routesTo = (e: RunEvent) => (e.attrs.service === service ? names(e.attrs.pods) : undefined);
+    // a Kubernetes Service's router (kube/endpoints.ts) names the Service namespace/name and its pods namespace.pod
+    const ofService = (e: RunEvent) => e.attrs.service === service || str(e.attrs.service).endsWith(`/${service}`);
+    const routesTo = (e: RunEvent) => (ofService(e) ? names(e.attrs.pods).map((p) => p.slice(p.indexOf('.') + 1)) : undefined);
     let detect: { t: number; by: string } | undefined;
     let recover: { t: number; by: string } | undefined;
     switch (kind) {
@@ -61,7 +63,7 @@ export function faultsBlock(
       case 'pod-pause': {
         const out = after(start, ['routing.update'], (e) => !!routesTo(e) && pods.every((p) => !routesTo(e)!.includes(p)));
         if (out) detect = { t: out.time, by: `routing to ${service} without ${pods.join(', ')}` };
-        const before = [...events].reverse().find((e) => e.kind === 'routing.update' && e.time <= start && e.attrs.service === service);
+        const before = [...events].reverse().find((e) => e.kind === 'routing.update' && e.time <= start && ofService(e));
         const size = before ? names(before.attrs.pods).length : pods.length;
         const back =
           kind === 'pod-kill'

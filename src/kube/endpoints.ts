@@ -138,7 +138,8 @@ export class ServiceRouter {
                 this.skip(`${key}/${addr}`, `endpoint ${addr} of ${key} is outside 198.18.0.0/15: not routed`);
                 continue;
               }
-              const pod = `${ep.targetRef?.namespace ?? ns}.${ep.targetRef?.name ?? addr}`.slice(0, 63);
+              // the whole name in the journal; the balancer's table takes 63 bytes of it (program)
+              const pod = `${ep.targetRef?.namespace ?? ns}.${ep.targetRef?.name ?? addr}`;
               table.add(`${pod}=${addr}:${port}`);
             }
           }
@@ -171,7 +172,8 @@ export class ServiceRouter {
     const t0 = now();
     const generation = r.generation + 1;
     try {
-      await lb.send(`backends ${r.id} ${generation} ${table.join(' ')}`.trim());
+      const wire = table.map((b) => `${b.slice(0, b.indexOf('=')).slice(0, 63)}${b.slice(b.indexOf('='))}`);
+      await lb.send(`backends ${r.id} ${generation} ${wire.join(' ')}`.trim());
     } catch (err) {
       this.failed(key, vip, err);
       return;

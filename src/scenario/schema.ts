@@ -380,7 +380,7 @@ export const scenarioSchema = z
     });
     checkFaults(
       s.faults,
-      { services: 'url' in s.target ? [] : ['backend', 'frontend'], totalMs: total, ...(s.autoscaler ? { autoscaled: s.autoscaler.scaleTargetRef.name } : {}) },
+      { services: 'url' in s.target ? [] : ['backend', 'frontend'], totalMs: total, mode: s.cluster.mode, ...(s.autoscaler ? { autoscaled: s.autoscaler.scaleTargetRef.name } : {}) },
       (path, message) => ctx.addIssue({ code: 'custom', path: ['faults', ...path], message }),
     );
     const tctx = thresholdContext(s);

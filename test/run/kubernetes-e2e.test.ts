@@ -230,7 +230,8 @@ it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its 
   const killed: string = kill.attrs.pods[0];
   const before = seen.filter((s) => s.time < kill.time);
   const namesBefore = new Set(before.flatMap((s) => s.pods.map((p) => p.name)));
-  const killedIp = before.flatMap((s) => s.pods).find((p) => p.name === killed)?.ip;
+  // its address from the last poll before the kill that had one (the first polls may predate it: Pending, no IP yet)
+  const killedIp = before.flatMap((s) => s.pods).filter((p) => p.name === killed && p.ip).at(-1)?.ip;
   t.true(namesBefore.has(killed) && !!killedIp, `the API listed ${killed} before the kill: ${[...namesBefore].join(', ')}`);
   const after = seen.filter((s) => s.time > kill.time + 200);
   const gone = after.find((s) => !s.pods.some((p) => p.name === killed));
@@ -243,6 +244,10 @@ it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its 
   t.truthy(backendRoutes.find((x) => x.time >= out1.time && x.attrs.backends.length >= 2 && x.attrs.backends.includes(`${replacement!.ip}:8080`)), 'then routing to the replacement too');
   t.like(row('kill-one'), { kind: 'pod-kill', pods: [killed] });
   t.is(row('kill-one').endS, row('kill-one').startS);
+  // results.json: detected when the Service's routing (namespace/name, pods namespace.pod) left the pod
+  t.true(row('kill-one').detectS !== null && row('kill-one').detectS < 5, `pod-kill detected after ${row('kill-one').detectS} s by ${row('kill-one').detectedBy}`);
+  t.regex(String(row('kill-one').detectedBy), new RegExp(`without ${killed}`));
+  t.not(row('kill-one').recoverS, null, 'recovered when a replacement was routed');
 
   // metrics-outage: the real HPA says it cannot get its metrics, from the API and in the journal
   const blind = start('blind');
@@ -269,6 +274,8 @@ it('faults in Kubernetes mode: pod-kill deletes the pod through the API and its 
   t.true(pausedSeen.some((p) => p && !p.ready), `${paused} not Ready while stopped`);
   t.true(seen.some((s) => s.time > hangEnd.time && s.pods.some((p) => p.name === paused && p.ready)), `${paused} Ready again after SIGCONT`);
   t.true(journal.some((x) => x.kind === 'pod.unready' && x.attrs.pod === paused && x.time > hang.time), 'pod.unready from the API');
+  t.not(row('hang').detectS, null, `pod-pause detected by routing: ${row('hang').detectedBy}`);
+  t.not(row('hang').recoverS, null, `pod-pause recovered: ${row('hang').recoveredBy}`);
 
   // a fault still on when the load ends is undone by the run (the tbf on the frontend pod's veth and eth0)
   t.like(start('narrow')?.attrs, { kind: 'bandwidth', rateBitsPerSecond: 50_000_000 });

@@ -5,7 +5,8 @@ import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MANIFESTS, plan, readManifests } from '../../src/cluster/kubernetes/manifests.ts';
 import { checkFaults, faultsSchema } from '../../src/scenario/faults.ts';
-import { loadScenario } from '../../src/scenario/load.ts';
+import type { LoadscopeError } from '../../src/core/errors.ts';
+import { loadScenario, parseScenario } from '../../src/scenario/load.ts';
 
 const problems = (faults: unknown[], mode: string) => {
   const out: string[] = [];
@@ -37,4 +38,16 @@ test('http faults give the backend Deployment --control-from its node\'s address
   const plain = backend({ ...spec, faults: kill });
   t.false(plain.args.includes('--control-from'));
   t.is(plain.env, undefined);
+});
+
+test('a pod target in a Kubernetes-mode scenario is a validation error at its line and column', (t) => {
+  const text = `name: k8s-pod-target
+cluster: { mode: kubernetes }
+stages: [{ duration: 30s, rate: 10 }]
+faults:
+  - { name: kill, kind: pod-kill, target: backend/backend-2, at: 5s }
+`;
+  const e = t.throws(() => parseScenario(text, 'k8s.yaml')) as LoadscopeError & { problems?: { file: string; line: number; col: number; message: string }[] };
+  const located = (e.problems ?? []).map((p) => `${p.file}:${p.line}:${p.col} ${p.message}`);
+  t.true(located.some((l) => /^k8s\.yaml:5:\d+ .*a ReplicaSet names the pods/.test(l)), located.join('\n') || e.message);
 });
