@@ -14,7 +14,7 @@ import { bin, repoRoot, runCli } from '../helpers/cli.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'loadscope-compare-runs-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** ~24 s of open-model load on the bundled backend; `cpuMs` of busy work per request (45% of a core at 4.5 ms, 90% at 9 ms: twice the work shows in the tail as queueing, well above a run's own noise). */
+/** ~34 s of open-model load on the bundled backend; `cpuMs` of busy work per request (45% of a core at 4.5 ms, 90% at 9 ms: twice the work shows in the tail as queueing, well above a run's own noise). */
 const scenario = (cpuMs: number) => `name: compare-acceptance
 services:
   backend:
@@ -24,7 +24,7 @@ requests:
   - { method: GET, path: /api/items }
 stages:
   - { name: warm, duration: 4s, rate: 50 }
-  - { name: steady, duration: 20s, rate: 100 }
+  - { name: steady, duration: 30s, rate: 100 }
 `;
 
 /**
