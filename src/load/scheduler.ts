@@ -5,6 +5,7 @@ import { defaultMaxConnections } from '../scenario/schema.ts';
 import { paceArrivals } from './arrivals.ts';
 import { Pacer } from './pacer.ts';
 import type { EngineSummary, LatencyBasis, LoadPlan } from './types.ts';
+import { endNotices, relSeconds } from './notices.ts';
 import { WindowRecorder } from './windows.ts';
 
 const DRAIN_GRACE_MS = 3000;
@@ -222,12 +223,8 @@ export class Scheduler<C extends Connection> {
   private endNotices(cut: number): void {
     const t = now();
     if (this.outage) this.notice(t, 'conn', `target still unreachable at the end of the load (connection errors since ${this.rel(this.outage.from)} s): ${this.outage.n} request${this.outage.n === 1 ? '' : 's'} failed, counted as errors of kind conn`);
-    const k = this.recorder.totals;
-    const first = (kind: string) => this.rel(k.get(kind)!.first);
-    if (k.has('timeout')) this.notice(t, 'timeout', `${k.get('timeout')!.n} request(s) timed out (no answer within the request timeout, ${this.plan.requestTimeoutMs} ms), the first at ${first('timeout')} s: counted as errors of kind timeout, with the timeout as their latency`);
-    if (k.has('http_5xx')) this.notice(t, 'http_5xx', `${k.get('http_5xx')!.n} response(s) were HTTP 5xx, the first at ${first('http_5xx')} s: counted as errors of kind http_5xx`);
     if (this.outageNotices > OUTAGE_NOTICES_MAX) this.notice(t, 'conn', `${this.outageNotices} spells of connection errors in all (the first ${OUTAGE_NOTICES_MAX} have a notice each)`);
-    if (this.dropped > 0) this.notice(t, 'dropped', `${this.dropped} open-model arrival(s) were never sent: no connection of the pool was free before their stage ended (counted as dropped)`);
+    for (const n of endNotices({ totals: this.recorder.totals, runStart: this.plan.runStart, requestTimeoutMs: this.plan.requestTimeoutMs, dropped: this.dropped, droppedWhy: 'no connection of the pool was free before their stage ended' })) this.notice(t, n.notice, n.message);
     if (cut > 0) this.notice(t, 'cutoff', `${cut} request(s) were still unanswered ${DRAIN_GRACE_MS / 1000} s after the load ended (in flight at cut-off: neither answered nor errors)`);
   }
 
@@ -237,7 +234,7 @@ export class Scheduler<C extends Connection> {
 
   /** Seconds since the run's start, to 0.1 s. */
   private rel(t: number): string {
-    return ((t - this.plan.runStart) / 1000).toFixed(1);
+    return relSeconds(t, this.plan.runStart);
   }
 
   private async runClosed(stage: PlannedStage, begin: number, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,6 @@
 import { DEFAULT_LAYOUT, encodeSparse, indexOfValue, type SparseHist } from '../../core/histogram.ts';
 import type { Sink } from '../../core/types.ts';
+import type { KindTotal } from '../notices.ts';
 import { errorKind } from '../windows.ts';
 import type { NativeHistogram } from './remote-write.ts';
 import type { SeriesDelta } from './receiver.ts';
@@ -75,6 +76,8 @@ export interface SenderTotals {
 /** Windows shared by every sender, and each sender's totals. */
 export class K6Collector {
   readonly senders = new Map<string, SenderTotals>();
+  /** Failed requests by error kind over the run (all senders): how many, and the start of the first one's window. */
+  readonly kinds = new Map<string, KindTotal>();
   private windows = new Map<string, Window>();
 
   /**
@@ -157,15 +160,25 @@ export class K6Collector {
     const status = labels.status === undefined ? 200 : Number(labels.status);
     if (!(status > 0)) {
       const kind = labels.error_code === K6_TIMEOUT ? 'timeout' : 'conn';
-      w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
+      this.failed(w, kind, h.count);
       totals.failures += h.count;
       return;
     }
     w.responses += h.count;
     totals.responses += h.count;
     const kind = errorKind(status);
-    if (kind !== undefined) w.errors.set(kind, (w.errors.get(kind) ?? 0) + h.count);
+    if (kind !== undefined) this.failed(w, kind, h.count);
     w.latency = addNative(w.latency, h);
+  }
+
+  private failed(w: Window, kind: string, n: number): void {
+    w.errors.set(kind, (w.errors.get(kind) ?? 0) + n);
+    const k = this.kinds.get(kind);
+    if (!k) this.kinds.set(kind, { n, first: w.start });
+    else {
+      k.n += n;
+      if (w.start < k.first) k.first = w.start;
+    }
   }
 
   /** Emits every window that ended before `upTo` (all of them when upTo is Infinity). */

@@ -10,6 +10,7 @@ import { K6Collector, type StageMap } from './collector.ts';
 import { blacklistFor } from './guard.ts';
 import { inspectScript, type K6ScenarioInfo } from './inspect.ts';
 import { locateK6, type K6Binary, type LocateOptions } from './locate.ts';
+import { endNotices } from '../notices.ts';
 import { RemoteWriteReceiver } from './receiver.ts';
 import { generateScript, type GeneratedScript } from './script.ts';
 import { mergeChecks, readSummaryExport, type K6Summary } from './summary.ts';
@@ -226,6 +227,10 @@ export class K6Engine implements LoadEngine {
       if (!gen) emitUserStageEnds(plan.sink, collector, userStages);
       clearInterval(lag);
       collector.flush(Infinity);
+      const dropped = [...collector.senders.values()].reduce((a, t) => a + t.dropped, 0);
+      for (const n of endNotices({ totals: collector.kinds, runStart: plan.runStart, requestTimeoutMs: gen ? plan.requestTimeoutMs : undefined, dropped, droppedWhy: 'k6 found no free VU for them (its dropped_iterations)', conn: true, coarse: true })) {
+        plan.sink.event({ kind: 'load.notice', time: ended, source: 'load', attrs: { notice: n.notice, message: n.message } });
+      }
 
       const summaries = this.instances.map((i) => readSummaryExport(i.summaryPath));
       this.instances.forEach((inst, k) => {
