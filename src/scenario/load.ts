@@ -181,9 +181,13 @@ function shapeProblems(doc: Document, file: string, at: Pos): Problem[] {
   return problems;
 }
 
+/** Problems listed at most: a mangled file can make tens of thousands of YAML errors; the first ones locate it. */
+export const PROBLEMS_SHOWN = 50;
+
 function invalid(file: string, problems: Problem[]): LoadscopeError {
   const n = problems.length;
-  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}`, { problems });
+  const more = n > PROBLEMS_SHOWN ? ` (the first ${PROBLEMS_SHOWN} shown)` : '';
+  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}${more}`, { problems: more ? problems.slice(0, PROBLEMS_SHOWN) : problems });
 }
 
 type Pos = (offset: number) => { line: number; col: number };

@@ -191,7 +191,10 @@ test.serial('scale up: pods start, turn ready, then join the frontend; requests 
     t.true(at('pod.created') >= 0 && at('pod.created') < at('pod.ready') && at('pod.ready') < at('routing.update'), `${pod}: created → ready → routed`);
   }
   t.like(events.find((e) => e.kind === 'service.scaled')?.attrs, { service: 'backend', from: 1, to: 3 });
-  await sleep(1100);
+  // The cluster samples every second, each pod and then the frontend's list: wait for its first round
+  // after the requests. A fixed 1.1 s left a round 100 ms to finish, less a busy machine's timer drift.
+  const spreadEnd = now();
+  await found(() => samples.find((s) => s.metric === 'frontend.upstream_connections' && s.time > spreadEnd));
   const tagged = samples.filter((s) => s.metric === 'pod.requests_served' && s.tags.service === 'backend');
   t.deepEqual([...new Set(tagged.map((s) => s.tags.pod))].sort(), ['backend-1', 'backend-2', 'backend-3']);
   t.true(samples.some((s) => s.metric === 'frontend.upstream_connections' && s.tags.pod === 'backend-3' && s.value >= 1), 'new connections went to the new replica');
@@ -251,16 +254,19 @@ test.serial('scale down under steady open-model load (GET and POST): zero failed
   t.true(counters.filter((x) => x.service === 'backend').every((x) => x.requestsServed > 10 && x.requestsAborted === 0));
 });
 
-/** Resolves once `events` holds one that `match` accepts (polled), or fails after `timeoutMs`. */
-async function eventFor(events: RunEvent[], match: (e: RunEvent) => boolean, timeoutMs = 10_000): Promise<RunEvent> {
+/** Resolves with what `pick` finds (polled every 50 ms), or fails after `timeoutMs`. */
+async function found<T>(pick: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = now() + timeoutMs;
   for (;;) {
-    const e = events.find(match);
-    if (e) return e;
-    if (now() > deadline) throw new Error('no such event in time');
+    const x = pick();
+    if (x !== undefined) return x;
+    if (now() > deadline) throw new Error('nothing found in time');
     await sleep(50);
   }
 }
+
+/** Resolves once `events` holds one that `match` accepts (polled), or fails after `timeoutMs`. */
+const eventFor = (events: RunEvent[], match: (e: RunEvent) => boolean, timeoutMs?: number): Promise<RunEvent> => found(() => events.find(match), timeoutMs);
 
 test.serial('a pod that dies is taken out of the list and replaced; requests keep being served', async (t) => {
   const { c, events } = cluster(t, { services: { backend: { replicas: 2 } } });

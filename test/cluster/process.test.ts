@@ -69,8 +69,11 @@ test('a command that cannot be run is SERVICE_START', async (t) => {
 test('abort while starting kills the process and rejects with the reason; abort later stops it', async (t) => {
   const id = runId();
   const ac = new AbortController();
+  // startService spawns before its first await: the abort comes while the process runs and is not yet
+  // ready. A timer of 100 ms raced the start itself, which takes 90 to 120 ms on a quiet machine.
   const starting = startService({ role: 'backend', name: 'aborted' }, { signal: ac.signal, env: { LOADSCOPE_RUN_ID: id } });
-  setTimeout(() => ac.abort(new Error('user pressed ^C')), 100);
+  t.is(pidsWithEnv('LOADSCOPE_RUN_ID', id).length, 1, 'the service process was spawned');
+  ac.abort(new Error('user pressed ^C'));
   await t.throwsAsync(starting, { message: 'user pressed ^C' });
   t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', id), []);
 

@@ -513,7 +513,7 @@ export async function cliProblem(file: string, expect: 'valid' | 'invalid'): Pro
   if (want === 0) return /: ok \(/.test(r.stdout) && r.stderr === '' ? undefined : `CLI exit 0 without "ok": ${r.stdout.slice(0, 200)} ${r.stderr.slice(0, 200)}`;
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   const located = lines.filter((l) => l.startsWith(`${file}:`) && /^:\d+:\d+: /.test(l.slice(file.length)));
-  const summary = lines.filter((l) => new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ problems?$`).test(l));
+  const summary = lines.filter((l) => new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ problems?( \\(the first \\d+ shown\\))?$`).test(l));
   if (located.length === 0 || located.length + summary.length !== lines.length) return `CLI exit 2 but not every line is file:line:col: ${r.stderr.slice(0, 300)}`;
   return undefined;
 }

@@ -265,7 +265,11 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   const viaFe = await get(`http://${feVip}/`);
   t.is(viaFe.status, 200, viaFe.body);
   t.true(replaced.some((p) => p.metadata?.name === viaFe.by), `the frontend forwarded to a backend pod (x-served-by ${viaFe.by})`);
-  t.true(rec.samples.some((s) => s.metric === 'routing.decision' && s.meta?.vip === `${vip}:80` && s.meta?.clientIp === fe.status?.podIP), 'the frontend pod connected to the backend VIP through the balancer');
+  // the balancer's decision record reaches the journal through its loader's ring buffer and pipe, which the
+  // response can beat: wait for it as for the decisions above
+  const feDecision = () => rec.samples.some((s) => s.metric === 'routing.decision' && s.meta?.vip === `${vip}:80` && s.meta?.clientIp === fe.status?.podIP);
+  await until('the frontend pod\'s decision journalled', 5000, () => (feDecision() ? true : undefined)).catch(() => undefined);
+  t.true(feDecision(), 'the frontend pod connected to the backend VIP through the balancer');
 
   // An image that is no bundled service: the pod fails with reason UnsupportedImage.
   await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'web' }, spec: { nodeName: name, restartPolicy: 'Never', containers: [{ name: 'web', image: 'nginx:1.27' }] } } });

@@ -7,13 +7,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { now } from '../../src/core/clock.ts';
 import { decodeSparse, encodeSparse, mergeEncoded, summarize } from '../../src/core/histogram.ts';
-import type { RunEvent, Sample, Sink } from '../../src/core/types.ts';
+import type { Sample, Sink } from '../../src/core/types.ts';
 import { addNative, K6Collector, splitNative, toHdr } from '../../src/load/k6/collector.ts';
 import { K6Engine } from '../../src/load/k6/engine.ts';
 import { RemoteWriteReceiver, histogramDelta, reduceSchema, type SeriesDelta } from '../../src/load/k6/receiver.ts';
 import { decodeWriteRequest, encodeWriteRequest, expand, RemoteWriteFormatError, type NativeHistogram } from '../../src/load/k6/remote-write.ts';
 import type { LoadPlan } from '../../src/load/types.ts';
 import { needs } from '../helpers/needs.ts';
+import { MemorySink } from '../helpers/memory-sink.ts';
 
 // The remote-write path of the k6 engine: the wire format (snappy + protobuf, native histograms),
 // the receiver's cumulative → delta step for several senders, the exact merge, and the real k6
@@ -21,16 +22,6 @@ import { needs } from '../helpers/needs.ts';
 
 const K6_BIN = fileURLToPath(new URL('../../.tools/bin/k6', import.meta.url));
 
-class MemorySink implements Sink {
-  samples: Sample[] = [];
-  events: RunEvent[] = [];
-  sample(s: Sample): void {
-    this.samples.push(s);
-  }
-  event(e: RunEvent): void {
-    this.events.push(e);
-  }
-}
 
 function hist(schema: number, buckets: [number, number][], zeroCount = 0, timestamp = 1000): NativeHistogram {
   const positive = new Map(buckets);

@@ -81,9 +81,11 @@ test('a short run followed through --live: page, five updates, end, metrics, and
     child.stderr!.on('data', onData);
     child.once('exit', () => reject(new Error(`the run ended before printing the live URL:\n${err}`)));
   });
+  // subscribed before Chromium starts: a slow launch on a busy machine must not cost this client updates
+  const updates = readEvents(`${base}events`, (ev) => ev.some((e) => e.event === 'end'));
+  updates.catch(() => {}); // awaited below; this only keeps a failed launch from adding an unhandled rejection
   const browser = await launchBrowser();
   try {
-    const updates = readEvents(`${base}events`, (ev) => ev.some((e) => e.event === 'end'));
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { cliProblem, judge, runFuzz } from '../helpers/scenario-fuzz.ts';
+import { runCli } from '../helpers/cli.ts';
 
 // The scenario fuzzer (test/helpers/scenario-fuzz.ts, `npm run fuzz`): a fixed seed that always runs, and a
 // random one printed so a failure can be repeated with `npm run fuzz -- --seed S --cases 500`.
@@ -89,4 +90,20 @@ test('fuzz regression through the CLI: an alias bomb and a !!binary key exit 2 w
     writeFileSync(file, regressions[i][1]);
     t.is(await cliProblem(file, 'invalid'), undefined, regressions[i][0]);
   }
+});
+
+test('a file mangled into thousands of YAML errors lists the first 50 and says how many there are (80,006 lines printed before)', async (t) => {
+  // a flow mapping, then more keys, then 10,000 nested flow mappings: a few YAML errors per level (the fuzzer's case)
+  const text = `{ name: a, stages: [{ duration: 1s, rate: 1 }] }\nname: again\ndescription: ${'{a: '.repeat(10_000)}1${'}'.repeat(10_000)}\n`;
+  const err = t.throws(() => parseScenario(text, 'x.yaml')) as unknown as { message: string; problems: { line: number; col: number }[] };
+  t.regex(err.message, /^x\.yaml: (\d{5,}) problems \(the first 50 shown\)$/);
+  t.is(err.problems.length, 50);
+  t.deepEqual(err.problems.map((p) => [p.line, p.col]), [...err.problems].sort((a, b) => a.line - b.line || a.col - b.col).map((p) => [p.line, p.col]), 'in file order');
+  const dir = mkdtempSync(join(tmpdir(), 'ls-fuzz-many-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'many.yaml');
+  writeFileSync(file, text);
+  t.is(await cliProblem(file, 'invalid'), undefined);
+  const r = await runCli(['validate', file]);
+  t.is(r.stderr.trim().split('\n').length, 51, 'the first 50 problems and the count');
 });

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { sumMetric } from '../../src/cluster/prom.ts';
 import { parseArgs, UsageError } from '../../src/services/args.ts';
 import { bundleFor, limitStarts, processAlive, request, serverFor, serviceFor, waitForExit, withServer } from '../helpers/with-server.ts';
+import { until } from '../helpers/until.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/services/main.ts', import.meta.url));
 const ORPHAN_PARENT = fileURLToPath(new URL('../../test/helpers/orphan-parent.ts', import.meta.url));
@@ -217,11 +218,15 @@ test('request bodies are read and discarded; keep-alive survives them', async (t
   t.is(await svc.requestsServed(), 11);
 });
 
+/** The service's requests in flight (its gauge; /metrics itself is not counted). */
+const inFlight = async (svc: { scrape(): Promise<Parameters<typeof sumMetric>[0]> }) => sumMetric(await svc.scrape(), 'loadscope_http_requests_in_flight');
+
 test('a client that goes away is counted as aborted, not served', async (t) => {
   const svc = await serviceFor(t, { role: 'backend', name: 'aborts', config: { routes: { '/slow': { delayMs: 400 } } } });
   const ac = new AbortController();
   const pending = request(`${svc.url}/slow`, { signal: ac.signal });
-  await sleep(150);
+  // abort once the server holds the request: after a fixed wait, a busy machine could abort one it never got
+  await until('the request in flight', 5000, async () => ((await inFlight(svc)) === 1 ? true : undefined), 10);
   ac.abort();
   await t.throwsAsync(pending);
   await sleep(400);
@@ -297,13 +302,18 @@ test('frontend answers 502 when the backend does not answer in time', withServer
 test('graceful drain: in-flight request completes, new connections refused, exit 0', async (t) => {
   const svc = await serviceFor(t, { role: 'backend', name: 'drainer', config: { routes: { '/slow': { delayMs: 1200, payloadBytes: 3000 } } } });
   const slow = request(`${svc.url}/slow`, { agent: false });
-  await sleep(300);
-  t.is(sumMetric(await svc.scrape(), 'loadscope_http_requests_in_flight'), 1);
+  // the server holds the request (not a fixed wait: a busy machine may take longer to deliver it)
+  await until('the request in flight', 5000, async () => ((await inFlight(svc)) === 1 ? true : undefined), 10);
   const t0 = Date.now();
   const stopped = svc.stop();
-  await sleep(200);
+  // new connections are refused once the SIGTERM is handled (not after a fixed wait): probe until then,
+  // well within the 1.2 s the in-flight request keeps the process up
+  let refused: unknown;
+  await until('the listener closed', 1000, async () => {
+    refused = await request(`${svc.url}/healthz`, { agent: false }).then(() => undefined, (e: unknown) => e);
+    return refused ?? undefined;
+  }, 10);
   t.true(processAlive(svc.pid));
-  const refused = await t.throwsAsync(request(`${svc.url}/healthz`, { agent: false }));
   t.is((refused as NodeJS.ErrnoException).code, 'ECONNREFUSED');
   const r = await slow;
   t.is(r.status, 200);
@@ -317,8 +327,12 @@ test('graceful drain: in-flight request completes, new connections refused, exit
 test('drain delay: /healthz turns 503 while still accepting, then the listener closes', async (t) => {
   const svc = await serviceFor(t, { role: 'backend', name: 'delayed', drainDelayMs: 600 });
   const stopped = svc.stop();
-  await sleep(250);
-  const health = await request(`${svc.url}/healthz`, { agent: false });
+  // /healthz turns 503 once the SIGTERM is handled: probe until then (a fixed wait left less of the 600 ms for
+  // the request after it on a busy machine, or came before the signal was handled)
+  const health = await until('/healthz 503', 600, async () => {
+    const h = await request(`${svc.url}/healthz`, { agent: false });
+    return h.status === 503 ? h : undefined;
+  }, 10);
   t.is(health.status, 503);
   const work = await request(`${svc.url}/x`, { agent: false });
   t.is(work.status, 200);

@@ -327,12 +327,17 @@ class NetnsHostPod implements HostPod {
     }
   }
 
-  /** The readiness probe, until the container exits or the pod stops. */
+  /**
+   * The readiness probe, until the container exits or the pod stops. Probes start on a fixed grid
+   * of the period (the kubelet's prober runs on a ticker): a failing probe's timeout does not push
+   * the next one back; a probe that outlasts a period skips the ticks it missed.
+   */
   private async probe(p: HostProbe, signal: AbortSignal): Promise<void> {
     const svc = this.svc;
     let ok = 0;
     let failed = 0;
     await sleep(p.initialDelayMs, undefined, { signal }).catch(() => undefined);
+    let next = now();
     while (!signal.aborted && this.svc === svc && svc) {
       const pass = await probeOnce(p, this.ip);
       if (signal.aborted || this.svc !== svc) return;
@@ -343,7 +348,10 @@ class NetnsHostPod implements HostPod {
         ok = 0;
         if (++failed >= p.failureThreshold && this.current.ready) this.set({ ready: false });
       }
-      await Promise.race([sleep(p.periodMs, undefined, { signal }), svc.exited]).catch(() => undefined);
+      const t = now();
+      next += p.periodMs;
+      if (next < t) next += Math.ceil((t - next) / p.periodMs) * p.periodMs;
+      await Promise.race([sleep(next - t, undefined, { signal }), svc.exited]).catch(() => undefined);
     }
   }
 

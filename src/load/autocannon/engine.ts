@@ -42,6 +42,7 @@ export class AutocannonEngine implements LoadEngine, Client<Conn> {
   private s!: Scheduler<Conn>;
   private clientOpts!: Record<string, unknown>;
   private sendRaw!: (c: AcClient) => void;
+  private timeoutMs = 0;
 
   async run(plan: LoadPlan, signal: AbortSignal): Promise<EngineSummary> {
     const url = new URL(plan.baseUrl);
@@ -55,6 +56,7 @@ export class AutocannonEngine implements LoadEngine, Client<Conn> {
       headers: r.headers,
       body: r.body,
     }));
+    this.timeoutMs = plan.requestTimeoutMs;
     this.clientOpts = {
       hostname: url.hostname,
       host: url.host,
@@ -90,7 +92,9 @@ export class AutocannonEngine implements LoadEngine, Client<Conn> {
         // timeout the client reconnects without asking for work again; after a connection error it asks.
         client.on('timeout', () => {
           if (conn.inflight === 0) return;
-          s.fail(conn, 'timeout');
+          // autocannon's timer fires late on a busy event loop: the request timed out when its time
+          // was up (its latency the timeout, as the lean engine's sweep records it), not when we heard
+          s.fail(conn, 'timeout', Math.min(now(), conn.oldestSentAt() + engine.timeoutMs));
           s.fill(conn, now());
         });
         // autocannon connects again at once after a connection error: against a target that is down
