@@ -12,6 +12,7 @@ import {
   type V1Probe,
   type V1Service,
 } from '@kubernetes/client-node';
+import { now } from '../core/clock.ts';
 import { LoadscopeError } from '../core/errors.ts';
 import { processStartTime } from '../core/ledger.ts';
 import type { HostContainerState, HostPod, HostPodSpec, HostPodState, HostProbe, PodHost, Watcher } from '../core/podhost.ts';
@@ -298,7 +299,8 @@ export class VirtualNode {
       const t0 = Date.now();
       this.event(t, 'pod.terminating', `pod ${t.key} terminating (grace ${graceMs / 1000} s)`);
       if (t.run && this.opts.unrouted) await this.opts.unrouted(t.run.ip, Math.min(graceMs, 5000));
-      const signalledAt = Date.now();
+      // On the run's time base (core/clock now(), as every event's time), so it compares with the routing updates'.
+      const signalledAt = now();
       await t.run?.stop(graceMs);
       await t.patching;
       this.opts.onStatus?.(`pod ${t.key} drained in ${Date.now() - t0} ms; deleting it`);
@@ -313,7 +315,7 @@ export class VirtualNode {
 
   private event(t: Tracked, kind: string, message: string, extra: Record<string, unknown> = {}): void {
     const labels = t.pod.metadata?.labels ?? {};
-    this.opts.sink.event({ kind: `${this.opts.podEventPrefix ?? ''}${kind}`, time: Date.now(), source: 'cluster', attrs: { service: labels.app ?? labels[SERVICE_LABEL] ?? '', pod: t.key, ip: t.run?.ip, node: this.opts.name, ...extra, message } });
+    this.opts.sink.event({ kind: `${this.opts.podEventPrefix ?? ''}${kind}`, time: now(), source: 'cluster', attrs: { service: labels.app ?? labels[SERVICE_LABEL] ?? '', pod: t.key, ip: t.run?.ip, node: this.opts.name, ...extra, message } });
   }
 
   /** Queues the pod's current status; one patch at a time per pod, the latest wins. */

@@ -4,7 +4,7 @@
 import { LoadscopeError } from '../core/errors.ts';
 import type { CompareDoc, CompareMetric, CompareRun, CompareTimeline, Verdict } from '../render/compare.ts';
 import { histStrata, histStrataByPlan, OUTSIDE, planStage, ratioStrata, readRun, type RunData } from './compare-read.ts';
-import { bootstrapQuantiles, bootstrapRatio, CONFIDENCE, estimateChange, histSeries, planDraws, POWER, quantilesOfWindows, RESAMPLES, ratioOf, ratioSeries, SEED, seedOf, type ChangeKind, type HistStratum, type RatioStratum, type Replicates } from './stats.ts';
+import { bootstrapQuantiles, bootstrapRatio, CONFIDENCE, estimateChange, histSeries, mdcCritical, planDraws, POWER, quantilesOfWindows, RESAMPLES, ratioOf, ratioSeries, SEED, seedOf, type ChangeKind, type HistStratum, type RatioStratum, type Replicates } from './stats.ts';
 
 export type { CompareDoc, CompareMetric, Verdict } from '../render/compare.ts';
 
@@ -308,7 +308,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     counts,
     method: {
       name: 'block bootstrap',
-      detail: `paired stage-stratified circular block bootstrap over 1 s windows (blocks drawn at the same places of each stage in both runs; ${B} resamples, seed ${SEED}); tails from the merged histograms; ${Math.round(CONFIDENCE * 100)}% percentile intervals of the change; minimum detectable change at ${Math.round(POWER * 100)}% power from the baseline's own window-to-window spread (its replicates' spread less the part the shared draws explain)`,
+      detail: `paired stage-stratified circular block bootstrap over 1 s windows (blocks drawn at the same places of each stage in both runs; ${B} resamples, seed ${SEED}); tails from the merged histograms; ${Math.round(CONFIDENCE * 100)}% percentile intervals of the change; minimum detectable change at ${Math.round(POWER * 100)}% power from the baseline's own window-to-window spread (its replicates' spread less the part the shared draws explain); a change is called beyond the MDC's critical value, z_conf/(z_conf + z_power) of it on the log scale`,
       resamples: B,
       confidence: CONFIDENCE,
       power: POWER,
@@ -329,21 +329,27 @@ function inMs(r: Replicates): Replicates {
 }
 
 /**
- * The verdict rule: a change in the bad direction is a regression when it exceeds both the
- * threshold and the minimum detectable change, and (with an interval) the whole interval lies on
- * the bad side of zero; the same in the good direction is an improvement; anything else is unchanged.
+ * The verdict rule: a change in the bad direction is a regression when it exceeds both the threshold
+ * and the MDC's critical value (mdcCritical: a true change of the MDC's size is then called with 80%
+ * power), and (with an interval) the whole interval lies on the bad side of zero; the same in the good
+ * direction is an improvement; anything else is unchanged. A floor given for a one-value metric (one
+ * HPA sync period) is its own critical value.
  */
-export function judge(m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'>): { verdict: Verdict; note?: string } {
+export function judge(m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'> & Partial<Pick<CompareMetric, 'changeKind' | 'method'>>): { verdict: Verdict; note?: string } {
   if (m.change === null) return { verdict: 'unchanged', note: 'baseline is 0: no relative change' };
   const sign = m.better === 'lower' ? 1 : -1;
   const bad = sign * m.change;
-  const limit = Math.max(m.threshold, m.mdc ?? 0);
+  const critical = m.mdc === null ? 0 : m.method === 'one value per run' ? m.mdc : mdcCritical(m.mdc, m.changeKind ?? 'relative');
+  const limit = Math.max(m.threshold, critical);
   const outside = (dir: number) => !m.interval || (dir > 0 ? Math.min(sign * m.interval[0], sign * m.interval[1]) > 0 : Math.max(sign * m.interval[0], sign * m.interval[1]) < 0);
-  const noisy = m.mdc !== null && m.mdc > m.threshold ? `noise: a change under the MDC cannot be told from noise in these runs` : undefined;
+  const noisy = critical > m.threshold ? `noise: a change under ${pct(critical, m.changeKind)} (the critical value of this MDC) cannot be told from noise in these runs` : undefined;
   if (bad > limit && outside(1)) return { verdict: 'regressed' };
   if (-bad > limit && outside(-1)) return { verdict: 'improved' };
   return { verdict: 'unchanged', note: Math.abs(bad) > m.threshold ? noisy : undefined };
 }
+
+/** A change as the table prints it: a percentage for relative changes, the number for absolute ones. */
+const pct = (x: number, kind: CompareMetric['changeKind'] | undefined) => (kind === 'absolute' ? `${+x.toPrecision(3)}` : `${(x * 100).toFixed(1)}%`);
 
 function timeline(r: RunData): CompareTimeline {
   const s = r.result.analysis?.series;

@@ -19,6 +19,17 @@ export const SEED = 20261206;
 const Z_CONFIDENCE = 1.959963984540054; // standard normal quantile at 1 - (1 - CONFIDENCE) / 2
 const Z_POWER = 0.8416212335729143; // standard normal quantile at POWER
 
+/**
+ * The observed change beyond which an estimated MDC lets a change be called: z_conf·√2·s. The MDC,
+ * (z_conf + z_power)·√2·s, is the true change that the observed change exceeds with POWER; requiring
+ * the observed change itself to pass the MDC would call a true change of the MDC's size only half the
+ * time. On the log scale for relative changes, as the MDC.
+ */
+export function mdcCritical(mdc: number, kind: ChangeKind): number {
+  const k = Z_CONFIDENCE / (Z_CONFIDENCE + Z_POWER);
+  return kind === 'relative' ? Math.expm1(Math.log1p(mdc) * k) : mdc * k;
+}
+
 /** A seeded uniform generator on [0, 1) (mulberry32). */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

@@ -21,6 +21,7 @@ import { balancer } from '../../src/kernel/balancer.ts';
 import { ControlPlane, missingBinaries } from '../../src/kube/controlplane.ts';
 import { expand, NODE_LABEL, OWNER_ANNOTATION, roleOf, sweepDeadNodes } from '../../src/kube/node.ts';
 import { POD_CIDR, SERVICE_CIDR } from '../../src/kube/types.ts';
+import { now } from '../../src/core/clock.ts';
 import { startKubeNode, type KubeNode } from '../../src/run/kube-node.ts';
 import { needs } from '../helpers/needs.ts';
 import { until as untilEvery } from '../helpers/until.ts';
@@ -97,6 +98,8 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   const runId = `nodetest${process.pid}`;
   ledger = new Ledger(runId);
   kn = await startKubeNode({ kubeConfig: kc, podCidr: POD_CIDR, serviceCidr: SERVICE_CIDR, runId, ledger, sink: rec, renewEveryMs: 1000, onStatus: (l) => t.log(l) });
+  // Stopped also when an assertion fails half-way: the next test's node claims the same pod range.
+  t.teardown(() => kn?.stop().catch(() => undefined));
   const name = kn.node.name;
   const host = kn.host;
   t.log(`control plane and node up in ${((Date.now() - t0) / 1000).toFixed(1)} s; node ${name}, pods in ${host.podCidr}`);
@@ -207,13 +210,13 @@ it('a Deployment runs on the virtual node; its Service is routed by eBPF; scale,
   const victim = three[0];
   const victimNs = `ls-${host.tag}-${NS}.${victim.metadata!.name}`;
   t.true(existsSync(`/run/netns/${victimNs}`));
-  const tDelete = Date.now();
+  const tDelete = now(); // the run's time base, as the events'
   await core.deleteNamespacedPod({ name: victim.metadata!.name!, namespace: NS });
   await until('the deleted pod finalised', 20_000, async () => ((await listPods()).some((p) => p.metadata?.uid === victim.metadata?.uid) ? undefined : true)).catch(async (e: Error) => {
     t.log(JSON.stringify({ states: kn!.node.podStates(), api: (await listPods()).map((p) => [p.metadata?.name, p.metadata?.deletionTimestamp, p.status?.phase]) }));
     throw e;
   });
-  t.log(`delete → drained and finalised: ${((Date.now() - tDelete) / 1000).toFixed(1)} s`);
+  t.log(`delete → drained and finalised: ${((now() - tDelete) / 1000).toFixed(1)} s`);
   t.false(existsSync(`/run/netns/${victimNs}`), 'its network namespace is gone');
   const replaced = await readyPods(3);
   t.false(replaced.some((p) => p.metadata?.uid === victim.metadata?.uid));

@@ -260,3 +260,26 @@ test('a push whose span crosses a window boundary is split in proportion: the pa
   const reqs = samples.filter((x) => x.metric === 'http.reqs').map((x) => [x.time - runStart, x.value]);
   t.deepEqual(reqs, [[0, 15], [1000, 35]]);
 });
+
+test("a sender's first push (no previous one to start its span) is never placed before the sender started, nor before the run", (t) => {
+  const samples: Sample[] = [];
+  const sink: Sink = { sample: (x) => samples.push(x), event: () => undefined };
+  const runStart = 1_000_000;
+  const h = (count: number): NativeHistogram => ({ count, sum: count * 0.001, schema: 3, zeroThreshold: 0, zeroCount: 0, positive: new Map([[-80, count]]), negative: new Map(), timestamp: 0 });
+  const c = new K6Collector(sink, runStart, { stageOf: () => 's', isOpen: () => true }, 0, 100);
+  const d = (sender: string, time: number) => ({ sender, labels: { __name__: 'k6_http_req_duration_seconds', status: '200', scenario: 's' }, time, histogram: h(40) });
+  // k6 started 10 ms into the run and pushed its first 40 requests at 50 ms: a nominal 100 ms span
+  // would have put 20 of them in the second before the run.
+  c.started('0', runStart + 10);
+  c.delta(d('0', runStart + 50));
+  // a second sender started 990 ms in, its first push at 1,030 ms: its span is 990–1,030, so 10 of
+  // its 40 go to the first window and 30 to the second (a nominal span, 930–1,030, would give 28 and 12)
+  c.started('1', runStart + 990);
+  c.delta(d('1', runStart + 1030));
+  // a sender the collector was not told of: the run's start is the floor
+  c.delta(d('2', runStart + 30));
+  c.flush(Infinity);
+  const reqs = samples.filter((x) => x.metric === 'http.reqs').map((x) => [x.time - runStart, x.value]);
+  t.deepEqual(reqs, [[0, 90], [1000, 30]]);
+  t.is(c.totals('1').spans.get('s')?.first, runStart + 990);
+});

@@ -210,7 +210,14 @@ test('the verdict rule: beyond the threshold and the MDC, interval clear of zero
   const m = { better: 'lower' as const, threshold: 0.1 };
   t.is(judge({ ...m, change: 0.2, interval: [0.15, 0.25], mdc: 0.05 }).verdict, 'regressed');
   t.is(judge({ ...m, change: 0.08, interval: [0.05, 0.1], mdc: 0.02 }).verdict, 'unchanged', 'under the threshold');
-  t.is(judge({ ...m, change: 0.2, interval: [0.15, 0.25], mdc: 0.3 }).verdict, 'unchanged', 'under the MDC');
+  // An MDC of 30% (log scale: ln 1.3 = 0.262) is called from 0.262 · 1.96 / (1.96 + 0.84) = 0.184, i.e. +20.1%:
+  // a true change of the MDC's size passes that with 80% power; it would pass the MDC itself half the time.
+  t.is(judge({ ...m, change: 0.19, interval: [0.15, 0.25], mdc: 0.3 }).verdict, 'unchanged', 'under the MDC\'s critical value');
+  t.regex(judge({ ...m, change: 0.19, interval: [0.15, 0.25], mdc: 0.3 }).note ?? '', /noise: a change under 20\.1% \(the critical value of this MDC\)/);
+  t.is(judge({ ...m, change: 0.22, interval: [0.15, 0.25], mdc: 0.3 }).verdict, 'regressed', 'under the MDC, beyond its critical value');
+  t.is(judge({ ...m, change: 0.22, interval: [0.15, 0.25], mdc: 0.3, changeKind: 'absolute' }).verdict, 'regressed', 'absolute: critical 0.21');
+  t.is(judge({ ...m, change: 0.2, interval: [0.15, 0.25], mdc: 0.3, changeKind: 'absolute' }).verdict, 'unchanged', 'absolute: under 0.21');
+  t.is(judge({ ...m, change: 0.25, interval: null, mdc: 0.3, method: 'one value per run' }).verdict, 'unchanged', 'a one-value floor is its own critical value');
   t.is(judge({ ...m, change: 0.2, interval: [-0.01, 0.4], mdc: 0.05 }).verdict, 'unchanged', 'interval holds zero');
   t.is(judge({ ...m, change: -0.2, interval: [-0.25, -0.15], mdc: 0.05 }).verdict, 'improved');
   t.is(judge({ better: 'higher', threshold: 0.05, change: -0.2, interval: [-0.25, -0.15], mdc: 0.01 }).verdict, 'regressed', 'less throughput is worse');

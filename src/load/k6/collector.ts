@@ -79,6 +79,8 @@ export class K6Collector {
   /** Failed requests by error kind over the run (all senders): how many, and the start of the first one's window. */
   readonly kinds = new Map<string, KindTotal>();
   private windows = new Map<string, Window>();
+  /** When each sender (a k6 process) was started, run time base: none of its requests ended before. */
+  private readonly spawned = new Map<string, number>();
 
   /**
    * @param clockOffset added to k6 times to put them on the run's time base (loadscope now() − Date.now()).
@@ -103,11 +105,20 @@ export class K6Collector {
     return t;
   }
 
+  /** Sender `id` is started at `time` (run time base): the span of its first push begins no earlier. */
+  started(id: string, time: number): void {
+    this.spawned.set(id, time);
+  }
+
   delta(d: SeriesDelta): void {
     const name = d.labels.__name__;
     const end = d.time + this.clockOffset;
-    const span = d.since === undefined ? this.pushMs : Math.max(0, d.time - d.since);
-    const first = end - span;
+    // A sender's first push has no previous one to start its span: it is taken as one push interval,
+    // but never before the sender was started nor before the run (a k6 that starts in 40 ms and
+    // pushes its first requests at 50 ms put half of them in the second before the run).
+    const nominal = d.since === undefined ? this.pushMs : Math.max(0, d.time - d.since);
+    const first = Math.min(end, Math.max(end - nominal, this.runStart, this.spawned.get(d.sender) ?? -Infinity));
+    const span = end - first;
     const totals = this.totals(d.sender);
     // The observations of a delta happened over [first, end]. When that span crosses a window
     // boundary, each window gets the share of them that its part of the span holds (whole

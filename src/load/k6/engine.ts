@@ -201,6 +201,7 @@ export class K6Engine implements LoadEngine {
           K6_PROMETHEUS_RW_STALE_MARKERS: 'true',
         };
         const [file, argv] = PDEATHSIG ? [PDEATHSIG, ['--pdeathsig', 'KILL', '--', k6.path, ...args]] : [k6.path, args];
+        collector.started(sender, now());
         const child = spawn(file, argv, { cwd: plan.workDir, env: { ...env, ...rwEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
         const inst: Instance = {
           index, sender, segment, child, summaryPath, logPath,
