@@ -2,7 +2,7 @@
 // journals, with the change, its bootstrap interval and the minimum detectable change
 // (stats.ts; the method in docs/compare.md).
 import { LoadscopeError } from '../core/errors.ts';
-import type { CompareDoc, CompareMetric, CompareRun, CompareTimeline, Verdict } from '../render/compare.ts';
+import { formatChange, type CompareDoc, type CompareMetric, type CompareRun, type CompareTimeline, type Verdict } from '../render/compare.ts';
 import { histStrata, histStrataByPlan, OUTSIDE, planStage, ratioStrata, readRun, type RunData } from './compare-read.ts';
 import { bootstrapQuantiles, bootstrapRatio, CONFIDENCE, estimateChange, histSeries, mdcCritical, planDraws, POWER, quantilesOfWindows, RESAMPLES, ratioOf, ratioSeries, SEED, seedOf, type ChangeKind, type HistStratum, type RatioStratum, type Replicates } from './stats.ts';
 
@@ -161,7 +161,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       m.interval = null;
       m.mdc = null;
     }
-    const judged = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m);
+    const judged = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m, { floor: extra.mdcFloor !== undefined && mdc === extra.mdcFloor });
     m.verdict = judged.verdict;
     const note = [extra.note, judged.note].filter(Boolean).join('; ');
     if (note) m.note = note;
@@ -308,7 +308,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     counts,
     method: {
       name: 'block bootstrap',
-      detail: `paired stage-stratified circular block bootstrap over 1 s windows (blocks drawn at the same places of each stage in both runs; ${B} resamples, seed ${SEED}); tails from the merged histograms; ${Math.round(CONFIDENCE * 100)}% percentile intervals of the change; minimum detectable change at ${Math.round(POWER * 100)}% power from the baseline's own window-to-window spread (its replicates' spread less the part the shared draws explain); a change is called beyond the MDC's critical value, z_conf/(z_conf + z_power) of it on the log scale`,
+      detail: `paired stage-stratified circular block bootstrap over 1 s windows (blocks drawn at the same places of each stage in both runs; ${B} resamples, seed ${SEED}); tails from the merged histograms; ${Math.round(CONFIDENCE * 100)}% percentile intervals of the change; minimum detectable change at ${Math.round(POWER * 100)}% power from the baseline's own window-to-window spread (its replicates' spread less the part the shared draws explain); a change is called beyond the MDC's critical value z_conf·√2·s (for relative changes z_conf/(z_conf + z_power) of the MDC's log, each direction on its own; absolute ones linearly; a one-value floor such as hpa.reactionS's sync period is its own critical value)`,
       resamples: B,
       confidence: CONFIDENCE,
       power: POWER,
@@ -330,26 +330,33 @@ function inMs(r: Replicates): Replicates {
 
 /**
  * The verdict rule: a change in the bad direction is a regression when it exceeds both the threshold
- * and the MDC's critical value (mdcCritical: a true change of the MDC's size is then called with 80%
- * power), and (with an interval) the whole interval lies on the bad side of zero; the same in the good
- * direction is an improvement; anything else is unchanged. A floor given for a one-value metric (one
- * HPA sync period) is its own critical value.
+ * and the MDC's critical value in that direction (mdcCritical: a true change of the MDC's size is then
+ * called with 80% power), and (with an interval) the whole interval lies on the bad side of zero; the
+ * same in the good direction is an improvement; anything else is unchanged. `floor`: the MDC is a
+ * floor given for a one-value metric (one HPA sync period) and is its own critical value.
  */
-export function judge(m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'> & Partial<Pick<CompareMetric, 'changeKind' | 'method'>>): { verdict: Verdict; note?: string } {
+export function judge(
+  m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'> & Partial<Pick<CompareMetric, 'changeKind' | 'unit'>>,
+  opts: { floor?: boolean } = {},
+): { verdict: Verdict; note?: string } {
   if (m.change === null) return { verdict: 'unchanged', note: 'baseline is 0: no relative change' };
+  const kind = m.changeKind ?? 'relative';
   const sign = m.better === 'lower' ? 1 : -1;
   const bad = sign * m.change;
-  const critical = m.mdc === null ? 0 : m.method === 'one value per run' ? m.mdc : mdcCritical(m.mdc, m.changeKind ?? 'relative');
-  const limit = Math.max(m.threshold, critical);
+  // the critical value for a change of direction `dir` (+1 up, −1 down), as a magnitude
+  const critical = (dir: number) => (m.mdc === null ? 0 : opts.floor ? m.mdc : mdcCritical(m.mdc, kind, dir));
   const outside = (dir: number) => !m.interval || (dir > 0 ? Math.min(sign * m.interval[0], sign * m.interval[1]) > 0 : Math.max(sign * m.interval[0], sign * m.interval[1]) < 0);
-  const noisy = critical > m.threshold ? `noise: a change under ${pct(critical, m.changeKind)} (the critical value of this MDC) cannot be told from noise in these runs` : undefined;
+  const crit = critical(Math.sign(m.change));
+  const limit = Math.max(m.threshold, crit);
   if (bad > limit && outside(1)) return { verdict: 'regressed' };
   if (-bad > limit && outside(-1)) return { verdict: 'improved' };
-  return { verdict: 'unchanged', note: Math.abs(bad) > m.threshold ? noisy : undefined };
+  if (Math.abs(bad) <= m.threshold) return { verdict: 'unchanged' };
+  const shown = formatChange(Math.sign(m.change) * crit, { changeKind: kind, unit: m.unit ?? '' });
+  if (Math.abs(bad) <= crit) {
+    return { verdict: 'unchanged', note: opts.floor ? `under ${shown}: one value per run, a change within its floor is not called` : `noise: a change under ${shown} (the critical value of this MDC) cannot be told from noise in these runs` };
+  }
+  return { verdict: 'unchanged', note: 'the 95% interval holds no change: not called' };
 }
-
-/** A change as the table prints it: a percentage for relative changes, the number for absolute ones. */
-const pct = (x: number, kind: CompareMetric['changeKind'] | undefined) => (kind === 'absolute' ? `${+x.toPrecision(3)}` : `${(x * 100).toFixed(1)}%`);
 
 function timeline(r: RunData): CompareTimeline {
   const s = r.result.analysis?.series;

@@ -20,14 +20,17 @@ const Z_CONFIDENCE = 1.959963984540054; // standard normal quantile at 1 - (1 - 
 const Z_POWER = 0.8416212335729143; // standard normal quantile at POWER
 
 /**
- * The observed change beyond which an estimated MDC lets a change be called: z_conf·√2·s. The MDC,
- * (z_conf + z_power)·√2·s, is the true change that the observed change exceeds with POWER; requiring
- * the observed change itself to pass the MDC would call a true change of the MDC's size only half the
- * time. On the log scale for relative changes, as the MDC.
+ * The observed change beyond which an estimated MDC lets a change be called: z_conf·√2·s, as a
+ * magnitude. The MDC, (z_conf + z_power)·√2·s, is the true change that the observed change exceeds
+ * with POWER; requiring the observed change itself to pass the MDC would call a true change of the
+ * MDC's size only half the time. Relative changes are on the log scale, as the MDC, so the value
+ * differs by direction (`dir` > 0 an increase: MDC 100% → +62.4%; < 0 a decrease: → −38.4%).
  */
-export function mdcCritical(mdc: number, kind: ChangeKind): number {
+export function mdcCritical(mdc: number, kind: ChangeKind, dir = 1): number {
   const k = Z_CONFIDENCE / (Z_CONFIDENCE + Z_POWER);
-  return kind === 'relative' ? Math.expm1(Math.log1p(mdc) * k) : mdc * k;
+  if (kind === 'absolute') return mdc * k;
+  const log = Math.log1p(mdc) * k;
+  return dir < 0 ? -Math.expm1(-log) : Math.expm1(log);
 }
 
 /** A seeded uniform generator on [0, 1) (mulberry32). */

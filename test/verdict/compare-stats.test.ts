@@ -213,11 +213,23 @@ test('the verdict rule: beyond the threshold and the MDC, interval clear of zero
   // An MDC of 30% (log scale: ln 1.3 = 0.262) is called from 0.262 · 1.96 / (1.96 + 0.84) = 0.184, i.e. +20.1%:
   // a true change of the MDC's size passes that with 80% power; it would pass the MDC itself half the time.
   t.is(judge({ ...m, change: 0.19, interval: [0.15, 0.25], mdc: 0.3 }).verdict, 'unchanged', 'under the MDC\'s critical value');
-  t.regex(judge({ ...m, change: 0.19, interval: [0.15, 0.25], mdc: 0.3 }).note ?? '', /noise: a change under 20\.1% \(the critical value of this MDC\)/);
+  t.regex(judge({ ...m, change: 0.19, interval: [0.15, 0.25], mdc: 0.3 }).note ?? '', /noise: a change under \+20% \(the critical value of this MDC\)/);
   t.is(judge({ ...m, change: 0.22, interval: [0.15, 0.25], mdc: 0.3 }).verdict, 'regressed', 'under the MDC, beyond its critical value');
   t.is(judge({ ...m, change: 0.22, interval: [0.15, 0.25], mdc: 0.3, changeKind: 'absolute' }).verdict, 'regressed', 'absolute: critical 0.21');
   t.is(judge({ ...m, change: 0.2, interval: [0.15, 0.25], mdc: 0.3, changeKind: 'absolute' }).verdict, 'unchanged', 'absolute: under 0.21');
-  t.is(judge({ ...m, change: 0.25, interval: null, mdc: 0.3, method: 'one value per run' }).verdict, 'unchanged', 'a one-value floor is its own critical value');
+  t.is(judge({ ...m, change: 0.25, interval: null, mdc: 0.3 }, { floor: true }).verdict, 'unchanged', 'a one-value floor is its own critical value');
+  t.is(judge({ ...m, change: 0.35, interval: null, mdc: 0.3 }, { floor: true }).verdict, 'regressed', 'beyond the floor');
+  // Each direction has its own critical value on the log scale: an MDC of 100% (ln 2) is called from
+  // +62.4% up and from −38.4% down (a decrease of the MDC's size, −50%, with 80% power too).
+  const wide = { ...m, threshold: 0.1, mdc: 1 };
+  t.is(judge({ ...wide, change: 0.6, interval: [0.3, 0.9] }).verdict, 'unchanged', 'up: under +62.4%');
+  t.is(judge({ ...wide, change: 0.65, interval: [0.3, 0.9] }).verdict, 'regressed', 'up: beyond +62.4%');
+  t.is(judge({ ...wide, change: -0.4, interval: [-0.5, -0.3] }).verdict, 'improved', 'down: beyond −38.4%');
+  t.is(judge({ ...wide, change: -0.36, interval: [-0.5, -0.3] }).verdict, 'unchanged', 'down: under −38.4%');
+  t.regex(judge({ ...wide, change: -0.36, interval: [-0.5, -0.3] }).note ?? '', /noise: a change under -38%/);
+  t.is(judge({ better: 'higher', threshold: 0.05, mdc: 1, change: -0.4, interval: [-0.5, -0.3] }).verdict, 'regressed', 'less throughput: the downward critical value');
+  // beyond the threshold and the critical value, but the interval holds zero: said so, not called noise
+  t.is(judge({ ...m, change: 0.25, interval: [-0.01, 0.4], mdc: 0.3 }).note, 'the 95% interval holds no change: not called');
   t.is(judge({ ...m, change: 0.2, interval: [-0.01, 0.4], mdc: 0.05 }).verdict, 'unchanged', 'interval holds zero');
   t.is(judge({ ...m, change: -0.2, interval: [-0.25, -0.15], mdc: 0.05 }).verdict, 'improved');
   t.is(judge({ better: 'higher', threshold: 0.05, change: -0.2, interval: [-0.25, -0.15], mdc: 0.01 }).verdict, 'regressed', 'less throughput is worse');

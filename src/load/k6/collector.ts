@@ -24,7 +24,9 @@ import { SENT_METRIC, START_METRIC } from './script.ts';
 // lands there; one whose span crosses a window boundary is split between the two windows in
 // proportion to its time on each side (splitNative). A window is then off by rounding, where placing
 // the whole delta at its span's middle was off by up to half a push (k6 hands samples to its outputs
-// every 50 ms, so a span is 50–150 ms at pushMs 100: ~22 requests at 440/s).
+// every 50 ms, so a span is 50–150 ms at pushMs 100: ~22 requests at 440/s). A sender's first push
+// has no previous one: its span is one push interval, cut at the sender's start (`started`) and the
+// run's, so a k6 that starts in 40 ms puts none of its first requests before the run.
 
 /** k6's names for what is read (prefix k6_, counters _total, times in seconds). */
 const DURATION = 'k6_http_req_duration_seconds';
@@ -112,7 +114,8 @@ export class K6Collector {
 
   delta(d: SeriesDelta): void {
     const name = d.labels.__name__;
-    const end = d.time + this.clockOffset;
+    // never before the run (only a wall-clock step during the run, after clockOffset was read, could do that)
+    const end = Math.max(d.time + this.clockOffset, this.runStart);
     // A sender's first push has no previous one to start its span: it is taken as one push interval,
     // but never before the sender was started nor before the run (a k6 that starts in 40 ms and
     // pushes its first requests at 50 ms put half of them in the second before the run).
