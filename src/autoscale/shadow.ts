@@ -9,8 +9,10 @@ import type { HpaControllerConfig, HpaObservation, HpaState } from './types.ts';
 
 /** One sync of the real controller, as the shadow is given it. */
 export interface ShadowInput {
-  /** The sync's time: when the real controller made its first metrics call, epoch ms. */
+  /** The sync's time: when the real controller made its first metrics call, epoch ms on the wall clock (Date.now()), as the API's timestamps the observation holds. */
   time: number;
+  /** The same moment on the run's time base (core/clock now()), the hpa.shadow event's time; `time` when absent. */
+  at?: number;
   observation: HpaObservation;
   /** The real controller's decision at this sync (its status right after: desiredReplicas). */
   realDesired: number;
@@ -58,9 +60,10 @@ export class ShadowHpa {
     // step with the real controller: its rescale (not the shadow's) is what the policies count next
     this.state = shadow === s.realDesired ? result.state : this.alignTo(result.state, s.realDesired, s.observation.currentReplicas, s.time);
     const compared = s.incomplete === undefined;
+    const at = s.at ?? s.time;
     this.sink.event({
       kind: 'hpa.shadow',
-      time: s.time,
+      time: at,
       source: 'loadscope-shadow-hpa',
       attrs: {
         hpa: this.name,
@@ -76,7 +79,7 @@ export class ShadowHpa {
       },
     });
     this.last = s.realDesired;
-    return { time: s.time, real: s.realDesired, shadow, compared };
+    return { time: at, real: s.realDesired, shadow, compared };
   }
 
   /**

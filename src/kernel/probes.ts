@@ -126,8 +126,20 @@ export function fidelityOf(o: Pick<ProbeOptions, 'mode' | 'fidelity'>): ProbeFid
   return o.fidelity ?? (typeof o.mode === 'string' ? 'sampled' : o.mode.fidelity);
 }
 
+/**
+ * The loaders' --align-ms for a window grid from `origin` (the run's start, a float on now()): the first
+ * µs not before it. A loader's window starts come back on the µs it was given (kernel/mapper.ts rounds
+ * to the µs), so a grid rounded down to the nearest µs put window k's start a fraction of a µs before
+ * origin + k·1000: in window k − 1 of the run, window 0 before the run (4 runs in 10).
+ */
+export function alignArg(origin: number): string {
+  let arg = origin.toFixed(3);
+  while (Number(arg) < origin) arg = (Number(arg) + 0.001).toFixed(3);
+  return arg;
+}
+
 function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: number): string[] | undefined {
-  const args: string[] = ['--window-ms', String(o.windowMs ?? 1000), '--align-ms', origin.toFixed(3)];
+  const args: string[] = ['--window-ms', String(o.windowMs ?? 1000), '--align-ms', alignArg(origin)];
   // sockets have no interface: tcpwatch filters on ports and addresses only
   if (name !== 'tcpwatch') for (const i of f.ifaces ?? []) args.push('--iface', i);
   for (const p of f.ports ?? []) args.push('--port', String(p));

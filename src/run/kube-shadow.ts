@@ -12,6 +12,7 @@
 import { AutoscalingV2Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { ShadowHpa, type ShadowDecision } from '../autoscale/shadow.ts';
 import type { HpaObservation, ObservedPod } from '../autoscale/types.ts';
+import { now } from '../core/clock.ts';
 import { memoryBytes, parseMilliQuantity } from '../core/quantity.ts';
 import type { Sink } from '../core/types.ts';
 import type { MetricsRequest } from '../kube/metrics-api.ts';
@@ -23,7 +24,10 @@ const HPA_USER = 'system:serviceaccount:kube-system:horizontal-pod-autoscaler';
 const BURST_MS = 1500;
 
 interface Burst {
+  /** The first call's time, wall clock (MetricsRequest.time): what the API's timestamps compare with. */
   start: number;
+  /** The same moment on the run's time base, the hpa.shadow event's time. */
+  at: number;
   calls: MetricsRequest[];
   pods: Promise<V1Pod[]>;
 }
@@ -57,7 +61,7 @@ export class KubeShadow {
       const core = this.kc.makeApiClient(CoreV1Api);
       const selector = Object.entries({ app: this.spec.scaleTargetRef.name }).map(([k, v]) => `${k}=${v}`).join(',');
       const pods = core.listNamespacedPod({ namespace: ns, labelSelector: selectorOf(r.path) ?? selector }).then((l) => l.items, () => []);
-      this.burst = { start: r.time, calls: [], pods };
+      this.burst = { start: r.time, at: now(), calls: [], pods };
       this.timer = setTimeout(() => this.close(), BURST_MS);
     }
     this.burst.calls.push(r);
@@ -86,7 +90,7 @@ export class KubeShadow {
     if (current === undefined || desired === undefined) return;
     const pods = await b.pods;
     const { observation, incomplete } = this.observe(b, ns, current, pods);
-    this.decisions.push(this.shadow.sync({ time: b.start, observation, realDesired: desired, ...(incomplete ? { incomplete } : {}) }));
+    this.decisions.push(this.shadow.sync({ time: b.start, at: b.at, observation, realDesired: desired, ...(incomplete ? { incomplete } : {}) }));
   }
 
   /** The observation of one burst: the answers it got, the pods at its start, the real controller's current size. */

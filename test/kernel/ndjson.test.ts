@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { summarizeProbes } from '../../src/analyze/probes.ts';
 import { decode, encode } from '../../src/core/histogram.ts';
 import { loglinToEncoded, loglinToHistogram, LOGLIN_SLOTS, slotOf, slotRange } from '../../src/kernel/loghist.ts';
+import { windowIndex } from '../../src/core/clock.ts';
 import { monoToEpochMs, ProbeRecordMapper } from '../../src/kernel/mapper.ts';
+import { alignArg } from '../../src/kernel/probes.ts';
 import { LineSplitter, ProbeLineParser } from '../../src/kernel/ndjson.ts';
 import type { ProbeRecord } from '../../src/kernel/types.ts';
 import { MemorySink } from './helpers/netns.ts';
@@ -126,6 +128,31 @@ test('clock sync maps kernel monotonic time onto epoch ms exactly once', (t) => 
   t.true(Math.abs(s.time - (clock.realtime_ms + (count.w - clock.mono_ns) / 1e6)) < 0.001);
   t.is(s.value, count.v);
   t.deepEqual(s.tags, count.tags);
+});
+
+/** The window starts a loader emits for --align-ms `arg` (bpf/common/ls_loader.c window_t0 and ls_window_start, in doubles as there). */
+function loaderWindowStarts(arg: string, clock: { mono_ns: number; realtime_ms: number }, nowNs: number, n: number): number[] {
+  let t0 = clock.mono_ns + (Number(arg) - clock.realtime_ms) * 1e6;
+  if (t0 > nowNs) t0 -= Math.ceil((t0 - nowNs) / 1e9) * 1e9;
+  else t0 += Math.floor((nowNs - t0) / 1e9) * 1e9;
+  const start = Math.max(0, Math.trunc(t0));
+  return Array.from({ length: n }, (_, k) => start + k * 1e9);
+}
+
+test('the probes\' window k lands in the run\'s window k, whatever the run start\'s fraction of a µs', (t) => {
+  // every double of one millisecond at today's epoch (their spacing is 2^-12 ms), each with a loader
+  // whose wall clock reads 0.4 ms ahead of the run's time base, started 30 ms into the run
+  const ms = 1_796_616_130_098;
+  let misplaced = 0;
+  for (let j = 0; j < 4096; j++) {
+    const origin = ms + j / 4096;
+    const arg = alignArg(origin);
+    t.true(Number(arg) >= origin && Number(arg) - origin < 0.001, `${arg} for ${origin}`);
+    const clock = { mono_ns: 123_456_789_012_345, realtime_ms: origin + 30.4 };
+    const starts = loaderWindowStarts(arg, clock, clock.mono_ns + 1000, 3).map((w) => monoToEpochMs(clock, w));
+    if (starts.some((s, k) => windowIndex(s, origin) !== k)) misplaced++;
+  }
+  t.is(misplaced, 0);
 });
 
 test('recorded lines map to probe.* samples and events, and summarize', (t) => {

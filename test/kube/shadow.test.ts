@@ -47,3 +47,14 @@ test('agreement, a disagreement with its metrics, an incomplete sync: journalled
   t.is(sum.disagreements[0]!.shadow, 4);
   t.truthy(JSON.stringify(sum.disagreements[0]!.metrics).includes('http_requests_per_second'));
 });
+
+test('a sync is reconciled at the API\'s wall-clock time and journalled on the run\'s time base', (t) => {
+  const events: RunEvent[] = [];
+  const shadow = new ShadowHpa(spec, { event: (e: RunEvent) => events.push(e), sample: (_: Sample) => {} }, 'backend');
+  const wall = 1_800_000_000_000; // Date.now() when the controller's first call was answered
+  const at = wall + 0.4375; // now() at that moment: the run's clock reads a fraction of a ms apart
+  const d = shadow.sync({ time: wall, at, observation: observation(1, '200', wall), realDesired: 3 });
+  t.is(d.time, at);
+  t.is(events.find((e) => e.kind === 'hpa.shadow')!.time, at);
+  t.is(d.shadow, 3);
+});
