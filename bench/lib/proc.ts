@@ -1,7 +1,8 @@
 // Process accounting from /proc and child-process hygiene: every process the bench starts is
 // registered here and killed (its whole process group) on exit, Ctrl-C or a crash.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { withDeathSignal } from '../../src/core/pdeathsig.ts';
 
 /** Clock ticks per second of /proc/<pid>/stat utime and stime (USER_HZ: 100 on every Linux build we run on). */
 export const CLK_TCK = 100;
@@ -120,20 +121,11 @@ function hookExit(): void {
  */
 export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions & { pdeathsig?: boolean } = {}): ChildProcess {
   hookExit();
-  const useSetpriv = opts.pdeathsig !== false && hasSetpriv();
-  const [c, a] = useSetpriv ? ['setpriv', ['--pdeathsig', 'SIGTERM', '--', cmd, ...args]] : [cmd, args];
+  const [c, a] = opts.pdeathsig !== false ? withDeathSignal(cmd, args, 'TERM') : [cmd, args];
   const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'], ...opts, detached: true });
   live.add(child);
   child.on('exit', () => live.delete(child));
   return child;
-}
-
-let setprivKnown: boolean | undefined;
-function hasSetpriv(): boolean {
-  if (setprivKnown === undefined) {
-    setprivKnown = ['/usr/bin/setpriv', '/bin/setpriv'].some((p) => existsSync(p));
-  }
-  return setprivKnown;
 }
 
 /** Resolves with the exit code once the child exits; kills its group after `timeoutMs`. */

@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { summarizeProbes } from '../../src/analyze/probes.ts';
+import { withDeathSignal } from '../../src/core/pdeathsig.ts';
 import { startProbes } from '../../src/kernel/probes.ts';
 import { kernelTestsUnavailable, MemorySink, NetPair } from './helpers/netns.ts';
 import { needs } from '../helpers/needs.ts';
@@ -35,9 +36,8 @@ BEGIN { printf("ready\\n"); }
 END { clear(@q); }`;
   // with the test's worker as its parent to the end: a worker killed at a timeout takes it along (a
   // bpftrace left attached runs on every packet, inside pktlat's measurement of the next tests)
-  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((x) => existsSync(x));
   const argv = ['-B', 'line', '-e', script];
-  const p = setpriv ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', 'bpftrace', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('bpftrace', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(...withDeathSignal('bpftrace', argv), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));

@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult } from '../../src/core/result.ts';
+import { setprivPath } from '../../src/core/pdeathsig.ts';
 import { bin, repoRoot, type CliResult } from '../helpers/cli.ts';
 import { needs } from '../helpers/needs.ts';
 
@@ -16,7 +17,7 @@ const smoke = join(repoRoot, 'fixtures', 'scenarios', 'smoke.yaml');
 /** Why the test cannot run here: it drops root, so it needs root and setpriv. */
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'the test drops from root to uid 65534: run it as root';
-  if (!['/usr/bin/setpriv', '/bin/setpriv'].some((p) => existsSync(p))) return 'setpriv (util-linux) is not installed';
+  if (!setprivPath()) return 'setpriv (util-linux) is not installed';
   return undefined;
 }
 

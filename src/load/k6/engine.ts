@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { now } from '../../core/clock.ts';
 import { LoadscopeError } from '../../core/errors.ts';
+import { withDeathSignal } from '../../core/pdeathsig.ts';
 import type { PlannedStage, Sink } from '../../core/types.ts';
 import type { EngineSummary, LatencyBasis, LoadEngine, LoadPlan } from '../types.ts';
 import { K6Collector, type StageMap } from './collector.ts';
@@ -42,12 +43,6 @@ const WINDOW_LAG_MS = 1500;
 /** After an abort (SIGINT, k6 stops gracefully) k6 gets this long before SIGKILL. */
 const KILL_AFTER_MS = 15_000;
 const STDERR_KEEP = 200;
-/**
- * util-linux `setpriv`, when present: k6 is started through it with PR_SET_PDEATHSIG=KILL, so a
- * loadscope killed outright (SIGKILL, OOM) takes its k6 processes with it instead of leaving them
- * running the rest of the schedule (setpriv execs k6: the child pid is k6's).
- */
-const PDEATHSIG = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const CLK_TCK = 100;
 
 /** k6 exit codes (errext/exitcodes). */
@@ -200,7 +195,8 @@ export class K6Engine implements LoadEngine {
           // at its end k6 sends every series once more (a stale marker): its histograms' final state
           K6_PROMETHEUS_RW_STALE_MARKERS: 'true',
         };
-        const [file, argv] = PDEATHSIG ? [PDEATHSIG, ['--pdeathsig', 'KILL', '--', k6.path, ...args]] : [k6.path, args];
+        // A loadscope killed outright (SIGKILL, OOM) takes its k6 processes with it (src/core/pdeathsig.ts).
+        const [file, argv] = withDeathSignal(k6.path, args);
         collector.started(sender, now());
         const child = spawn(file, argv, { cwd: plan.workDir, env: { ...env, ...rwEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
         const inst: Instance = {
