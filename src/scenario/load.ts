@@ -84,7 +84,7 @@ export function parseScenario(text: string, file: string, opts: LoadOptions = {}
   if (parsed.success && parsed.data.script !== undefined) {
     const script = resolvePath(dirname(resolvePath(file)), parsed.data.script);
     if (!existsSync(script)) {
-      problems.push({ file, ...positionOf(doc, ['script'], at), message: `k6 script ${script} does not exist`, hint: 'the path is relative to the scenario file' });
+      problems.push({ file, ...positionOf(doc, ['script'], at), message: `k6 script ${quote(script, 200)} does not exist`, hint: 'the path is relative to the scenario file' });
     }
   }
   const secrets = parsed.success ? secretHeaders(doc) : [];
@@ -146,8 +146,13 @@ export function isSafeHost(host: string): boolean {
 
 /** A message that echoes the file's text, made safe to print: control and bidi characters escaped, at most 300 characters. */
 function oneLine(message: string): string {
-  const safe = message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const safe = printable(message);
   return safe.length > 300 ? `${safe.slice(0, 300)}…` : safe;
+}
+
+/** Control and bidi characters escaped (\uXXXX): what a terminal or a report shows is what the text holds. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function tooBig(file: string, size: number): Problem {
@@ -187,7 +192,9 @@ export const PROBLEMS_SHOWN = 50;
 function invalid(file: string, problems: Problem[]): LoadscopeError {
   const n = problems.length;
   const more = n > PROBLEMS_SHOWN ? ` (the first ${PROBLEMS_SHOWN} shown)` : '';
-  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}${more}`, { problems: more ? problems.slice(0, PROBLEMS_SHOWN) : problems });
+  // every message printable, whatever of the file it echoes (a path, a key, a YAML error)
+  const shown = (more ? problems.slice(0, PROBLEMS_SHOWN) : problems).map((p) => ({ ...p, message: printable(p.message), ...(p.hint === undefined ? {} : { hint: printable(p.hint) }) }));
+  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}${more}`, { problems: shown });
 }
 
 type Pos = (offset: number) => { line: number; col: number };
