@@ -30,8 +30,14 @@ export class LoadscopeError extends Error {
     this.name = 'LoadscopeError';
     this.code = code;
     this.hint = opts.hint;
-    this.problems = opts.problems ?? [];
+    // a problem echoes its file (a key, a path, a YAML error): each is one printable line, whoever made it
+    this.problems = (opts.problems ?? []).map((p) => ({ ...p, message: printable(p.message), ...(p.hint === undefined ? {} : { hint: printable(p.hint) }) }));
   }
+}
+
+/** Control, bidi and line-separator characters escaped (\uXXXX): what a terminal or a report shows is what the text holds. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function formatProblem(p: Problem): string {

@@ -3,7 +3,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { isIP } from 'node:net';
 import { isAlias, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { LoadscopeError, type Problem } from '../core/errors.ts';
+import { LoadscopeError, printable, type Problem } from '../core/errors.ts';
 import { ENV_REF, LIMITS, quote, resolveHeader } from './limits.ts';
 import { editDistance, scenarioSchema, type ScenarioSpec } from './schema.ts';
 
@@ -150,10 +150,6 @@ function oneLine(message: string): string {
   return safe.length > 300 ? `${safe.slice(0, 300)}…` : safe;
 }
 
-/** Control and bidi characters escaped (\uXXXX): what a terminal or a report shows is what the text holds. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 function tooBig(file: string, size: number): Problem {
   return { file, line: 1, col: 1, message: `the file has ${size} bytes; a scenario has at most ${LIMITS.fileBytes} (1 MiB)`, hint: 'is this the scenario file? large bodies and headers do not belong in a scenario' };
@@ -192,9 +188,7 @@ export const PROBLEMS_SHOWN = 50;
 function invalid(file: string, problems: Problem[]): LoadscopeError {
   const n = problems.length;
   const more = n > PROBLEMS_SHOWN ? ` (the first ${PROBLEMS_SHOWN} shown)` : '';
-  // every message printable, whatever of the file it echoes (a path, a key, a YAML error)
-  const shown = (more ? problems.slice(0, PROBLEMS_SHOWN) : problems).map((p) => ({ ...p, message: printable(p.message), ...(p.hint === undefined ? {} : { hint: printable(p.hint) }) }));
-  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}${more}`, { problems: shown });
+  return new LoadscopeError('SCENARIO_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}${more}`, { problems: more ? problems.slice(0, PROBLEMS_SHOWN) : problems });
 }
 
 type Pos = (offset: number) => { line: number; col: number };
