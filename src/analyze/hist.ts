@@ -152,3 +152,14 @@ export function bucketize(s: SparseHist, edges: number[], divisor = 1): number[]
   return out;
 }
 
+/** A histogram in the default layout (journals write that one; anything else is re-bucketed at its buckets' lowest values). */
+export function inDefaultLayout(s: SparseHist): SparseHist {
+  if (s.layout === DEFAULT_LAYOUT) return s;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < s.idx.length; i++) {
+    const k = indexOfValue(DEFAULT_LAYOUT, valueFromIndex(s.layout, s.idx[i]));
+    counts.set(k, (counts.get(k) ?? 0) + s.cnt[i]);
+  }
+  const idx = [...counts.keys()].sort((a, b) => a - b);
+  return { layout: DEFAULT_LAYOUT, idx, cnt: idx.map((k) => counts.get(k)!), total: s.total };
+}

@@ -19,9 +19,10 @@ export const JOURNAL_NOTICE = {
  * paths): a one-hour run with a million sampled packet records never sits in memory. The result
  * equals buildResult over the same records (test/analyze/stream.test.ts). What cannot be read is
  * skipped and named in the result's notices, with line numbers (JOURNAL_NOTICE); a journal without a
- * readable header is a JOURNAL error.
+ * readable header is a JOURNAL error. `also` sees every record the builder took, in order (the fast
+ * paths' records excepted).
  */
-export function buildResultFromJournal(path: string): { result: RunResult; header: RunHeader; stats: ScanStats } {
+export function buildResultFromJournal(path: string, also?: (r: JournalRecord) => void): { result: RunResult; header: RunHeader; stats: ScanStats } {
   const b = new ResultBuilder();
   let header: RunHeader | undefined;
   const refused: SkippedLines[] = [];
@@ -38,6 +39,7 @@ export function buildResultFromJournal(path: string): { result: RunResult; heade
       }
       if (r.type === 'run') header ??= r;
       if (r.type === 'event' && r.kind === 'hpa.shadow') shadow.push(r);
+      also?.(r);
     },
     b.raw(),
   );

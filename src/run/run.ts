@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { autoscalerFor, type HpaController } from '../autoscale/controller.ts';
 import { resolveClusterMode } from '../cluster/local/resolve.ts';
 import { balancer } from '../kernel/balancer.ts';
 import { buildResult } from '../analyze/results.ts';
+import { encodeWindows, WINDOWS_FILE, WindowCollector } from '../analyze/windows.ts';
 import { attachShadow, buildResultFromJournal } from './rebuild.ts';
 import { engines } from '../load/engines.ts';
 import type { EngineSummary, LoadPlan } from '../load/types.ts';
@@ -53,7 +54,7 @@ export interface RunOptions {
 export interface RunOutcome {
   runDir: string;
   result: RunResult;
-  files: { journal: string; results: string; report: string; junit: string; summary: string };
+  files: { journal: string; results: string; windows: string; report: string; junit: string; summary: string };
 }
 
 /** Runs a validated scenario end to end and writes the run directory. */
@@ -238,17 +239,25 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
 export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.ndjson'), records?: JournalRecord[]): RunOutcome {
   let result: RunResult;
   let header: RunHeader | undefined;
+  const perWindow = new WindowCollector();
   if (records) {
     header = records.find((r) => r.type === 'run');
     if (header) {
       result = buildResult(records);
       attachShadow(result, records, header.startedAt);
+      for (const r of records) perWindow.add(r);
     }
-  } else ({ result, header } = buildResultFromJournal(journalPath));
+  } else ({ result, header } = buildResultFromJournal(journalPath, (r) => perWindow.add(r)));
   if (!header) throw new LoadscopeError('JOURNAL', `${journalPath}: no run header`, { hint: 'the run failed before it started; nothing was measured' });
   const results = join(runDir, 'results.json');
   const report = join(runDir, 'report.html');
-  atomicWrite(results, JSON.stringify(result!, null, 2) + '\n');
+  const resultsText = JSON.stringify(result!, null, 2) + '\n';
+  atomicWrite(results, resultsText);
+  // what `loadscope compare` resamples, so it need not read the journal again (analyze/windows.ts);
+  // written after results.json, with both files' sizes: a reader uses it only beside those two
+  const journalBytes = existsSync(journalPath) ? statSync(journalPath).size : 0;
+  const windows = join(runDir, WINDOWS_FILE);
+  atomicWrite(windows, encodeWindows({ header, journalBytes, resultsBytes: Buffer.byteLength(resultsText) }, perWindow.finish().windows));
   atomicWrite(report, renderReport(result!, header.scenarioText, { trend: readTrend(runDir) }));
   const junit = join(runDir, 'junit.xml');
   const summary = join(runDir, 'summary.md');
@@ -264,7 +273,7 @@ export function writeOutputs(runDir: string, journalPath = join(runDir, 'events.
       throw new LoadscopeError('FILE_NOT_FOUND', `cannot append summary.md to GITHUB_STEP_SUMMARY=${step}`, { cause, hint: `the run's files are written (${summary}); unset GITHUB_STEP_SUMMARY or point it at a writable file` });
     }
   }
-  return { runDir, result: result!, files: { journal: journalPath, results, report, junit, summary } };
+  return { runDir, result: result!, files: { journal: journalPath, results, windows, report, junit, summary } };
 }
 
 /** The scenario's trend that `loadscope run` wrote beside the report from the history (trend.json), if any and readable. */

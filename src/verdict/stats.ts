@@ -92,18 +92,6 @@ export function blockLength(series: number[]): number {
   return Math.max(1, Math.min(Math.floor(n / 3), Math.max(Math.ceil(Math.cbrt(n)), 2 * lag)));
 }
 
-/** A histogram in the default layout (journals write that one; anything else is re-bucketed at its buckets' lowest values). */
-export function inDefaultLayout(s: SparseHist): SparseHist {
-  if (s.layout === DEFAULT_LAYOUT) return s;
-  const counts = new Map<number, number>();
-  for (let i = 0; i < s.idx.length; i++) {
-    const k = indexOfValue(DEFAULT_LAYOUT, valueFromIndex(s.layout, s.idx[i]));
-    counts.set(k, (counts.get(k) ?? 0) + s.cnt[i]);
-  }
-  const idx = [...counts.keys()].sort((a, b) => a - b);
-  return { layout: DEFAULT_LAYOUT, idx, cnt: idx.map((k) => counts.get(k)!), total: s.total };
-}
-
 /** Bootstrap replicates of a family: the whole run's and each stratum's, one array per statistic. */
 export interface Replicates {
   overall: Float64Array[];

@@ -4,7 +4,7 @@
 // sampled packet records) built from the real model types and histogram codec, deterministic per seed.
 import { createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createHistogram, encode, type Histogram } from '../../src/core/histogram.ts';
+import { createHistogram, decodeSparse, encode, valueFromIndex, type Histogram } from '../../src/core/histogram.ts';
 import type { JournalRecord, PlannedStage, Sample } from '../../src/core/types.ts';
 import { xorshift32 } from '../../src/core/random.ts';
 
@@ -317,3 +317,13 @@ export async function writeSyntheticJournal(path: string, o: SyntheticOptions): 
   return { bytes: statSync(path).size, records };
 }
 
+/** A record edit for a slower candidate: every http.latency_us histogram's values times `factor`. */
+export function slowerBy(factor: number): (r: JournalRecord) => JournalRecord {
+  return (r) => {
+    if (r.type !== 'sample' || r.metric !== 'http.latency_us' || !r.hist) return r;
+    const s = decodeSparse(r.hist);
+    const h = createHistogram();
+    for (let i = 0; i < s.idx.length; i++) h.recordValueWithCount(valueFromIndex(s.layout, s.idx[i]) * factor, s.cnt[i]);
+    return { ...r, hist: encode(h) };
+  };
+}

@@ -4,10 +4,9 @@ import test from 'ava';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHistogram, decodeSparse, encode, valueFromIndex } from '../../src/core/histogram.ts';
 import type { JournalRecord } from '../../src/core/types.ts';
 import { runCli } from '../helpers/cli.ts';
-import { syntheticRecords, type SyntheticOptions } from '../helpers/synthetic-journal.ts';
+import { slowerBy, syntheticRecords, type SyntheticOptions } from '../helpers/synthetic-journal.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'loadscope-compare-cli-'));
 test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,13 +23,7 @@ async function runDir(name: string, o: Partial<SyntheticOptions>, edit: (r: Jour
   return dir;
 }
 
-const slower = (r: JournalRecord): JournalRecord => {
-  if (r.type !== 'sample' || r.metric !== 'http.latency_us' || !r.hist) return r;
-  const s = decodeSparse(r.hist);
-  const h = createHistogram();
-  for (let i = 0; i < s.idx.length; i++) h.recordValueWithCount(valueFromIndex(s.layout, s.idx[i]) * 2, s.cnt[i]);
-  return { ...r, hist: encode(h) };
-};
+const slower = slowerBy(2);
 
 const noStack = (t: { false: (x: boolean, m?: string) => void }, stderr: string) => t.false(/\n\s+at .+:\d+:\d+/.test(stderr), `no stack trace in: ${stderr}`);
 
@@ -80,7 +73,7 @@ test('unusable input is exit 2 with a message and a hint, never a stack trace', 
   const onlyResults = join(tmp, 'only-results');
   mkdirSync(onlyResults, { recursive: true });
   writeFileSync(join(onlyResults, 'results.json'), '{}');
-  cases.push([['compare', onlyResults, good], /holds no events\.ndjson \(only results\.json\)[\s\S]*hint: compare resamples the per-window histograms/]);
+  cases.push([['compare', onlyResults, good], /holds no events\.ndjson \(only results\.json\)[\s\S]*hint: compare resamples per-window histograms, which results.json lacks/]);
   const empty = join(tmp, 'empty');
   mkdirSync(empty, { recursive: true });
   cases.push([['compare', good, empty], /candidate .* holds no events\.ndjson/]);
