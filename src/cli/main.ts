@@ -2,7 +2,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { now } from '../core/clock.ts';
-import { formatProblem, LoadscopeError, type ErrorCode } from '../core/errors.ts';
+import { formatProblem, LoadscopeError, printable, type ErrorCode } from '../core/errors.ts';
 import type { RunResult } from '../core/result.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -314,7 +314,7 @@ export function explain(err: unknown): number {
     } else {
       console.error(`error: ${err.message}`);
       const cause = err.cause instanceof Error ? err.cause.message : undefined;
-      if (cause) console.error(`  cause: ${cause}`);
+      if (cause) console.error(`  cause: ${printable(cause)}`);
       if (err.hint) console.error(`  hint: ${err.hint}`);
     }
     if (process.env.LOADSCOPE_DEBUG) console.error(err.stack);

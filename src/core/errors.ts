@@ -26,18 +26,23 @@ export class LoadscopeError extends Error {
   readonly problems: Problem[];
 
   constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; problems?: Problem[] } = {}) {
-    super(message, { cause: opts.cause });
+    // the message and hint echo inputs too (paths, names, a child's stderr): printable, the message's own line breaks kept
+    super(printable(message, { keepLines: true }), { cause: opts.cause });
     this.name = 'LoadscopeError';
     this.code = code;
-    this.hint = opts.hint;
+    this.hint = opts.hint === undefined ? undefined : printable(opts.hint);
     // a problem echoes its file (a key, a path, a YAML error): each is one printable line, whoever made it
     this.problems = (opts.problems ?? []).map((p) => ({ ...p, message: printable(p.message), ...(p.hint === undefined ? {} : { hint: printable(p.hint) }) }));
   }
 }
 
-/** Control, bidi and line-separator characters escaped (\uXXXX): what a terminal or a report shows is what the text holds. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * Control, bidi and line-separator characters escaped (\uXXXX): what a terminal or a report shows is
+ * what the text holds. `keepLines`: a text of several lines keeps its line feeds (a child's stderr
+ * tail, indented under the message), everything else is escaped all the same.
+ */
+export function printable(text: string, o: { keepLines?: boolean } = {}): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => (o.keepLines && c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 export function formatProblem(p: Problem): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/clock.ts';
+import { printable } from '../core/errors.ts';
 
 // The largest and strangest values a scenario may hold, in one place (README "Scenario limits"). Each is far
 // beyond what this machine can do or a service needs, and low enough that a typo (8760h, 1e9) or a hostile
@@ -164,5 +165,6 @@ export const requestBody = z.string().refine((b) => bytes(b) <= LIMITS.bodyBytes
 /** `text` quoted for a message: its start only (never a whole 10 MB value), control and bidi characters escaped. */
 export function quote(text: string, max = 40): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // JSON escapes the C0 controls (as \n, \u0007, …); printable the rest (DEL, C1, separators, bidi)
+  return printable(JSON.stringify(cut));
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadscopeError, printable } from '../../src/core/errors.ts';
 import { readSpecFile } from '../../src/verdict/whatif.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const HOSTILE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
@@ -31,4 +32,18 @@ test('whatif --hpa: a bidi override in a key of the spec comes back located and 
   t.true(err.problems.length > 0);
   for (const p of err.problems) t.false(HOSTILE.test(p.message + (p.hint ?? '')), p.message);
   t.true(err.problems.some((p) => p.message.includes('evil\\u202egnp')), err.problems.map((p) => p.message).join('\n'));
+});
+
+test('a LoadscopeError message and hint are printable too; the message keeps its own line breaks (a stderr tail)', (t) => {
+  const e = new LoadscopeError('ENGINE', 'k6 exited 1 in /tmp/run\u202Egnp:\n  \u001b[31mERRO\u001b[0m bad', { hint: 'look at \u2066x\u2069' });
+  t.is(e.message, 'k6 exited 1 in /tmp/run\\u202egnp:\n  \\u001b[31mERRO\\u001b[0m bad');
+  t.is(e.hint, 'look at \\u2066x\\u2069');
+});
+
+test('a path echoed in an error of the command line comes back escaped, one line per line (echoed raw before)', async (t) => {
+  const dir = join(tmpdir(), `ls-errors-evil\u202Egnp-${process.pid}`);
+  const r = await runCli(['report', dir]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /ls-errors-evil\\u202egnp-\d+\/events\.ndjson does not exist/);
+  for (const line of r.stderr.split('\n')) t.false(HOSTILE.test(line), line);
 });
