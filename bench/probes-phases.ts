@@ -4,7 +4,8 @@
 //              the control, shows the noise) — e.g. all,probe:pktlat,none. ARM@DIR runs the loaders
 //              built in DIR (make -C bpf OUTPUT=DIR), to compare two builds side by side, e.g.
 //              probe:pktlat,probe:pktlat@/tmp/variant; ARM#full or ARM#sampled picks the fidelity
-//              (default sampled), e.g. all,all#full,none
+//              (default sampled), e.g. all,all#full,none; ARM%N the kernel's run-time statistics on in 1
+//              window in N (default: 10 at sampled fidelity, 1 at full), e.g. all,all%1,none
 //   CYCLES     how often each arm comes (default 8); PHASE_MS (default 1000); SETTLE_MS (default 700)
 //   PIN=1      pins the engine to CPU 0 and nginx to CPU 1 (taskset), against scheduler placement
 // One loadscope autocannon engine (16 connections) against nginx on loopback throughout; the probes get
@@ -84,7 +85,8 @@ function runtimeNs(): number {
 
 async function attach(arm: string): Promise<() => Promise<unknown>> {
   if (arm === 'off' || arm === 'none') return async () => undefined;
-  const [spec, fidelity] = arm.split('#') as [string, 'full' | 'sampled' | undefined];
+  const [armSpec, statsEvery] = arm.split('%');
+  const [spec, fidelity] = armSpec.split('#') as [string, 'full' | 'sampled' | undefined];
   const [which, loaderDir] = spec.split('@');
   const probes = which === 'all' ? undefined : (which.replace(/^probe:/, '').split('+') as ProbeName[]);
   const h = await startProbes({
@@ -94,6 +96,7 @@ async function attach(arm: string): Promise<() => Promise<unknown>> {
     ...(probes ? { probes } : {}),
     ...(loaderDir ? { loaderDir } : {}),
     ...(fidelity ? { fidelity } : {}),
+    ...(statsEvery ? { statsEvery: Number(statsEvery) } : {}),
   });
   return () => h.stop();
 }

@@ -19,7 +19,7 @@ import { clusters } from '../../src/cluster/clusters.ts';
 import { localUnavailable } from '../../src/cluster/local/resolve.ts';
 import { balancer } from '../../src/kernel/balancer.ts';
 import { startProbes, URL_TARGET_FILTER } from '../../src/kernel/probes.ts';
-import type { ProbeFidelity, ProbeFilter } from '../../src/kernel/types.ts';
+import type { LoaderReport, ProbeFidelity, ProbeFilter } from '../../src/kernel/types.ts';
 import { probeCost, type ProbeCost } from '../../src/analyze/probes.ts';
 import { now } from '../../src/core/clock.ts';
 import { Ledger } from '../../src/core/ledger.ts';
@@ -88,7 +88,12 @@ const suite: Suite = {
             const report = await handle.stop();
             const cpu = process.cpuUsage(cpu0);
             pair.loaderCpu = report.cpuSeconds ?? 0;
-            pair.progs = Object.assign({}, ...Object.values(report.loaders ?? {}).map((l) => l.progs ?? {})) as ProgStats;
+            // the statistics counted in 1 window in N (sampled fidelity): scaled by the loader's time over theirs, as probes.cost is
+            const scaled = (l: LoaderReport): ProgStats => {
+              const k = (l.statsEvery ?? 1) > 1 && l.statsOnSeconds && l.wallS && l.wallS > l.statsOnSeconds ? l.wallS / l.statsOnSeconds : 1;
+              return Object.fromEntries(Object.entries(l.progs ?? {}).map(([n, p]) => [n, { run_cnt: p.run_cnt * k, run_ns: p.run_ns * k }]));
+            };
+            pair.progs = Object.assign({}, ...Object.values(report.loaders ?? {}).map(scaled)) as ProgStats;
             pair.benchCpuOn = (cpu.user + cpu.system) / 1e6;
             pair.records = records;
           }

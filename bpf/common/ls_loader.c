@@ -17,8 +17,6 @@
 
 volatile sig_atomic_t ls_exiting;
 unsigned long long ls_lines;
-/* The fd of bpf_enable_stats(BPF_STATS_RUN_TIME) while a probe runs (-1: none): run time is counted while it is open. */
-static int run_stats_fd = -1;
 static char out_buf[1 << 20];
 
 static void on_signal(int sig)
@@ -175,7 +173,8 @@ static void usage(const char *probe)
 		fputs("  --sample N           sampled records: 1 in N besides the first per window (default 64)\n"
 		      "  --max-age-ms N       pktlat: pairs older than this are stale (default 1000)\n"
 		      "  --rtt-every-ms N     tcpwatch: sample srtt at most once per socket per N ms (default 10; 0: every ACK)\n"
-		      "  --no-drops           pktlat: do not count kfree_skb drops\n",
+		      "  --no-drops           pktlat: do not count kfree_skb drops\n"
+		      "  --stats-every N      the kernel's run-time statistics on in 1 window in N only (default 1: always)\n",
 		      stderr);
 	fputs("  --duration S         stop after S seconds\n", stderr);
 	if (opt_groups & LS_OPT_PROBE)
@@ -271,6 +270,11 @@ probe:
 		o->sample_every = (__u32)strtoul(v, NULL, 10);
 	} else if (!strcmp(a, "--max-age-ms")) {
 		o->max_age_ns = (__u64)(strtod(v, NULL) * 1e6);
+	} else if (!strcmp(a, "--stats-every")) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n < 1 || n > 3600)
+			return -1;
+		o->stats_every = (__u32)n;
 	} else if (!strcmp(a, "--rtt-every-ms")) {
 		double ms = strtod(v, NULL);
 		if (ms < 0 || ms > 3600000)
@@ -292,6 +296,7 @@ static void parse_args(int argc, char **argv, struct ls_opts *o, const char *pro
 	o->sample_every = 64;
 	o->max_age_ns = 1000000000ULL;
 	o->rtt_every_ns = 10000000ULL;
+	o->stats_every = 1;
 	opt_groups = groups;
 	own_opts = own;
 	for (int i = 1; i < argc; i++) {
@@ -566,22 +571,95 @@ static double cpu_seconds(void)
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-/* Run counts and run time of each loaded program (0 unless run-time stats are on: ls_probe_run, or kernel.bpf_stats_enabled), as a JSON object. */
+/*
+ * The kernel's run-time statistics (bpf_enable_stats(BPF_STATS_RUN_TIME): the run count and run time
+ * of every BPF program while some fd holds them on) cost two clock reads around every program run.
+ * With --stats-every N they are on from before attach to the first window tick, then in 1 window in N
+ * (windows w with w % N == 0, on the grid every loader of a run shares); each spell's change of every
+ * program's count and time is added up, and the end record gives the sums with the seconds they
+ * cover (stats_on_s). N = 1: one spell, from before attach to the end.
+ */
+#define LS_MAX_PROGS 16
+static struct {
+	int fd;         /* -1: off */
+	bool used;      /* turned on at least once (ls_probe_run; the balancer and the fault loader never do) */
+	bool failed;    /* bpf_enable_stats was refused: the end record says bpf_stats false */
+	__u64 since_ns; /* when the current spell began */
+	__u64 on_ns;    /* the spells so far, summed */
+	__u64 at_cnt[LS_MAX_PROGS], at_ns[LS_MAX_PROGS];   /* at the current spell's start */
+	__u64 sum_cnt[LS_MAX_PROGS], sum_ns[LS_MAX_PROGS]; /* over the spells so far */
+} run_stats = { .fd = -1 };
+
+/* Each program's run count and run time now, in the object's program order. */
+static void prog_counts(struct bpf_object *obj, __u64 *cnt, __u64 *ns)
+{
+	struct bpf_program *prog;
+	int i = 0;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		if (i >= LS_MAX_PROGS)
+			break;
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) >= 0 && !bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len)) {
+			cnt[i] = info.run_cnt;
+			ns[i] = info.run_time_ns;
+		} else {
+			cnt[i] = ns[i] = 0;
+		}
+		i++;
+	}
+}
+
+static void run_stats_on(struct bpf_object *obj)
+{
+	if (run_stats.fd >= 0)
+		return;
+	run_stats.fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (run_stats.fd < 0) {
+		run_stats.failed = true;
+		return;
+	}
+	run_stats.used = true;
+	prog_counts(obj, run_stats.at_cnt, run_stats.at_ns);
+	run_stats.since_ns = ls_mono_ns();
+}
+
+static void run_stats_off(struct bpf_object *obj)
+{
+	__u64 cnt[LS_MAX_PROGS] = {}, ns[LS_MAX_PROGS] = {};
+	if (run_stats.fd < 0)
+		return;
+	prog_counts(obj, cnt, ns);
+	run_stats.on_ns += ls_mono_ns() - run_stats.since_ns;
+	for (int i = 0; i < LS_MAX_PROGS; i++) {
+		run_stats.sum_cnt[i] += cnt[i] - run_stats.at_cnt[i];
+		run_stats.sum_ns[i] += ns[i] - run_stats.at_ns[i];
+	}
+	close(run_stats.fd);
+	run_stats.fd = -1;
+}
+
+/* Each program's runs and run time over the statistics' spells, as a JSON object. */
 static void prog_stats_json(char *buf, size_t n, struct bpf_object *obj)
 {
 	struct bpf_program *prog;
 	size_t off = (size_t)snprintf(buf, n, "{");
+	int i = 0;
 	bpf_object__for_each_program(prog, obj) {
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
-		if (off >= n - 96)
+		if (off >= n - 96 || i >= LS_MAX_PROGS)
 			break;
 		memset(&info, 0, sizeof(info));
-		if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		if (bpf_program__fd(prog) < 0 || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len)) {
+			i++;
 			continue;
+		}
 		off += (size_t)snprintf(buf + off, n - off, "%s\"%s\":{\"id\":%u,\"run_cnt\":%llu,\"run_ns\":%llu}",
 					off > 1 ? "," : "", bpf_program__name(prog), info.id,
-					(unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns);
+					(unsigned long long)run_stats.sum_cnt[i], (unsigned long long)run_stats.sum_ns[i]);
+		i++;
 	}
 	snprintf(buf + off, n - off, "}");
 }
@@ -632,7 +710,7 @@ static bool read_lines(const struct ls_loop *l)
 	return true;
 }
 
-static void window_loop(const struct ls_opts *o, const struct ls_loop *l, __u64 *stats, __u64 *last)
+static void window_loop(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object *obj, __u64 *stats, __u64 *last)
 {
 	__u64 start = ls_mono_ns();
 	__u64 next = o->t0 + ((start - o->t0) / o->window_ns + 1) * o->window_ns + l->grace_ns;
@@ -642,7 +720,14 @@ static void window_loop(const struct ls_opts *o, const struct ls_loop *l, __u64 
 		if (now >= next) {
 			if (l->rb)
 				ring_buffer__consume(l->rb);
-			l->tick((__u32)((now - l->grace_ns - o->t0) / o->window_ns), l->ctx);
+			__u32 w = (__u32)((now - l->grace_ns - o->t0) / o->window_ns);
+			l->tick(w, l->ctx);
+			if (o->stats_every > 1) {
+				if (w % o->stats_every == 0)
+					run_stats_on(obj);
+				else
+					run_stats_off(obj);
+			}
 			read_stats(l->stats_fd, stats);
 			report_lost(o->probe, stats, last, now);
 			ls_out_flush();
@@ -684,9 +769,10 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 	__u64 started = ls_mono_ns();
 	double cpu_started = cpu_seconds();
 
-	window_loop(o, l, stats, last);
+	window_loop(o, l, *s->obj, stats, last);
 	/* detach first so the last windows stop moving, then take everything */
 	bpf_object__detach_skeleton(s);
+	run_stats_off(*s->obj);
 	if (l->rb)
 		ring_buffer__consume(l->rb);
 	l->tick(UINT32_MAX, l->ctx);
@@ -696,10 +782,10 @@ void ls_run(const struct ls_opts *o, const struct ls_loop *l, struct bpf_object_
 		l->end_fields(extra, sizeof(extra), stats, l->ctx);
 	prog_stats_json(progs, sizeof(progs), *s->obj);
 	ls_out("{\"t\":\"end\",\"probe\":\"%s\",\"ts\":%llu,\"cpu_s\":%.3f,\"lines\":%llu,"
-	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s,\"bpf_stats\":%s,\"wall_s\":%.3f,\"ncpu\":%ld,\"cpu_run_s\":%.3f}",
+	       "\"lost\":{\"ringbuf\":%llu,\"map_full\":%llu}%s,\"progs\":%s,\"bpf_stats\":%s,\"stats_on_s\":%.3f,\"stats_every\":%u,\"wall_s\":%.3f,\"ncpu\":%ld,\"cpu_run_s\":%.3f}",
 	       o->probe, (unsigned long long)ls_mono_ns(), cpu_seconds(), ls_lines + 1,
 	       (unsigned long long)stats[LS_STAT_RB_LOST], (unsigned long long)stats[LS_STAT_MAP_FULL], extra, progs,
-	       run_stats_fd >= 0 ? "true" : "false", (double)(ls_mono_ns() - started) / 1e9, sysconf(_SC_NPROCESSORS_ONLN),
+	       run_stats.used && !run_stats.failed ? "true" : "false", (double)run_stats.on_ns / 1e9, o->stats_every, (double)(ls_mono_ns() - started) / 1e9, sysconf(_SC_NPROCESSORS_ONLN),
 	       cpu_seconds() - cpu_started);
 	ls_out_flush();
 }
@@ -716,8 +802,8 @@ int ls_probe_run(struct bpf_object_skeleton *s, const struct ls_opts *o, const s
 	l->stats_fd = stats ? bpf_map__fd(stats) : -1;
 	if (events && !(l->rb = ls_ring_buffer(o->probe, events, fn, NULL)))
 		return -1;
-	/* the programs' run count and time, for the cost the end record reports; the kernel stops counting when the fd closes */
-	run_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	/* the programs' run count and time, for the cost the end record reports (run_stats: on now, and as --stats-every says) */
+	run_stats_on(*s->obj);
 	if ((err = bpf_object__attach_skeleton(s))) {
 		ls_emit_error(o->probe, "attach: %s", strerror(-err));
 	} else {
@@ -726,9 +812,7 @@ int ls_probe_run(struct bpf_object_skeleton *s, const struct ls_opts *o, const s
 		ls_run(o, l, s);
 	}
 	ring_buffer__free(l->rb);
-	if (run_stats_fd >= 0)
-		close(run_stats_fd);
-	run_stats_fd = -1;
+	run_stats_off(*s->obj);
 	return err;
 }
 

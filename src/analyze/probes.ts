@@ -55,6 +55,13 @@ export interface ProbeCost {
   cpus: number;
   /** false: some loader could not turn run-time statistics on; bpfSeconds then misses its programs. */
   bpfStats: boolean;
+  /**
+   * The run-time statistics were on in 1 window in `statsEvery` (1: the whole run) and for `statsShare`
+   * of the loaders' time since attach (the least of any loader): the programs' runs and run time are
+   * what was counted then, scaled by the loader's time over its statistics' time.
+   */
+  statsEvery: number;
+  statsShare: number;
   programs: { probe: string; program: string; runs: number; seconds: number; nsPerRun: number }[];
 }
 
@@ -387,16 +394,25 @@ export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
   let wallS = 0;
   let cpus = 0;
   let bpfStats = true;
+  let statsEvery = 1;
+  let statsShare = 1;
   for (const e of ends) {
     const a = e.attrs;
     loaderSeconds += Number(a.cpuSeconds ?? 0);
     loaderRun += Number(a.cpuRunSeconds ?? a.cpuSeconds ?? 0);
-    wallS = Math.max(wallS, Number(a.wallS ?? 0));
+    const wall = Number(a.wallS ?? 0);
+    wallS = Math.max(wallS, wall);
     cpus = Math.max(cpus, Number(a.ncpu ?? 0));
     if (a.bpfStats !== true) bpfStats = false;
+    // statistics in 1 window in N: what they counted, scaled by the loader's time over theirs
+    const every = Number(a.statsEvery ?? 1);
+    const on = Number(a.statsOnSeconds ?? wall);
+    const scale = every > 1 && on > 0 && wall > on ? wall / on : 1;
+    statsEvery = Math.max(statsEvery, every);
+    if (wall > 0) statsShare = Math.min(statsShare, Math.min(1, on / wall));
     for (const [program, p] of Object.entries((a.progs ?? {}) as Record<string, { run_cnt?: number; run_ns?: number }>)) {
-      const runs = Number(p.run_cnt ?? 0);
-      const ns = Number(p.run_ns ?? 0);
+      const runs = Math.round(Number(p.run_cnt ?? 0) * scale);
+      const ns = Number(p.run_ns ?? 0) * scale;
       programs.push({ probe: String(a.probe), program, runs, seconds: round6(ns / 1e9), nsPerRun: runs ? Math.round(ns / runs) : 0 });
     }
   }
@@ -416,6 +432,8 @@ export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
     wallS,
     cpus,
     bpfStats,
+    statsEvery,
+    statsShare: round6(statsShare),
     programs: programs.sort(byCount((p) => p.seconds)),
   };
 }

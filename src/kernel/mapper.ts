@@ -121,6 +121,8 @@ export class ProbeRecordMapper {
             ...(r.win_late_us !== undefined ? { windowLateUs: r.win_late_us } : {}),
             progs: r.progs ?? {},
             ...(r.bpf_stats !== undefined ? { bpfStats: r.bpf_stats } : {}),
+            ...(r.stats_on_s !== undefined ? { statsOnSeconds: r.stats_on_s } : {}),
+            ...(r.stats_every !== undefined ? { statsEvery: r.stats_every } : {}),
             ...(r.wall_s !== undefined ? { wallS: r.wall_s } : {}),
             ...(r.cpu_run_s !== undefined ? { cpuRunSeconds: r.cpu_run_s } : {}),
             ...(r.ncpu !== undefined ? { ncpu: r.ncpu } : {}),

@@ -121,6 +121,18 @@ export function modeOf(s: ProbeSetting): ProbeMode {
   return typeof s === 'string' ? s : s.mode;
 }
 
+/**
+ * 1 window in N with the kernel's run-time statistics on: they cost two clock reads around every
+ * program run (~40% of what the probes cost at saturation on loopback: bench/HISTORY.md 2026-12-07),
+ * so at sampled fidelity they are on in 1 window in 10 and the cost is scaled up from those windows;
+ * at full fidelity, whose cost is measured exactly, for the whole run.
+ */
+export const SAMPLED_STATS_EVERY = 10;
+
+export function statsEveryOf(o: Pick<ProbeOptions, 'mode' | 'fidelity' | 'statsEvery'>): number {
+  return o.statsEvery ?? (fidelityOf(o) === 'sampled' ? SAMPLED_STATS_EVERY : 1);
+}
+
 /** The fidelity the loaders run at: the option, else the setting's, else sampled. */
 export function fidelityOf(o: Pick<ProbeOptions, 'mode' | 'fidelity'>): ProbeFidelity {
   return o.fidelity ?? (typeof o.mode === 'string' ? 'sampled' : o.mode.fidelity);
@@ -146,6 +158,7 @@ function loaderArgs(name: ProbeName, f: ProbeFilter, o: ProbeOptions, origin: nu
   for (const c of f.cidrs ?? []) args.push('--cidr', c);
   if (name === 'fibroute') args.push('--sample', String(o.sampleEvery ?? 64));
   if (name === 'pktlat' || name === 'tcpwatch') args.push('--fidelity', fidelityOf(o));
+  args.push('--stats-every', String(statsEveryOf(o)));
   if (name === 'pktlat' && fidelityOf(o) === 'sampled') {
     if (o.every !== undefined) args.push('--every', String(o.every));
     if (o.budgetUs !== undefined) args.push('--budget-us', String(o.budgetUs));
@@ -194,6 +207,8 @@ class ProbeLoader {
       ...(e?.win_late_us !== undefined ? { windowLateUs: e.win_late_us } : {}),
       ...(e?.progs ? { progs: e.progs } : {}),
       ...(e?.bpf_stats !== undefined ? { bpfStats: e.bpf_stats } : {}),
+      ...(e?.stats_on_s !== undefined ? { statsOnSeconds: e.stats_on_s } : {}),
+      ...(e?.stats_every !== undefined ? { statsEvery: e.stats_every } : {}),
       ...(e?.wall_s !== undefined ? { wallS: e.wall_s } : {}),
       ...(e?.cpu_run_s !== undefined ? { cpuRunSeconds: e.cpu_run_s } : {}),
       ...(e?.ncpu !== undefined ? { ncpu: e.ncpu } : {}),

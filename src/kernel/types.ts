@@ -46,6 +46,11 @@ export interface ProbeOptions {
   every?: number;
   /** Sampled fidelity: program run time per second the packet timing may take, in µs (default 2000). */
   budgetUs?: number;
+  /**
+   * The kernel's run-time statistics (probes.cost) on in 1 window in N, and from attach to the first
+   * window's end; the cost is scaled up from them. Default: 10 at sampled fidelity, 1 (the whole run) at full.
+   */
+  statsEvery?: number;
   /** Aborting stops the loaders (same as handle.stop()). */
   signal?: AbortSignal;
   onStatus?: (line: string) => void;
@@ -82,10 +87,13 @@ export interface LoaderReport {
   cpuSeconds: number;
   linesParsed: number;
   malformedLines: number;
-  /** Per BPF program: run count and ns (the loader enables the kernel's run-time statistics while it runs). */
+  /** Per BPF program: run count and ns while the kernel's run-time statistics were on (statsOnSeconds of the run). */
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
   /** Whether the kernel counted the programs' run time (bpf_enable_stats succeeded). */
   bpfStats?: boolean;
+  /** Seconds the run-time statistics were on, and their 1 window in N (1: the whole run). */
+  statsOnSeconds?: number;
+  statsEvery?: number;
   /** Seconds from attach to the end record, and the machine's online CPUs then. */
   wallS?: number;
   /** The loader's CPU seconds since attach (cpuSeconds less its start-up). */
@@ -264,9 +272,12 @@ export interface EndRecord {
   overwritten?: number;
   /** pktlat: the latest the window timer fired after a boundary, µs. */
   win_late_us?: number;
+  /** Runs and run time while the run-time statistics were on: stats_on_s seconds, 1 window in stats_every (and from attach to the first tick). */
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
   /** Whether run-time statistics were on (so run_ns counts), the seconds since attach, the online CPUs. */
   bpf_stats?: boolean;
+  stats_on_s?: number;
+  stats_every?: number;
   wall_s?: number;
   ncpu?: number;
   /** CPU seconds since attach (cpu_s less the start-up: loading and verifying the programs). */

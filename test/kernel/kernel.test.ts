@@ -169,7 +169,8 @@ netTest('sampled fidelity counts exactly what full fidelity counts on the same t
 netTest('probes.cost: every loader reports its programs\' run time and its CPU, and the sum is positive under a real load', async (t, net, P) => {
   await net.server(net.nsB, net.addrB, P);
   const sink = new MemorySink();
-  const h = await probes(sink, { ports: [P], ifaces: [net.ifA, net.ifB], cidrs: ['198.18.0.0/30'] }, ['pktlat', 'fibroute', 'tcpwatch']);
+  // the run-time statistics for the whole run (as at full fidelity), so the counts are exact
+  const h = await probes(sink, { ports: [P], ifaces: [net.ifA, net.ifB], cidrs: ['198.18.0.0/30'] }, ['pktlat', 'fibroute', 'tcpwatch'], { statsEvery: 1 });
   await net.traffic(net.nsA, 'client', net.addrB, P, 200, 20_000);
   await sleep(1100); // a walk of the sockets
   const report = await h.stop();
@@ -190,6 +191,34 @@ netTest('probes.cost: every loader reports its programs\' run time and its CPU, 
   // the same figures as the loaders' own reports
   const fromReports = Object.values(report.loaders).reduce((a, l) => a + Object.values(l.progs ?? {}).reduce((x, p) => x + p.run_ns, 0), 0) / 1e9;
   t.true(Math.abs(fromReports - c!.bpfSeconds) < 1e-5);
+});
+
+netTest('probes.cost with the run-time statistics on in 1 window in 2: what they counted, scaled by the time they were off', async (t, net, P) => {
+  await net.server(net.nsB, net.addrB, P);
+  const sink = new MemorySink();
+  const h = await probes(sink, { ports: [P], ifaces: [net.ifA, net.ifB], cidrs: ['198.18.0.0/30'] }, ['pktlat'], { statsEvery: 2 });
+  // steady traffic over several windows, so windows with and without statistics see alike
+  const until = Date.now() + 4500;
+  while (Date.now() < until) await net.traffic(net.nsA, 'client', net.addrB, P, 50, 2_000);
+  const report = await h.stop();
+  const c = summarizeProbes(sink.records).cost!;
+  const loader = report.loaders.pktlat!;
+  t.log(JSON.stringify({ statsEvery: c.statsEvery, statsShare: c.statsShare, wallS: loader.wallS, statsOnSeconds: loader.statsOnSeconds, programs: c.programs.map((p) => `${p.program} ${p.nsPerRun} ns × ${p.runs}`) }));
+  t.is(c.statsEvery, 2);
+  t.is(loader.statsEvery, 2);
+  // on from attach to the first window's end, then every other window
+  t.true(c.statsShare > 0.25 && c.statsShare < 0.8, `statistics on ${c.statsShare} of the time`);
+  const scale = loader.wallS! / loader.statsOnSeconds!;
+  const raw = loader.progs!.lsc_pkt_queue;
+  const queue = c.programs.find((p) => p.program === 'lsc_pkt_queue')!;
+  t.true(raw.run_cnt > 0 && raw.run_ns > 0, 'the statistics counted while on');
+  t.is(queue.runs, Math.round(raw.run_cnt * scale), 'runs scaled by the loader\'s time over the statistics\' time');
+  t.is(queue.nsPerRun, Math.round((raw.run_ns * scale) / queue.runs));
+  // the queue program runs for every packet queued on the machine: the estimate is not below the
+  // run's own packets, counted exactly, by more than the traffic's unevenness between windows
+  const tx = sum(sink.samples('probe.pkt_count').filter((x) => x.tags.dir === 'tx'));
+  t.true(tx > 1000, `enough traffic (${tx} packets queued)`);
+  t.true(queue.runs >= 0.5 * tx, `lsc_pkt_queue ${queue.runs} runs (scaled from ${raw.run_cnt}), ${tx} of the run's packets queued`);
 });
 
 netTest('latency pairs the same way through the hash map when the interface filter is too big for the ring', async (t, net, P) => {

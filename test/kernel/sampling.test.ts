@@ -118,5 +118,27 @@ test('probes.cost adds the programs\' run time to the loaders\' CPU, per event a
     ['lsc_tcp_iter', 1000],
   ]);
   t.true(c.bpfStats);
+  t.deepEqual([c.statsEvery, c.statsShare], [1, 1], 'end records without the fields: statistics on throughout');
   t.is(probeCost([]), undefined);
+});
+
+test('probes.cost from run-time statistics on in 1 window in 10: runs and run time scaled by the loader\'s time over theirs', (t) => {
+  const end = (probe: string, on: number, progs: Record<string, [number, number]>) => ({
+    kind: 'probe.end',
+    time: 0,
+    source: `probe.${probe}`,
+    attrs: { probe, cpuSeconds: 0.1, cpuRunSeconds: 0.1, lines: 1, lost: { ringbuf: 0, map_full: 0 }, bpfStats: true, statsOnSeconds: on, statsEvery: 10, wallS: 10, ncpu: 2, progs: Object.fromEntries(Object.entries(progs).map(([k, [n, ns]]) => [k, { id: 1, run_cnt: n, run_ns: ns }])) },
+  });
+  const c = probeCost([end('pktlat', 1.25, { lsc_pkt_queue: [100_000, 12_000_000] }), end('fibroute', 2, { lsc_fib_lookup: [1000, 200_000] })])!;
+  t.is(c.statsEvery, 10);
+  t.is(c.statsShare, 0.125, 'the least share of any loader');
+  t.deepEqual(
+    c.programs.map((p) => [p.program, p.runs, p.seconds, p.nsPerRun]),
+    [
+      ['lsc_pkt_queue', 800_000, 0.096, 120],
+      ['lsc_fib_lookup', 5000, 0.001, 200],
+    ],
+  );
+  t.is(c.bpfSeconds, 0.097);
+  t.is(c.events, 805_000);
 });
