@@ -20,3 +20,6 @@ export interface Command {
    */
   run(positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
+
+/** Emitted on process by bin/loadscope.js when stdout or stderr lost its reader (EPIPE): a command holding resources stops as on Ctrl-C. */
+export const OUTPUT_CLOSED = 'loadscope:output-closed';

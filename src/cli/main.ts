@@ -5,6 +5,7 @@ import { now } from '../core/clock.ts';
 import { formatProblem, LoadscopeError, printable, type ErrorCode } from '../core/errors.ts';
 import type { RunResult } from '../core/result.ts';
 import { loadScenario } from '../scenario/load.ts';
+import { OUTPUT_CLOSED } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { ProgressTracker } from './progress.ts';
 import { writeSchemas } from './schemas.ts';
@@ -164,19 +165,27 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     }
   }
   const ac = new AbortController();
+  // The first SIGINT or SIGTERM stops the load and writes results; only a second Ctrl-C quits
+  // without cleanup. SIGTERM never does: a dying parent's PR_SET_PDEATHSIG comes once for each of its
+  // threads, and a supervisor that means "now" sends SIGKILL.
   let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write('\ninterrupted: stopping the load and writing results (Ctrl-C again to quit now)\n');
-      ac.abort(new Error('interrupted'));
-    } else {
+  const onSigint = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGINT') interrupts++;
+    if (interrupts >= 2) {
       process.stderr.write('quitting without cleanup; the next run removes what this one left\n');
       process.exit(EXIT.interrupted);
     }
+    if (ac.signal.aborted) return;
+    process.stderr.write('\ninterrupted: stopping the load and writing results (Ctrl-C again to quit now)\n');
+    ac.abort(new Error('interrupted'));
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // nobody reads the output any more (its reader or parent died): stop as on a first Ctrl-C, silently
+  const onOutputClosed = () => {
+    if (!ac.signal.aborted) ac.abort(new Error('output closed'));
+  };
+  process.on(OUTPUT_CLOSED, onOutputClosed);
 
   const tty = Boolean(process.stderr.isTTY);
   const progress = new ProgressTracker();
@@ -244,6 +253,7 @@ async function run(file: string, values: Record<string, unknown>): Promise<numbe
     await live?.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off(OUTPUT_CLOSED, onOutputClosed);
   }
 }
 

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDeathSignal } from '../../src/core/pdeathsig.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const bin = join(repoRoot, 'bin', 'loadscope.js');
@@ -26,9 +27,14 @@ process.on('exit', () => {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(TEST_HISTORY + suffix, { force: true });
 });
 
-/** Starts the CLI; `done` settles with its exit and output. */
+/**
+ * Starts the CLI; `done` settles with its exit and output. The child gets SIGTERM from the kernel if
+ * this test process dies first (an ava timeout, a crash): a run does not go on loading the machine
+ * under the next tests, and it cleans up as on Ctrl-C. Its pid is the CLI's own (setpriv execs it).
+ */
 export function startCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: opts.cwd ?? repoRoot, env: { ...process.env, LOADSCOPE_HISTORY: TEST_HISTORY, LOADSCOPE_HISTORY_URL: '', GITHUB_STEP_SUMMARY: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, argv] = withDeathSignal(process.execPath, [bin, ...args], 'TERM');
+  const child = spawn(cmd, argv, { cwd: opts.cwd ?? repoRoot, env: { ...process.env, LOADSCOPE_HISTORY: TEST_HISTORY, LOADSCOPE_HISTORY_URL: '', GITHUB_STEP_SUMMARY: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

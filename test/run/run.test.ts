@@ -67,6 +67,27 @@ test.serial('Ctrl-C stops cleanly: exit 130, results and report still written, n
   t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', runIdOf(dir)), []);
 });
 
+test.serial('a run whose output lost its reader (a parent or CI step that died) stops as on Ctrl-C: results written, nothing left', async (t) => {
+  const dir = outDir();
+  const { child, done } = startCli(['run', smoke, '--out', dir, '--duration-scale', '3']);
+  await waitFor(() => journalHas(dir, 'stage.start'), 20_000);
+  const runId = runIdOf(dir);
+  // nobody reads its output any more: its next line (the progress, every 5 s) meets a closed pipe
+  child.stdout!.destroy();
+  child.stderr!.destroy();
+  const r = await done;
+  t.is(r.code, 130, 'interrupted');
+  const res = results(dir);
+  t.is(res.outcome, 'interrupted');
+  t.true(res.http.requests > 0);
+  t.true(res.durationS < 18, `stopped early (${res.durationS} s of a 21 s plan)`);
+  t.true(existsSync(join(dir, 'report.html')));
+  t.deepEqual(pidsWithEnv('LOADSCOPE_RUN_ID', runId), [], 'its services are gone');
+  const clean = await runCli(['cleanup']);
+  t.is(clean.code, 0, clean.stderr);
+  t.false(clean.stdout.includes(runId), `nothing left by ${runId}: ${clean.stdout}`);
+});
+
 test.serial('a killed run loses nothing flushed: its services exit and `report` rebuilds a crashed run', async (t) => {
   const dir = outDir();
   const { child, done } = startCli(['run', smoke, '--out', dir, '--duration-scale', '3']);

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { withDeathSignal } from '../../src/core/pdeathsig.ts';
 import { launchBrowser } from '../../src/render/browser.ts';
 import { bin, repoRoot, runCli } from '../helpers/cli.ts';
 
@@ -45,7 +46,9 @@ async function run(name: string, cpuMs: number): Promise<string> {
   writeFileSync(file, scenario(cpuMs));
   const dir = join(tmp, name);
   const priority = process.getuid?.() === 0 ? ['nice', '-n', '-19'] : [];
-  const child = spawn(priority[0] ?? process.execPath, [...priority.slice(1), ...(priority.length ? [process.execPath] : []), bin, 'run', file, '--out', dir, '--no-history'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+  // SIGTERM from the kernel if this test process dies first (an ava timeout): the run stops and cleans up
+  const [cmd, argv] = withDeathSignal(priority[0] ?? process.execPath, [...priority.slice(1), ...(priority.length ? [process.execPath] : []), bin, 'run', file, '--out', dir, '--no-history'], 'TERM');
+  const child = spawn(cmd, argv, { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const code = await new Promise<number | null>((res) => child.on('close', res));

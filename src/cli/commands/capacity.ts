@@ -6,7 +6,7 @@ import { LoadscopeError } from '../../core/errors.ts';
 import { fig, renderCapacity } from '../../render/capacity.ts';
 import { loadScenario } from '../../scenario/load.ts';
 import type { CapacityDoc } from '../../verdict/capacity.ts';
-import type { Command } from '../command.ts';
+import { OUTPUT_CLOSED, type Command } from '../command.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -115,18 +115,24 @@ Exit codes: 0 a passing rate was found, 99 no step passed, 2 unusable input, 130
     const json = Boolean(values.json);
     const log = json ? (l: string) => process.stderr.write(`${l}\n`) : (l: string) => console.log(l);
     const ac = new AbortController();
+    // as `run`: the first SIGINT or SIGTERM stops, a second Ctrl-C quits without cleanup, SIGTERM never does
     let interrupts = 0;
-    const onSigint = () => {
-      if (++interrupts === 1) {
-        process.stderr.write('\ninterrupted: stopping the current step and writing what was found (Ctrl-C again to quit now)\n');
-        ac.abort(new Error('interrupted'));
-      } else {
+    const onSigint = (signal: NodeJS.Signals) => {
+      if (signal === 'SIGINT') interrupts++;
+      if (interrupts >= 2) {
         process.stderr.write('quitting without cleanup; the next run removes what this one left\n');
         process.exit(130);
       }
+      if (ac.signal.aborted) return;
+      process.stderr.write('\ninterrupted: stopping the current step and writing what was found (Ctrl-C again to quit now)\n');
+      ac.abort(new Error('interrupted'));
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
+    const onOutputClosed = () => {
+      if (!ac.signal.aborted) ac.abort(new Error('output closed'));
+    };
+    process.on(OUTPUT_CLOSED, onOutputClosed);
     let doc: CapacityDoc;
     try {
       log(`capacity: ${scenario.spec.name} (${positionals[0]}) → ${out}`);
@@ -136,6 +142,7 @@ Exit codes: 0 a passing rate was found, 99 no step passed, 2 unusable input, 130
     } finally {
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
+      process.off(OUTPUT_CLOSED, onOutputClosed);
     }
     mkdirSync(out, { recursive: true });
     const jsonPath = join(out, 'capacity.json');
