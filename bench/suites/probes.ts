@@ -88,7 +88,7 @@ const suite: Suite = {
             const report = await handle.stop();
             const cpu = process.cpuUsage(cpu0);
             pair.loaderCpu = report.cpuSeconds ?? 0;
-            // the statistics counted in 1 window in N (sampled fidelity): scaled by the loader's time over theirs, as probes.cost is
+            // the statistics counted for 1/N of every window (sampled fidelity): scaled by the loader's time over theirs, as probes.cost is
             const scaled = (l: LoaderReport): ProgStats => {
               const k = (l.statsEvery ?? 1) > 1 && l.statsOnSeconds && l.wallS && l.wallS > l.statsOnSeconds ? l.wallS / l.statsOnSeconds : 1;
               return Object.fromEntries(Object.entries(l.progs ?? {}).map(([n, p]) => [n, { run_cnt: p.run_cnt * k, run_ns: p.run_ns * k }]));

@@ -174,7 +174,7 @@ static void usage(const char *probe)
 		      "  --max-age-ms N       pktlat: pairs older than this are stale (default 1000)\n"
 		      "  --rtt-every-ms N     tcpwatch: sample srtt at most once per socket per N ms (default 10; 0: every ACK)\n"
 		      "  --no-drops           pktlat: do not count kfree_skb drops\n"
-		      "  --stats-every N      the kernel's run-time statistics on in 1 window in N only (default 1: always)\n",
+		      "  --stats-every N      the kernel's run-time statistics on for 1/N of every window only (default 1: always)\n",
 		      stderr);
 	fputs("  --duration S         stop after S seconds\n", stderr);
 	if (opt_groups & LS_OPT_PROBE)
@@ -574,10 +574,13 @@ static double cpu_seconds(void)
 /*
  * The kernel's run-time statistics (bpf_enable_stats(BPF_STATS_RUN_TIME): the run count and run time
  * of every BPF program while some fd holds them on) cost two clock reads around every program run.
- * With --stats-every N they are on from before attach to the first window tick, then in 1 window in N
- * (windows w with w % N == 0, on the grid every loader of a run shares); each spell's change of every
- * program's count and time is added up, and the end record gives the sums with the seconds they
- * cover (stats_on_s). N = 1: one spell, from before attach to the end.
+ * With --stats-every N they are on for 1/N of every window: a spell of window/N at an offset within
+ * the window that is a fixed function of the window's index (stats_spell), so every loader of a run,
+ * sharing the grid, switches at the same moments, and no part of a window (the drain just after a
+ * boundary, a stage change at one) is sampled more than another. The first spell runs from before
+ * attach for window/N. Each spell's change of every program's count and time is added up, and the
+ * end record gives the sums with the seconds they cover (stats_on_s). N = 1: one spell, from before
+ * attach to the end.
  */
 #define LS_MAX_PROGS 16
 static struct {
@@ -638,6 +641,21 @@ static void run_stats_off(struct bpf_object *obj)
 	}
 	close(run_stats.fd);
 	run_stats.fd = -1;
+}
+
+/*
+ * The statistics' spell in window w with --stats-every N (N > 1): [*on, *off), window/N long, inside
+ * [start of w + grace, end of w), at an offset spread over that range by a hash of w.
+ */
+static void stats_spell(const struct ls_opts *o, __u64 grace_ns, __u32 w, __u64 *on, __u64 *off)
+{
+	__u64 len = o->window_ns / o->stats_every;
+	__u64 room = o->window_ns > grace_ns + len ? o->window_ns - grace_ns - len : 0;
+	__u64 h = (__u64)w * 0x9E3779B97F4A7C15ULL;
+
+	h ^= h >> 29;
+	*on = o->t0 + (__u64)w * o->window_ns + grace_ns + (room ? (h >> 16) % room : 0);
+	*off = *on + len;
 }
 
 /* Each program's runs and run time over the statistics' spells, as a JSON object. */
@@ -714,20 +732,27 @@ static void window_loop(const struct ls_opts *o, const struct ls_loop *l, struct
 {
 	__u64 start = ls_mono_ns();
 	__u64 next = o->t0 + ((start - o->t0) / o->window_ns + 1) * o->window_ns + l->grace_ns;
+	/* the statistics' current spell (--stats-every N > 1): the first from before attach, window/N long */
+	bool spells = o->stats_every > 1;
+	__u64 spell_on = 0, spell_off = start + o->window_ns / (o->stats_every ? o->stats_every : 1);
 
 	while (!ls_exiting) {
 		__u64 now = ls_mono_ns();
+		if (spells) {
+			bool want = now >= spell_on && now < spell_off;
+			if (want && run_stats.fd < 0)
+				run_stats_on(obj);
+			else if (!want && run_stats.fd >= 0)
+				run_stats_off(obj);
+		}
 		if (now >= next) {
 			if (l->rb)
 				ring_buffer__consume(l->rb);
 			__u32 w = (__u32)((now - l->grace_ns - o->t0) / o->window_ns);
 			l->tick(w, l->ctx);
-			if (o->stats_every > 1) {
-				if (w % o->stats_every == 0)
-					run_stats_on(obj);
-				else
-					run_stats_off(obj);
-			}
+			/* the spell of the window that just began; one still running (the first) ends where it would have */
+			if (spells && now >= spell_off)
+				stats_spell(o, l->grace_ns, w, &spell_on, &spell_off);
 			read_stats(l->stats_fd, stats);
 			report_lost(o->probe, stats, last, now);
 			ls_out_flush();
@@ -736,12 +761,19 @@ static void window_loop(const struct ls_opts *o, const struct ls_loop *l, struct
 				return;
 			continue;
 		}
+		/* wake at the next boundary, or sooner where the statistics switch */
+		__u64 wake = next;
+		if (spells) {
+			__u64 sw = run_stats.fd >= 0 ? spell_off : spell_on;
+			if (sw > now && sw < wake)
+				wake = sw;
+		}
 		if (!l->rb && !l->line) {
-			sleep_until(next);
+			sleep_until(wake);
 			continue;
 		}
 		struct pollfd pfd[2];
-		int n = 0, ms = (int)((next - now) / 1000000ULL) + 1;
+		int n = 0, ms = (int)((wake - now + 999999ULL) / 1000000ULL);
 		if (l->line)
 			pfd[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
 		if (l->rb)

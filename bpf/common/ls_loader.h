@@ -30,7 +30,7 @@ struct ls_opts {
 	__u64 max_age_ns;
 	__u64 rtt_every_ns;   /* tcpwatch: srtt at most once per socket per this long (0: every ACK) */
 	double duration_s;    /* stop by itself after this long (0: until SIGTERM/SIGINT) */
-	__u32 stats_every;    /* run-time statistics on in 1 window in N (and from attach to the first tick); 1: the whole run */
+	__u32 stats_every;    /* run-time statistics on for 1/N of every window (and window/N from attach); 1: the whole run */
 	bool no_drops;
 };
 

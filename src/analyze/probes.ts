@@ -56,7 +56,7 @@ export interface ProbeCost {
   /** false: some loader could not turn run-time statistics on; bpfSeconds then misses its programs. */
   bpfStats: boolean;
   /**
-   * The run-time statistics were on in 1 window in `statsEvery` (1: the whole run) and for `statsShare`
+   * The run-time statistics were on for 1/`statsEvery` of every window (1: the whole run) and for `statsShare`
    * of the loaders' time since attach (the least of any loader): the programs' runs and run time are
    * what was counted then, scaled by the loader's time over its statistics' time.
    */
@@ -404,7 +404,7 @@ export function probeCost(ends: RunEvent[]): ProbeCost | undefined {
     wallS = Math.max(wallS, wall);
     cpus = Math.max(cpus, Number(a.ncpu ?? 0));
     if (a.bpfStats !== true) bpfStats = false;
-    // statistics in 1 window in N: what they counted, scaled by the loader's time over theirs
+    // statistics on for 1/N of every window: what they counted, scaled by the loader's time over theirs
     const every = Number(a.statsEvery ?? 1);
     const on = Number(a.statsOnSeconds ?? wall);
     const scale = every > 1 && on > 0 && wall > on ? wall / on : 1;

@@ -1,6 +1,6 @@
 // The per-window data of one run that `loadscope compare` resamples: latency histograms per stage,
 // responses and errors, packet latency per interface, CPU and requests served per service, all by
-// window index (whole seconds since the run's start). Collected from the journal's records as they
+// window index (whole seconds since the run's start), and the machine's CPU per wake-up (src/run/wake-gauge.ts). Collected from the journal's records as they
 // stream past (WindowCollector), and kept beside results.json as windows.json (encodeWindows,
 // decodeWindows) so that comparing two runs reads two small files instead of two journals.
 import { decodeSparse, encodeSparse, type SparseHist } from '../core/histogram.ts';
@@ -13,7 +13,7 @@ export const OUTSIDE = '';
 /** The run directory's file of per-window data, written beside results.json. */
 export const WINDOWS_FILE = 'windows.json';
 /** Bumped whenever what the collector keeps, or how it is written, changes: an older file is then ignored and the journal read instead. */
-export const WINDOWS_VERSION = 1;
+export const WINDOWS_VERSION = 2;
 const FORMAT = 'loadscope-windows';
 
 /** Per-window CPU seconds and requests served of one service (summed over its pods). */
@@ -36,6 +36,8 @@ export interface RunWindows {
   services: Map<string, ServiceWindows>;
   /** The HPA's sync period in seconds (null: no autoscaler). */
   hpaSyncS: number | null;
+  /** machine.wake_cpu_us per window: the CPU of one wake-up of the run's gauge thread (src/run/wake-gauge.ts). */
+  wake: Map<number, number>;
 }
 
 /** An interface name without the local cluster's per-run tag (lsb<tag>, lsv<tag><n>: src/cluster/local/net.ts), so two runs' interfaces match. */
@@ -75,6 +77,7 @@ export class WindowCollector {
     packet: new Map(),
     services: new Map(),
     hpaSyncS: null,
+    wake: new Map(),
   };
 
   add(r: JournalRecord): void {
@@ -132,6 +135,9 @@ export class WindowCollector {
       case 'pod.requests_served':
         if (s.tags.service && s.tags.pod) this.counter(s, w, 'served');
         return;
+      case 'machine.wake_cpu_us':
+        d.wake.set(w, s.value);
+        return;
     }
   }
 }
@@ -169,6 +175,7 @@ export function encodeWindows(meta: WindowsMeta, w: RunWindows): string {
     unanswered: numPairs(w.unanswered),
     packet: histPairs(w.packet),
     services: Object.fromEntries([...w.services].map(([name, s]) => [name, { cpuS: sorted(s.cpuS), served: sorted(s.served) }])),
+    wake: sorted(w.wake),
   });
 }
 
@@ -224,7 +231,8 @@ export function decodeWindows(text: string): { meta: WindowsMeta; windows: RunWi
   const reqs = pairsMap(doc.reqs, num);
   const errors = pairsMap(doc.errors, num);
   const unanswered = pairsMap(doc.unanswered, num);
-  if (journalBytes === undefined || resultsBytes === undefined || hpaSyncS === undefined || !latency || !packet || !reqs || !errors || !unanswered || !isObj(doc.services)) return undefined;
+  const wake = pairsMap({ wake: doc.wake }, num)?.get('wake');
+  if (!wake || journalBytes === undefined || resultsBytes === undefined || hpaSyncS === undefined || !latency || !packet || !reqs || !errors || !unanswered || !isObj(doc.services)) return undefined;
   const services = new Map<string, ServiceWindows>();
   for (const [name, s] of Object.entries(doc.services)) {
     if (!isObj(s)) return undefined;
@@ -234,6 +242,6 @@ export function decodeWindows(text: string): { meta: WindowsMeta; windows: RunWi
   }
   return {
     meta: { header: h as unknown as RunHeader, journalBytes, resultsBytes },
-    windows: { latency, reqs, errors, unanswered, packet, services, hpaSyncS },
+    windows: { latency, reqs, errors, unanswered, packet, services, hpaSyncS, wake },
   };
 }

@@ -122,10 +122,10 @@ export function modeOf(s: ProbeSetting): ProbeMode {
 }
 
 /**
- * 1 window in N with the kernel's run-time statistics on: they cost two clock reads around every
+ * 1/N of every window with the kernel's run-time statistics on: they cost two clock reads around every
  * program run (~40% of what the probes cost at saturation on loopback: bench/HISTORY.md 2026-12-07),
- * so at sampled fidelity they are on in 1 window in 10 and the cost is scaled up from those windows;
- * at full fidelity, whose cost is measured exactly, for the whole run.
+ * so at sampled fidelity they are on for a tenth of every window and the cost is scaled up from those
+ * spells; at full fidelity, whose cost is measured exactly, for the whole run.
  */
 export const SAMPLED_STATS_EVERY = 10;
 

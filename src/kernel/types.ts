@@ -47,8 +47,8 @@ export interface ProbeOptions {
   /** Sampled fidelity: program run time per second the packet timing may take, in µs (default 2000). */
   budgetUs?: number;
   /**
-   * The kernel's run-time statistics (probes.cost) on in 1 window in N, and from attach to the first
-   * window's end; the cost is scaled up from them. Default: 10 at sampled fidelity, 1 (the whole run) at full.
+   * The kernel's run-time statistics (probes.cost) on for 1/N of every window, and for window/N from
+   * attach; the cost is scaled up from them. Default: 10 at sampled fidelity, 1 (the whole run) at full.
    */
   statsEvery?: number;
   /** Aborting stops the loaders (same as handle.stop()). */
@@ -91,7 +91,7 @@ export interface LoaderReport {
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
   /** Whether the kernel counted the programs' run time (bpf_enable_stats succeeded). */
   bpfStats?: boolean;
-  /** Seconds the run-time statistics were on, and their 1 window in N (1: the whole run). */
+  /** Seconds the run-time statistics were on, and their 1/N of every window (1: the whole run). */
   statsOnSeconds?: number;
   statsEvery?: number;
   /** Seconds from attach to the end record, and the machine's online CPUs then. */
@@ -272,7 +272,7 @@ export interface EndRecord {
   overwritten?: number;
   /** pktlat: the latest the window timer fired after a boundary, µs. */
   win_late_us?: number;
-  /** Runs and run time while the run-time statistics were on: stats_on_s seconds, 1 window in stats_every (and from attach to the first tick). */
+  /** Runs and run time while the run-time statistics were on: stats_on_s seconds, 1/stats_every of every window (and as long from attach). */
   progs?: Record<string, { id: number; run_cnt: number; run_ns: number }>;
   /** Whether run-time statistics were on (so run_ns counts), the seconds since attach, the online CPUs. */
   bpf_stats?: boolean;

@@ -50,6 +50,11 @@ export interface CompareDoc {
   method: { name: 'block bootstrap'; detail: string; resamples: number; confidence: number; power: number; seed: number };
   baseline: CompareRun;
   candidate: CompareRun;
+  /**
+   * The machine's CPU per wake-up in each run (median of machine.wake_cpu_us over the stages' windows, µs) and its
+   * relative change: a service's CPU per request is called only beyond its threshold plus |change|. null: a run has no gauge.
+   */
+  machine: { metric: 'machine.wake_cpu_us'; baseline: number; candidate: number; change: number } | null;
   /** Differences between the runs worth knowing (scenarios, outcome, metrics only one run has). */
   notes: string[];
   metrics: CompareMetric[];

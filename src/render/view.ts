@@ -424,7 +424,7 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
   const cost = probes.cost;
   const observer =
     probesRan && cost
-      ? `Observer cost: the probes took ${fmtNum(cost.cpuSeconds, 2)} CPU-s (BPF programs ${fmtNum(cost.bpfSeconds, 2)} s${cost.bpfStats ? '' : ', run time partly not counted'}${cost.statsEvery > 1 ? ` (the kernel's run-time statistics on in 1 window in ${cost.statsEvery}, ${pct(cost.statsShare)} of the time, scaled up)` : ''}, their dispatch ~${fmtNum(cost.dispatchSeconds ?? 0, 2)} s, loaders ${fmtNum(cost.loaderSeconds, 2)} s), ${pct(cost.share)} of the machine, ${fmtNum(cost.nsPerEvent, 0)} ns per program run${smp && smp.everyMax > 1 ? `; packet latency timed 1 in ${smp.everyMin === smp.everyMax ? smp.everyMin : `${smp.everyMin}–${smp.everyMax}`}` : smp?.windows?.length ? '; every packet timed' : ''}.`
+      ? `Observer cost: the probes took ${fmtNum(cost.cpuSeconds, 2)} CPU-s (BPF programs ${fmtNum(cost.bpfSeconds, 2)} s${cost.bpfStats ? '' : ', run time partly not counted'}${cost.statsEvery > 1 ? ` (the kernel's run-time statistics on for 1/${cost.statsEvery} of every window, ${pct(cost.statsShare)} of the time, scaled up)` : ''}, their dispatch ~${fmtNum(cost.dispatchSeconds ?? 0, 2)} s, loaders ${fmtNum(cost.loaderSeconds, 2)} s), ${pct(cost.share)} of the machine, ${fmtNum(cost.nsPerEvent, 0)} ns per program run${smp && smp.everyMax > 1 ? `; packet latency timed 1 in ${smp.everyMin === smp.everyMax ? smp.everyMin : `${smp.everyMin}–${smp.everyMax}`}` : smp?.windows?.length ? '; every packet timed' : ''}.`
       : undefined;
   const drops: Table = {
     head: ['reason', 'interface', 'count'],

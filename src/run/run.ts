@@ -20,6 +20,7 @@ import { Journal } from '../journal/journal.ts';
 import type { RunResult } from '../core/result.ts';
 import type { JournalRecord, PlannedStage, RunHeader } from '../core/types.ts';
 import { startProbes, urlTargetFilter } from '../kernel/probes.ts';
+import { startWakeGauge, type WakeGauge } from './wake-gauge.ts';
 import type { ProbeHandle } from '../kernel/types.ts';
 import { renderReport } from '../render/render.ts';
 import type { ReportTrend } from '../render/trend.ts';
@@ -103,6 +104,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let autoscaler: HpaController | undefined;
   let faults: FaultRunner | undefined;
   let kubeSide: KubeSide | undefined;
+  let gauge: WakeGauge | undefined;
   let summary: EngineSummary | undefined;
   let outcome: 'completed' | 'interrupted' | 'failed' = 'completed';
   let failure: unknown;
@@ -112,6 +114,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     let ports: number[];
     let ifaces: string[];
     let cidrs: string[];
+    // whether the services run on this machine (the local cluster, or pods of loadscope's test control plane)
+    let servicesHere = false;
     // mode kubernetes starts its cluster also for a target.url (deploy: false): it watches the services there
     const kube = spec.cluster.mode === 'kubernetes';
     if ('url' in spec.target && !kube) {
@@ -124,6 +128,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       // On loadscope's test control plane loadscope is the node and the metrics server (run/kubernetes.ts):
       // started before the cluster deploys, stopped after it removed its objects.
       const testCp = kube ? testControlPlaneOf(spec) : undefined;
+      servicesHere = !kube || testCp !== undefined;
       if (testCp) kubeSide = await startKubeSide(spec, testCp.cp, testCp.kc, { runId, ledger, sink: journal, balancer, onStatus: status, namespace: () => (cluster instanceof KubernetesCluster ? cluster.runNamespace || undefined : undefined) });
       cluster = clusters[mode](spec, { runId, sink: journal, ledger, onStatus: status, balancer });
       const target = await cluster.start(signal);
@@ -137,6 +142,8 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
 
     // The run's time base starts here, so the probes' 1 s windows line up with the load's.
     const runStart = now();
+    // the machine's cost of a wake-up beside the load, where the services run here: what compare holds their CPU per request against
+    if (servicesHere) gauge = startWakeGauge(journal, status);
     probes = await startProbes({ sink: journal, filter: { ports, ifaces, cidrs }, mode: spec.probes, signal, onStatus: status, windowOriginMs: runStart });
     if (!probes.status.enabled && (typeof spec.probes === 'string' ? spec.probes : spec.probes.mode) !== 'off') notices.push(`probes off: ${probes.status.reason}`);
     status(probes.status.enabled ? `probes on: ${probes.status.probes.join(', ')}` : `probes off: ${probes.status.reason}`);
@@ -218,6 +225,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       const report = await probes.stop();
       journal.event({ kind: 'probes.stopped', time: now(), source: 'probes', attrs: { ...report } });
     }
+    await gauge?.stop();
     journal.append({ type: 'end', endedAt: now(), outcome, ...(failure ? { reason: String((failure as Error).message ?? failure) } : {}) });
     journal.close();
     for (const line of ledger.close()) status(`cleanup: ${line}`);

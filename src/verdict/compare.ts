@@ -130,7 +130,8 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
   const metrics: CompareMetric[] = [];
   const onlyOne: string[] = [];
 
-  const add = (kindName: string, tag: string | undefined, b: number | null, c: number | null, rb: Float64Array | undefined, rc: Float64Array | undefined, extra: { note?: string; samples?: { baseline: number; candidate: number }; mdcFloor?: number; windows?: number } = {}) => {
+  const machine = machineShift(base, cand);
+  const add = (kindName: string, tag: string | undefined, b: number | null, c: number | null, rb: Float64Array | undefined, rc: Float64Array | undefined, extra: { note?: string; samples?: { baseline: number; candidate: number }; mdcFloor?: number; windows?: number; machine?: boolean } = {}) => {
     const kind = KIND.get(kindName)!;
     const name = `${kind.name}${tag ? `{${tag}}` : ''}`;
     if (b === null || c === null || !Number.isFinite(b) || !Number.isFinite(c)) {
@@ -161,7 +162,12 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       m.interval = null;
       m.mdc = null;
     }
-    const judged = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m, { floor: extra.mdcFloor !== undefined && mdc === extra.mdcFloor });
+    const judged: { verdict: Verdict; note?: string } = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m, { floor: extra.mdcFloor !== undefined && mdc === extra.mdcFloor });
+    // CPU per request moves with the machine's cost of a wake-up (machineShift): a change is called only beyond the threshold plus that shift
+    if (extra.machine && machine && judged.verdict !== 'unchanged' && m.change !== null && Math.abs(m.change) <= threshold + Math.abs(machine.change)) {
+      judged.verdict = 'unchanged';
+      judged.note = `within the threshold plus the machine's own shift (its CPU per wake-up ${formatChange(machine.change, { changeKind: 'relative', unit: 'µs' })}): not called`;
+    }
     m.verdict = judged.verdict;
     const note = [extra.note, judged.note].filter(Boolean).join('; ');
     if (note) m.note = note;
@@ -296,10 +302,13 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     const sc = strata(cand);
     const c = ratio(`cpu ${svc}`, sb, sc);
     const served = (ss: RatioStratum[]) => ss.reduce((a, s) => a + s.den.reduce((x, y) => x + y, 0), 0);
-    add('service.cpuMsPerRequest', `service:${svc}`, c.vb, c.vc, c.rb, c.rc, { samples: { baseline: served(sb), candidate: served(sc) }, windows: c.windows });
+    add('service.cpuMsPerRequest', `service:${svc}`, c.vb, c.vc, c.rb, c.rc, { samples: { baseline: served(sb), candidate: served(sc) }, windows: c.windows, machine: true });
   }
 
   if (onlyOne.length) notes.push(`measured in one run only (no verdict): ${onlyOne.join(', ')}`);
+  if (machine && Math.abs(machine.change) >= MACHINE_NOTE) {
+    notes.push(`the machine's CPU per wake-up (machine.wake_cpu_us, median ${machine.baseline} → ${machine.candidate} µs) moved ${formatChange(machine.change, { changeKind: 'relative', unit: 'µs' })} between the runs: a service's CPU per request is called only beyond its threshold plus that (docs/compare.md)`);
+  } else if (!machine) notes.push('no machine gauge in one of the runs (made before it existed): CPU per request judged without the machine\'s own shift');
   const counts = { regressed: 0, improved: 0, unchanged: 0 };
   for (const m of metrics) counts[m.verdict]++;
   const doc: CompareDoc = {
@@ -316,10 +325,32 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
     },
     baseline: runInfo(base),
     candidate: runInfo(cand),
+    machine,
     notes,
     metrics,
   };
   return { doc, timelines: { baseline: timeline(base), candidate: timeline(cand) } };
+}
+
+/** A shift of the machine's CPU per wake-up at least this large is named in the notes. */
+const MACHINE_NOTE = 0.1;
+
+/**
+ * The machine's own shift between two runs: the change of the median of machine.wake_cpu_us (src/run/wake-gauge.ts)
+ * over each run's windows inside its stages; null when a run has fewer than MIN_WINDOWS of them.
+ */
+export function machineShift(base: RunData, cand: RunData): CompareDoc['machine'] {
+  const med = (r: RunData): number | null => {
+    const v = [...r.wake].filter(([w]) => planStage(r.header, w) !== OUTSIDE).map(([, x]) => x).sort((a, b) => a - b);
+    if (v.length < MIN_WINDOWS) return null;
+    const h = v.length >> 1;
+    return v.length % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+  };
+  const b = med(base);
+  const c = med(cand);
+  if (b === null || c === null || b <= 0) return null;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return { metric: 'machine.wake_cpu_us', baseline: round(b), candidate: round(c), change: Math.round((c / b - 1) * 10000) / 10000 };
 }
 
 /** Replicates of a histogram in µs (or ns) as ms (or µs): the unit of the figures beside them. */

@@ -22,6 +22,8 @@ export interface SyntheticOptions {
   startedAt?: number;
   /** How histograms are written (default: the codec's encode; a test passes an old journal's encoder). */
   encodeHist?: (h: Histogram) => string;
+  /** machine.wake_cpu_us once a second around this many µs (src/run/wake-gauge.ts); none when absent, as in journals before the gauge. */
+  wakeUs?: number;
 }
 
 const rng = xorshift32;
@@ -218,6 +220,9 @@ export function* syntheticRecords(o: SyntheticOptions): Generator<JournalRecord>
         events++;
       }
     }
+
+    // the machine gauge: a deterministic wobble, not drawn from r() (the other signals stay as they were)
+    if (o.wakeUs !== undefined) yield sm({ metric: 'machine.wake_cpu_us', time: tw + 600, value: Math.round(o.wakeUs * (1 + 0.08 * Math.sin(w * 1.7)) * 100) / 100, tags: {} });
 
     // pods: usage and routing per backend
     const weights = ready.map((_, i) => 1 + (i === 0 ? 0.3 : 0) + r() * 0.1);

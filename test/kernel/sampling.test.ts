@@ -122,7 +122,7 @@ test('probes.cost adds the programs\' run time to the loaders\' CPU, per event a
   t.is(probeCost([]), undefined);
 });
 
-test('probes.cost from run-time statistics on in 1 window in 10: runs and run time scaled by the loader\'s time over theirs', (t) => {
+test('probes.cost from run-time statistics on for 1/10 of every window: runs and run time scaled by the loader\'s time over theirs', (t) => {
   const end = (probe: string, on: number, progs: Record<string, [number, number]>) => ({
     kind: 'probe.end',
     time: 0,

@@ -39,6 +39,10 @@ test.serial('a run writes journal, results and report; client count matches what
   t.regex(html, /id="chart-rps"/);
   t.regex(html, /id="chart-latency"/);
   t.regex(r.stdout, /report: .*report\.html/);
+  // the machine gauge beside the load (src/run/wake-gauge.ts): about one reading a second of the run, each a CPU time per wake-up
+  const wake = readFileSync(join(dir, 'events.ndjson'), 'utf8').split('\n').filter((l) => l.includes('"machine.wake_cpu_us"')).map((l) => (JSON.parse(l) as { value: number }).value);
+  t.true(wake.length >= res.windows.length - 3 && wake.length <= res.windows.length + 3, `${wake.length} gauge readings over ${res.windows.length} windows`);
+  t.true(wake.every((v) => v > 1 && v < 100_000), `CPU per wake-up in µs: ${wake.join(', ')}`);
 
   // the report command rebuilds both files from the journal alone, with the same numbers
   const before = readFileSync(join(dir, 'results.json'), 'utf8');

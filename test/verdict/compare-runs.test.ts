@@ -82,14 +82,14 @@ test.before(async (t) => {
 });
 
 const fig = (v: number | null) => (v === null ? '-' : Number(v.toPrecision(3)).toString());
-type Doc = { verdict: string; metrics: { name: string; baseline: number | null; candidate: number | null; verdict: string; change: number | null; interval: [number, number] | null; mdc: number | null }[] };
+type Doc = { verdict: string; machine: { baseline: number; candidate: number; change: number } | null; metrics: { name: string; baseline: number | null; candidate: number | null; verdict: string; change: number | null; interval: [number, number] | null; mdc: number | null }[] };
 const read = (dir: string): Doc => JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8'));
 const brief = (d: Doc) => d.metrics.map((m) => `${m.name} ${m.verdict} ${fig(m.baseline)} → ${fig(m.candidate)} ${m.change === null ? 'n/a' : (m.change * 100).toFixed(1)}% [${m.interval?.map((x) => (x * 100).toFixed(1)).join(', ')}] mdc ${m.mdc === null ? '-' : (m.mdc * 100).toFixed(1)}`).join('\n');
 
 test.serial('two runs of the same scenario: nothing regressed, exit 0', async (t) => {
   const r = await runCli(['compare', dirs.base, dirs.again]);
   const doc = read(dirs.again);
-  t.log(`${quiet.base}\n${quiet.again}\n${brief(doc)}`);
+  t.log(`${quiet.base}\n${quiet.again}\nmachine ${JSON.stringify(doc.machine)}\n${brief(doc)}`);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.is(doc.metrics.filter((m) => m.verdict === 'regressed').length, 0);
 });
@@ -97,7 +97,7 @@ test.serial('two runs of the same scenario: nothing regressed, exit 0', async (t
 test.serial('a backend doing twice the CPU work per request: p50 and p99 regressed, exit 99', async (t) => {
   const r = await runCli(['compare', dirs.base, dirs.heavy]);
   const doc = read(dirs.heavy);
-  t.log(`${quiet.base}\n${quiet.heavy}\n${brief(doc)}`);
+  t.log(`${quiet.base}\n${quiet.heavy}\nmachine ${JSON.stringify(doc.machine)}\n${brief(doc)}`);
   t.is(r.code, 99, r.stdout + r.stderr);
   const by = new Map(doc.metrics.map((m) => [m.name, m]));
   t.is(by.get('http.latencyMs.p50')?.verdict, 'regressed');

@@ -41,6 +41,33 @@ const latencyTimes = (factor: number) => (r: JournalRecord): JournalRecord => (r
 
 const FIVE_MIN: SyntheticOptions = { seconds: 300, packetRecords: 300, events: 40 };
 
+/** Every pod's CPU counter times `factor`: its rises, so each service's CPU per request, scale by it. */
+const cpuTimes = (factor: number) => (r: JournalRecord): JournalRecord => (r.type === 'sample' && r.metric === 'pod.cpu_seconds' ? { ...r, value: r.value * factor } : r);
+
+test("the machine's own shift: CPU per request ×1.4 is called when the machine's CPU per wake-up stayed, not when it moved +35% with it; ×2 is called either way", async (t) => {
+  const a = await runDir('machine-a', { ...FIVE_MIN, seed: 5, wakeUs: 250 });
+  const cpu = (d: ReturnType<typeof compareRunDirs>['doc']) => d.metrics.find((m) => m.name === 'service.cpuMsPerRequest{service:backend}')!;
+  const same = compareRunDirs(a, await runDir('machine-same', { ...FIVE_MIN, seed: 6, wakeUs: 250 }, cpuTimes(1.4))).doc;
+  t.deepEqual(same.machine, { metric: 'machine.wake_cpu_us', baseline: same.machine!.baseline, candidate: same.machine!.baseline, change: 0 });
+  t.is(cpu(same).verdict, 'regressed', JSON.stringify(cpu(same)));
+
+  const moved = compareRunDirs(a, await runDir('machine-moved', { ...FIVE_MIN, seed: 6, wakeUs: 250 * 1.35 }, cpuTimes(1.4))).doc;
+  t.true(Math.abs(moved.machine!.change - 0.35) < 0.005, JSON.stringify(moved.machine));
+  t.is(cpu(moved).verdict, 'unchanged', JSON.stringify(cpu(moved)));
+  t.regex(cpu(moved).note ?? '', /machine's own shift/);
+  t.true(moved.notes.some((n) => n.includes('machine.wake_cpu_us') && n.includes('+35%')), moved.notes.join('\n'));
+  t.true(Math.abs(cpu(moved).change! - 0.4) < 0.05, 'the change itself is reported as measured');
+
+  const double = compareRunDirs(a, await runDir('machine-double', { ...FIVE_MIN, seed: 6, wakeUs: 250 * 1.35 }, cpuTimes(2))).doc;
+  t.is(cpu(double).verdict, 'regressed', JSON.stringify(cpu(double)));
+
+  // a run from before the gauge: judged without it, and said so
+  const old = compareRunDirs(a, await runDir('machine-none', { ...FIVE_MIN, seed: 6 }, cpuTimes(1.4))).doc;
+  t.is(old.machine, null);
+  t.is(cpu(old).verdict, 'regressed');
+  t.true(old.notes.some((n) => n.startsWith('no machine gauge')));
+});
+
 test('null case: two runs of one distribution (other seed) — nothing regressed, nothing improved', async (t) => {
   const a = await runDir('null-a', { ...FIVE_MIN, seed: 1 });
   const b = await runDir('null-b', { ...FIVE_MIN, seed: 2 });

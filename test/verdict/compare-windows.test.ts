@@ -7,7 +7,7 @@ import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JournalRecord } from '../../src/core/types.ts';
-import { WINDOWS_FILE } from '../../src/analyze/windows.ts';
+import { WINDOWS_FILE, WINDOWS_VERSION } from '../../src/analyze/windows.ts';
 import { writeOutputs } from '../../src/run/run.ts';
 import { readRun } from '../../src/verdict/compare-read.ts';
 import { compareRuns } from '../../src/verdict/compare.ts';
@@ -23,7 +23,7 @@ async function finishedRun(name: string, o: Partial<SyntheticOptions>, edit: (r:
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(join(dir, 'events.ndjson'));
-  for (const r of syntheticRecords({ seconds: 90, packetRecords: 200, events: 20, ...o })) out.write(JSON.stringify(edit(r)) + '\n');
+  for (const r of syntheticRecords({ seconds: 90, packetRecords: 200, events: 20, wakeUs: 250, ...o })) out.write(JSON.stringify(edit(r)) + '\n');
   await new Promise<void>((res) => out.end(() => res()));
   const written = writeOutputs(dir);
   if (written.files.windows !== join(dir, WINDOWS_FILE)) throw new Error(`windows.json written at ${written.files.windows}`);
@@ -60,7 +60,8 @@ test('compare answers the same from windows.json as from the journal: compare.js
   t.deepEqual(saved.doc, journal.doc);
   t.is(renderCompare(saved.doc, saved.timelines), renderCompare(journal.doc, journal.timelines));
   // the windows' data themselves, not only what this comparison made of them
-  for (const k of ['reqs', 'errors', 'unanswered', 'services', 'hpaSyncS'] as const) t.deepEqual(sa[k], ja[k], k);
+  for (const k of ['reqs', 'errors', 'unanswered', 'services', 'hpaSyncS', 'wake'] as const) t.deepEqual(sa[k], ja[k], k);
+  t.true(sa.wake.size > 80, "the machine gauge's windows too");
   t.deepEqual([...sa.packet.keys()].sort(), [...ja.packet.keys()].sort());
   t.true(sa.packet.size > 0 && sa.services.size > 0, 'the synthetic run has packet latency and services to compare');
 });
@@ -73,7 +74,7 @@ test('a windows.json not written with the files beside it, damaged, or of anothe
   t.is(readRun(dir, 'run').source, 'windows.json');
   const cases: [string, () => void][] = [
     ['cut short', () => writeFileSync(file, good.slice(0, good.length / 2))],
-    ['another version', () => writeFileSync(file, good.replace('"version":1,', '"version":999,'))],
+    ['another version', () => writeFileSync(file, good.replace(`"version":${WINDOWS_VERSION},`, '"version":999,'))],
     ['a histogram that does not parse', () => writeFileSync(file, good.replace(/"1\/3:[^"]*"/, '"1/3:x"'))],
     ['results.json rewritten since', () => writeFileSync(join(dir, 'results.json'), results.replace('\n', '\n  '))],
     ['the journal grew since', () => appendFileSync(join(dir, 'events.ndjson'), '\n')],
