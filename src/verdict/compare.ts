@@ -308,7 +308,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
   if (onlyOne.length) notes.push(`measured in one run only (no verdict): ${onlyOne.join(', ')}`);
   if (machine && Math.abs(machine.change) >= MACHINE_NOTE) {
     notes.push(`the machine's CPU per wake-up (machine.wake_cpu_us, median ${machine.baseline} → ${machine.candidate} µs) moved ${formatChange(machine.change, { changeKind: 'relative', unit: 'µs' })} between the runs: a service's CPU per request is called only beyond its threshold plus that (docs/compare.md)`);
-  } else if (!machine) notes.push('no machine gauge in one of the runs (made before it existed): CPU per request judged without the machine\'s own shift');
+  } else if (!machine) notes.push('no machine gauge in one of the runs (a run from before it, or of services not on this machine: a URL target, a remote cluster): CPU per request judged without the machine\'s own shift');
   const counts = { regressed: 0, improved: 0, unchanged: 0 };
   for (const m of metrics) counts[m.verdict]++;
   const doc: CompareDoc = {
