@@ -96,15 +96,26 @@ function crossCheck(title: string, shaped: boolean): void {
       const h = await startProbes({ sink, filter: { ifaces: [net.ifA, net.ifB] }, mode: 'required', fidelity: 'full', probes: ['pktlat'] });
       const bt = await bpftracePairs(net.ifA, net.ifB);
       if (shaped) {
-        // short connections queued behind a bulk transfer that keeps the bucket full
-        const bulk = net.traffic(net.nsA, 'bulk', net.addrB, P, 6_000_000);
+        // Short connections queued behind a bulk transfer that keeps the bucket full until they are done.
+        // A 6 MB bulk once ended first: its cwnd had grown until ~300 KB sat in the bucket (the namespace's
+        // TCP small queues allow up to tcp_limit_output_bytes, 4 MB by default), each short connection's
+        // packet waited ~120 ms, and the bulk was over after a few of them: p50 5.9 µs, p90 121 ms, in CI.
+        // So the bulk holds at most 128 KiB in the bucket (≤ 52 ms at 20 Mbit/s: per namespace, ours) and
+        // writes until the short connections end.
+        net.ip('netns', 'exec', net.nsA, 'sysctl', '-q', '-w', 'net.ipv4.tcp_limit_output_bytes=131072');
+        const bulk = net.trafficUntilStopped(net.nsA, 'bulk', net.addrB, P, 100_000_000, 'until-stdin-closes');
         // the short connections start once the bulk has a queue in the bucket (a fixed 300 ms was not
         // always enough on a busy machine: once only 661 pairs, fewer than half queued, p50 23 µs). 64 KiB
         // is one GSO packet waiting: TCP small queues hold a socket's bytes in the qdisc near two such
         // packets, and a 256 KiB mark was once never reached while a 12 MB bulk lasted (4.8 s), so the
         // wait ran out with the bulk and the short connections went unqueued (640 pairs, p50 4.9 µs)
         await queueFilled(net, 64 * 1024, 5_000);
-        await Promise.all([bulk, net.traffic(net.nsA, 'client', net.addrB, P, 100, 2_000)]);
+        try {
+          await net.traffic(net.nsA, 'client', net.addrB, P, 100, 2_000);
+        } finally {
+          bulk.stop();
+        }
+        await bulk.done;
       } else {
         // 3,000 short connections, ~21,000 pairs in ~2 s. With 300 (2,100 pairs) the p99 rested on 21
         // pairs of a sparse tail, where neighbouring values lie µs apart: one pair timed a µs apart by

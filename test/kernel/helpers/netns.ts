@@ -79,6 +79,26 @@ export class NetPair {
     });
   }
 
+  /**
+   * Runs the traffic fixture with its stdin open: `stop()` closes it (a `bulk ... until-stdin-closes`
+   * then stops writing and ends its connection), `done` resolves with its JSON line.
+   */
+  trafficUntilStopped(ns: string, ...args: (string | number)[]): { done: Promise<Record<string, unknown>>; stop(): void } {
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, TRAFFIC, ...args.map(String)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.procs.push(p);
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (b) => (out += b));
+    p.stderr!.on('data', (b) => (err += b));
+    const done = new Promise<Record<string, unknown>>((resolve, reject) => {
+      p.on('close', (code) => {
+        if (code !== 0) reject(new Error(`traffic ${args.join(' ')} exited ${code}: ${err}`));
+        else resolve(JSON.parse(out.trim().split('\n')[0]) as Record<string, unknown>);
+      });
+    });
+    return { done, stop: () => p.stdin!.end() };
+  }
+
   /** Starts a long-running server in a namespace; resolves once it listens. Killed by destroy(). */
   server(ns: string, host: string, ...ports: number[]): Promise<ChildProcess> {
     return new Promise((resolve, reject) => {
