@@ -65,18 +65,9 @@ export class NetPair {
 
   /** Runs the traffic fixture in a namespace and resolves with its JSON line. */
   traffic(ns: string, ...args: (string | number)[]): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const p = spawn('ip', ['netns', 'exec', ns, process.execPath, TRAFFIC, ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      this.procs.push(p);
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (b) => (out += b));
-      p.stderr.on('data', (b) => (err += b));
-      p.on('close', (code) => {
-        if (code !== 0) reject(new Error(`traffic ${args.join(' ')} exited ${code}: ${err}`));
-        else resolve(JSON.parse(out.trim().split('\n')[0]) as Record<string, unknown>);
-      });
-    });
+    const run = this.trafficUntilStopped(ns, ...args);
+    run.stop(); // no mode but `bulk ... until-stdin-closes` reads its stdin
+    return run.done;
   }
 
   /**
