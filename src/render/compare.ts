@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { embedJson } from './render.ts';
 
-/** A metric's verdict. */
+/** The comparison's verdict. */
 export type Verdict = 'regressed' | 'improved' | 'unchanged';
+/** A metric's verdict; `reported`: shown with its change, interval and MDC but not judged (no threshold: the metric's default is none and no --threshold named it). */
+export type MetricVerdict = Verdict | 'reported';
 
 /** One metric of compare.json. `change` is relative (0.1 = +10 %) or absolute in the unit (`changeKind`); `interval` bounds it; `mdc` is the minimum detectable change in the same terms. */
 export interface CompareMetric {
@@ -21,8 +23,9 @@ export interface CompareMetric {
   changeKind: 'relative' | 'absolute';
   interval: [number, number] | null;
   mdc: number | null;
-  threshold: number;
-  verdict: Verdict;
+  /** null: not judged (verdict `reported`). */
+  threshold: number | null;
+  verdict: MetricVerdict;
   method: 'block bootstrap' | 'one value per run';
   /** Requests (or packets, or requests served) behind each figure. */
   samples?: { baseline: number; candidate: number };
@@ -46,7 +49,7 @@ export interface CompareDoc {
   schemaVersion: 1;
   /** regressed when any metric regressed; improved when none regressed and some improved. */
   verdict: Verdict;
-  counts: Record<Verdict, number>;
+  counts: Record<MetricVerdict, number>;
   method: { name: 'block bootstrap'; detail: string; resamples: number; confidence: number; power: number; seed: number };
   baseline: CompareRun;
   candidate: CompareRun;
@@ -103,8 +106,8 @@ export function formatMetric(m: CompareMetric): { name: string; baseline: string
     change: m.change === null ? 'n/a' : formatChange(m.change, m),
     interval: m.interval ? `[${formatChange(m.interval[0], m)}, ${formatChange(m.interval[1], m)}]` : '—',
     mdc: m.mdc === null ? '—' : plain(m.mdc),
-    threshold: plain(m.threshold),
-    verdict: m.verdict,
+    threshold: m.threshold === null ? 'none' : plain(m.threshold),
+    verdict: m.verdict === 'reported' ? 'reported, not judged' : m.verdict,
     note: m.note ?? '',
   };
 }

@@ -2,11 +2,11 @@
 // journals, with the change, its bootstrap interval and the minimum detectable change
 // (stats.ts; the method in docs/compare.md).
 import { LoadscopeError } from '../core/errors.ts';
-import { formatChange, type CompareDoc, type CompareMetric, type CompareRun, type CompareTimeline, type Verdict } from '../render/compare.ts';
+import { formatChange, type CompareDoc, type CompareMetric, type CompareRun, type CompareTimeline, type MetricVerdict, type Verdict } from '../render/compare.ts';
 import { histStrata, histStrataByPlan, OUTSIDE, planStage, ratioStrata, readRun, type RunData } from './compare-read.ts';
 import { bootstrapQuantiles, bootstrapRatio, CONFIDENCE, estimateChange, histSeries, mdcCritical, planDraws, POWER, quantilesOfWindows, RESAMPLES, ratioOf, ratioSeries, SEED, seedOf, type ChangeKind, type HistStratum, type RatioStratum, type Replicates } from './stats.ts';
 
-export type { CompareDoc, CompareMetric, Verdict } from '../render/compare.ts';
+export type { CompareDoc, CompareMetric, MetricVerdict, Verdict } from '../render/compare.ts';
 
 /** A kind of metric compare judges: its name (results.json-like path), unit, which way is better, how change is measured and the default threshold. */
 export interface MetricKind {
@@ -14,8 +14,13 @@ export interface MetricKind {
   unit: string;
   better: 'lower' | 'higher';
   change: ChangeKind;
-  /** How large a change in the bad direction counts as a regression: a fraction of the baseline (relative) or of the unit (absolute). */
-  threshold: number;
+  /**
+   * How large a change in the bad direction counts as a regression: a fraction of the baseline (relative) or of the unit
+   * (absolute). null: reported with its change, interval and MDC, judged only when --threshold gives it one.
+   */
+  threshold: number | null;
+  /** Why a metric has no default threshold (said in its note). */
+  unjudged?: string;
   what: string;
 }
 
@@ -28,7 +33,15 @@ export const METRICS: readonly MetricKind[] = [
   { name: 'http.errorRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'errors over attempts (change in percentage points)' },
   { name: 'http.droppedRate', unit: 'ratio', better: 'lower', change: 'absolute', threshold: 0.005, what: 'open-model arrivals never sent over all arrivals (change in percentage points)' },
   { name: 'packet.latencyUs.p50', unit: 'µs', better: 'lower', change: 'relative', threshold: 0.5, what: 'median packet latency per interface (eBPF probes)' },
-  { name: 'packet.latencyUs.p99', unit: 'µs', better: 'lower', change: 'relative', threshold: 2.5, what: '99th percentile packet latency per interface' },
+  {
+    name: 'packet.latencyUs.p99',
+    unit: 'µs',
+    better: 'lower',
+    change: 'relative',
+    threshold: null,
+    what: '99th percentile packet latency per interface (reported; judged with --threshold)',
+    unjudged: 'not judged by default: a run-to-run shift of a few tenths of a percent of packets in the slow tail moves it several-fold (docs/compare.md); --threshold packet.latencyUs.p99=N% judges it',
+  },
   { name: 'hpa.reactionS', unit: 's', better: 'lower', change: 'relative', threshold: 0.25, what: 'load step → first scale-up, per load step' },
   { name: 'service.cpuMsPerRequest', unit: 'ms', better: 'lower', change: 'relative', threshold: 0.25, what: 'CPU time per request served, per service' },
 ];
@@ -139,6 +152,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       return;
     }
     const threshold = thresholds.get(name) ?? thresholds.get(kind.name) ?? kind.threshold;
+    const reported = threshold === null;
     const est = rb && rc ? estimateChange(b, c, rb, rc, kind.change) : { change: kind.change === 'relative' ? (b > 0 ? c / b - 1 : c === b ? 0 : null) : c - b, interval: null, mdc: null };
     let mdc = est.mdc;
     if (extra.mdcFloor !== undefined) mdc = Math.max(mdc ?? 0, extra.mdcFloor);
@@ -162,9 +176,13 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
       m.interval = null;
       m.mdc = null;
     }
-    const judged: { verdict: Verdict; note?: string } = few ? { verdict: 'unchanged' as const, note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` } : judge(m, { floor: extra.mdcFloor !== undefined && mdc === extra.mdcFloor });
+    const judged: { verdict: MetricVerdict; note?: string } = reported
+      ? { verdict: 'reported', note: kind.unjudged }
+      : few
+        ? { verdict: 'unchanged', note: `${extra.windows} window(s): too few to judge (at least ${MIN_WINDOWS})` }
+        : judge({ ...m, threshold }, { floor: extra.mdcFloor !== undefined && mdc === extra.mdcFloor });
     // CPU per request moves with the machine's cost of a wake-up (machineShift): a change is called only beyond the threshold plus that shift
-    if (extra.machine && machine && judged.verdict !== 'unchanged' && m.change !== null && Math.abs(m.change) <= threshold + Math.abs(machine.change)) {
+    if (extra.machine && machine && threshold !== null && (judged.verdict === 'regressed' || judged.verdict === 'improved') && m.change !== null && Math.abs(m.change) <= threshold + Math.abs(machine.change)) {
       judged.verdict = 'unchanged';
       judged.note = `within the threshold plus the machine's own shift (its CPU per wake-up ${formatChange(machine.change, { changeKind: 'relative', unit: 'µs' })}): not called`;
     }
@@ -309,7 +327,7 @@ export function compareRuns(base: RunData, cand: RunData, opts: CompareOptions =
   if (machine && Math.abs(machine.change) >= MACHINE_NOTE) {
     notes.push(`the machine's CPU per wake-up (machine.wake_cpu_us, median ${machine.baseline} → ${machine.candidate} µs) moved ${formatChange(machine.change, { changeKind: 'relative', unit: 'µs' })} between the runs: a service's CPU per request is called only beyond its threshold plus that (docs/compare.md)`);
   } else if (!machine) notes.push('no machine gauge in one of the runs (a run from before it, or of services not on this machine: a URL target, a remote cluster): CPU per request judged without the machine\'s own shift');
-  const counts = { regressed: 0, improved: 0, unchanged: 0 };
+  const counts = { regressed: 0, improved: 0, unchanged: 0, reported: 0 };
   for (const m of metrics) counts[m.verdict]++;
   const doc: CompareDoc = {
     schemaVersion: 1,
@@ -367,7 +385,7 @@ function inMs(r: Replicates): Replicates {
  * floor given for a one-value metric (one HPA sync period) and is its own critical value.
  */
 export function judge(
-  m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc' | 'threshold'> & Partial<Pick<CompareMetric, 'changeKind' | 'unit'>>,
+  m: Pick<CompareMetric, 'better' | 'change' | 'interval' | 'mdc'> & { threshold: number } & Partial<Pick<CompareMetric, 'changeKind' | 'unit'>>,
   opts: { floor?: boolean } = {},
 ): { verdict: Verdict; note?: string } {
   if (m.change === null) return { verdict: 'unchanged', note: 'baseline is 0: no relative change' };

@@ -68,12 +68,55 @@ test("the machine's own shift: CPU per request ×1.4 is called when the machine'
   t.true(old.notes.some((n) => n.startsWith('no machine gauge')));
 });
 
+/**
+ * Every packet-latency window redrawn from the shape seen on the acceptance scenario's backend veth (docs/compare.md): a
+ * body of 1.5–12 µs and a slow tail of 30–60 µs holding `slow` of the packets, all ×`factor`; deterministic per seed.
+ */
+const packetShape = (slow: number, factor: number, seed: number) => {
+  const r = rng(seed);
+  return (rec: JournalRecord): JournalRecord => {
+    if (rec.type !== 'sample' || rec.metric !== 'probe.pkt_latency_ns' || !rec.hist) return rec;
+    const h = createHistogram();
+    for (let i = 0; i < rec.value; i++) record(h, factor * (r() < slow ? 30_000 + 30_000 * r() : 1_500 * Math.exp(2 * r() ** 3)));
+    return { ...rec, hist: encode(h) };
+  };
+};
+
+test('packet p99 is reported, not judged, by default: a slow tail going from 0.7% to 1.15% of packets moves it several-fold (seen between identical CI runs); --threshold judges it; ×5 on every packet is called by p50', async (t) => {
+  const a = await runDir('tail-a', { ...FIVE_MIN, seed: 7 }, packetShape(0.007, 1, 70));
+  const b = await runDir('tail-b', { ...FIVE_MIN, seed: 8 }, packetShape(0.0115, 1, 80));
+  const by = (d: ReturnType<typeof compareRunDirs>['doc']) => new Map(d.metrics.map((m) => [m.name, m]));
+  const doc = compareRunDirs(a, b).doc;
+  const p99 = by(doc).get('packet.latencyUs.p99{iface:veth-be}')!;
+  t.log(JSON.stringify(p99));
+  t.true(p99.change! > 1.5, `the tail share's shift moves p99 several-fold: ${JSON.stringify(p99)}`);
+  t.is(p99.verdict, 'reported');
+  t.is(p99.threshold, null);
+  t.regex(p99.note ?? '', /not judged by default/);
+  t.true(p99.interval !== null && p99.mdc !== null, 'its interval and MDC are still given');
+  t.is(by(doc).get('packet.latencyUs.p50{iface:veth-be}')!.verdict, 'unchanged');
+  t.is(doc.counts.regressed, 0);
+  t.is(doc.verdict, 'unchanged');
+  t.true(doc.counts.reported >= 4, `one p99 per interface: ${JSON.stringify(doc.counts)}`);
+
+  // the user's own threshold judges it by the usual rule
+  const judged = by(compareRunDirs(a, b, { thresholds: parseThresholds(['packet.latencyUs.p99=50%']) }).doc).get('packet.latencyUs.p99{iface:veth-be}')!;
+  t.is(judged.threshold, 0.5);
+  t.is(judged.verdict, 'regressed', JSON.stringify(judged));
+
+  // a packet path five times slower throughout is called by default, through p50
+  const slower = compareRunDirs(a, await runDir('tail-x5', { ...FIVE_MIN, seed: 8 }, packetShape(0.007, 5, 80))).doc;
+  t.is(by(slower).get('packet.latencyUs.p50{iface:veth-be}')!.verdict, 'regressed');
+  t.is(by(slower).get('packet.latencyUs.p99{iface:veth-be}')!.verdict, 'reported');
+  t.is(slower.verdict, 'regressed');
+});
+
 test('null case: two runs of one distribution (other seed) — nothing regressed, nothing improved', async (t) => {
   const a = await runDir('null-a', { ...FIVE_MIN, seed: 1 });
   const b = await runDir('null-b', { ...FIVE_MIN, seed: 2 });
   const { doc } = compareRunDirs(a, b);
   t.true(doc.metrics.length > 15, `${doc.metrics.length} metrics`);
-  const called = doc.metrics.filter((m) => m.verdict !== 'unchanged').map((m) => `${m.name} ${m.verdict} ${m.change}`);
+  const called = doc.metrics.filter((m) => m.verdict === 'regressed' || m.verdict === 'improved').map((m) => `${m.name} ${m.verdict} ${m.change}`);
   t.deepEqual(called, []);
   t.is(doc.verdict, 'unchanged');
   t.is(doc.method.name, 'block bootstrap');
