@@ -1,14 +1,14 @@
 // End to end through the CLI: the quickstart, scaled down to ~40 s and forced onto the loopback cluster, scales the
 // backend up and back down; results.json, the journal and the CLI summary show it.
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LOOPBACK_NOTICE } from '../../src/cluster/loopback.ts';
 import { readJournal } from '../../src/journal/journal.ts';
 import { runResultSchema } from '../../src/core/result.ts';
 import { repoRoot, runCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 /** scenarios/quickstart.yaml with every phase shortened and the HPA's timing shrunk to match. */
 function scaledQuickstart(): string {
@@ -32,7 +32,7 @@ function scaledQuickstart(): string {
 }
 
 test('a quickstart-like run scales the backend up and down; results, journal and summary show it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-hpa-run-'));
+  const dir = tempDir('ls-hpa-run-');
   const file = join(dir, 'quickstart-scaled.yaml');
   writeFileSync(file, scaledQuickstart());
   const r = await runCli(['run', file, '--out', dir]);

@@ -2,10 +2,9 @@
 // balancer and policy (bpf/lb). Needs root and `make -C bpf`; skipped (with the reason) otherwise.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,8 +26,9 @@ import { parseScenario } from '../../src/scenario/load.ts';
 import { scenarioSchema } from '../../src/scenario/schema.ts';
 import { processAlive } from '../helpers/with-server.ts';
 import { needs } from '../helpers/needs.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-process.env.LOADSCOPE_LEDGER_DIR = mkdtempSync(join(tmpdir(), 'ls-local-ledger-'));
+process.env.LOADSCOPE_LEDGER_DIR = tempDir('ls-local-ledger-');
 const src = (p: string) => fileURLToPath(new URL(`../../src/${p}`, import.meta.url));
 
 const unavailable = localUnavailable(balancer);
@@ -459,7 +459,7 @@ kernel('a SIGKILLed run leaves nothing once the next run has swept', async (t) =
 });
 
 kernel('a run in local mode: per-pod connections, rate-limit refusals and updates in results.json', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-local-run-'));
+  const dir = tempDir('ls-local-run-');
   const text = [
     'name: local-routing',
     'cluster: { mode: local }',
@@ -505,7 +505,7 @@ test.serial('without the lb build, auto falls back to loopback and says why', as
     t.is(err?.code, 'ENVIRONMENT');
     t.regex(err?.message ?? '', /cannot run here/);
     if (unavailable) return;
-    const dir = mkdtempSync(join(tmpdir(), 'ls-local-fallback-'));
+    const dir = tempDir('ls-local-fallback-');
     const text = 'name: fallback\nstages:\n  - duration: 1s\n    connections: 2\nprobes: off\n';
     const out = await runScenario(parseScenario(text, join(dir, 's.yaml')), { outDir: dir });
     t.true(out.result.notices.some((n) => /chose loopback: .*not built/.test(n)), JSON.stringify(out.result.notices));

@@ -1,14 +1,14 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ledger, processStartTime, sweepStale } from '../../src/core/ledger.ts';
 import { processAlive } from '../helpers/with-server.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 test('the next run removes what a dead run left: its processes and files', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-ledger-'));
+  const dir = tempDir('ls-ledger-');
   const orphan = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
   orphan.unref();
   const leftover = join(dir, 'leftover.tmp');
@@ -37,7 +37,7 @@ test('the next run removes what a dead run left: its processes and files', async
 });
 
 test('a reused pid is never killed: the start time must match', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-ledger-'));
+  const dir = tempDir('ls-ledger-');
   writeFileSync(join(dir, 'old.json'), JSON.stringify({ runId: 'old', ownerPid: 999999, ownerStartTime: 'x', resources: [{ kind: 'process', pid: process.pid, startTime: 'not-ours' }] }));
   t.deepEqual(sweepStale(dir), []);
   t.true(processAlive(process.pid));

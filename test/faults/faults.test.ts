@@ -4,8 +4,7 @@
 // does, and nothing left behind — after the run, and after a harness that died mid-fault.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +16,9 @@ import type { JournalRecord, RunEvent, Sample } from '../../src/core/types.ts';
 import { runScenario } from '../../src/run/run.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { needs } from '../helpers/needs.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const LEDGERS = mkdtempSync(join(tmpdir(), 'ls-faults-ledger-'));
+const LEDGERS = tempDir('ls-faults-ledger-');
 process.env.LOADSCOPE_LEDGER_DIR = LEDGERS;
 const kernel = needs('the fault tests', localUnavailable(balancer) ?? tcfaultUnavailable());
 
@@ -67,7 +67,7 @@ function podNamespaces(records: JournalRecord[]): string[] {
 }
 
 kernel('pod-kill and pod-pause: routing drops the dead pod at once and the hung pod after its probe fails; the kill is replaced, the pause undone', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-pods-'));
+  const dir = tempDir('ls-faults-pods-');
   const text = `name: faults-pods
 cluster: { mode: local }
 services:
@@ -155,7 +155,7 @@ faults:
 });
 
 kernel('packet-loss 5%: retransmits in the probes match the pods\' RetransSegs, latency rises; http-errors answer the share asked; the wire is clean after each fault', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-net-'));
+  const dir = tempDir('ls-faults-net-');
   const text = `name: faults-net
 cluster: { mode: local }
 services:
@@ -213,7 +213,7 @@ faults:
 });
 
 kernel('bandwidth and partition: a 1 mbit cap slows the responses, a partition fails requests until it ends; both leave the wire clean', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-wire-'));
+  const dir = tempDir('ls-faults-wire-');
   const text = `name: faults-wire
 cluster: { mode: local }
 services:
@@ -254,7 +254,7 @@ faults:
 });
 
 kernel('metrics-outage: the HPA reports FailedGetResourceMetric, ScalingActive False, and keeps its size until the metrics return', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-hpa-'));
+  const dir = tempDir('ls-faults-hpa-');
   const text = `name: faults-hpa
 cluster: { mode: local }
 services:
@@ -301,9 +301,9 @@ faults:
 });
 
 kernel('after a harness dies mid-fault, the next sweep continues the stopped pod, deletes the qdisc and the namespaces', async (t) => {
-  const ledgers = mkdtempSync(join(tmpdir(), 'ls-faults-crash-'));
+  const ledgers = tempDir('ls-faults-crash-');
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./helpers/crash-run.ts', import.meta.url))], {
-    env: { ...process.env, LOADSCOPE_LEDGER_DIR: ledgers },
+    env: { ...process.env, LOADSCOPE_LEDGER_DIR: ledgers, LS_CRASH_RUN_DIR: tempDir('ls-faults-crash-run-') },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const seen: Record<string, unknown>[] = [];
@@ -337,7 +337,7 @@ kernel('after a harness dies mid-fault, the next sweep continues the stopped pod
 });
 
 test.serial('on the loopback cluster: pod-kill, pod-pause (readiness takes the hung process out of the frontend\'s list) and http-errors act on backend processes; wire faults are skipped with a notice', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-faults-loopback-'));
+  const dir = tempDir('ls-faults-loopback-');
   const text = `name: faults-loopback
 cluster: { mode: loopback }
 services:

@@ -1,10 +1,10 @@
 import test from 'ava';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration } from '../../src/core/clock.ts';
 import { createHistogram, decode, encode, mergeEncoded, record, summarize } from '../../src/core/histogram.ts';
 import { Journal, readJournal } from '../../src/journal/journal.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 test('histograms merge exactly across an encode/decode boundary', (t) => {
   const a = createHistogram();
@@ -38,7 +38,7 @@ test('durations parse strictly', (t) => {
 });
 
 test('the journal survives a torn last line and skips real corruption by line number', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ls-journal-'));
+  const dir = tempDir('ls-journal-');
   const path = join(dir, 'events.ndjson');
   const j = new Journal(path);
   j.event({ kind: 'a', time: 1, source: 't', attrs: {} });

@@ -3,8 +3,6 @@
 // own request counters) that the test sends a counted number of requests to.
 import test from 'ava';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster } from '../../src/cluster/local/cluster.ts';
@@ -16,6 +14,7 @@ import { balancer } from '../../src/kernel/balancer.ts';
 import { CounterMetricsProvider, localClusterScrape } from '../../src/run/kube-metrics.ts';
 import { scenarioSchema } from '../../src/scenario/schema.ts';
 import { needs } from '../helpers/needs.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 function pod(name: string, time: number, cpuSeconds: number, requestsServed: number, phase: PodSnapshot['phase'] = 'Running'): KubePodCounters {
   const snapshot: PodSnapshot = { service: 'backend', pod: name, phase, ready: true, terminating: false, startTime: 0, time, cpuSeconds, memoryBytes: 40 * 2 ** 20, requestsServed, requests: {} };
@@ -49,7 +48,7 @@ const unavailable = localUnavailable(balancer);
 const kernel = needs('the metrics provider over a local cluster', unavailable);
 
 kernel('over a real local cluster: requests/s from the frontend\'s own counter, CPU from its cgroup', async (t) => {
-  process.env.LOADSCOPE_LEDGER_DIR ??= mkdtempSync(join(tmpdir(), 'ls-metrics-ledger-'));
+  process.env.LOADSCOPE_LEDGER_DIR ??= tempDir('ls-metrics-ledger-');
   const spec = scenarioSchema.parse({ name: 'metrics-provider', stages: [{ duration: '1s', connections: 1 }], services: { backend: { replicas: 1 }, frontend: { replicas: 1 } } });
   const runId = `metrics-provider-${process.pid}`;
   const ledger = new Ledger(runId);

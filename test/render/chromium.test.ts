@@ -1,8 +1,7 @@
 // The report in real headless Chromium: no console errors, no network requests, every chart drawn,
 // zoom and hover work; a screenshot is saved under reports/out/screens/.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildResult } from '../../src/analyze/results.ts';
@@ -10,6 +9,7 @@ import { launchBrowser, type Browser, type Page } from '../../src/render/browser
 import { renderReport } from '../../src/render/render.ts';
 import { repoRoot, runCli } from '../helpers/cli.ts';
 import { synthetic } from './fixtures.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const screens = join(repoRoot, 'reports', 'out', 'screens');
 
@@ -66,7 +66,7 @@ test('a report with every signal: clean console, no network, every chart drawn, 
   const recs = synthetic({ seconds: 300, packetRecords: 3000, events: 100 });
   const header = recs.find((r) => r.type === 'run')!;
   const result = buildResult(recs);
-  const dir = mkdtempSync(join(tmpdir(), 'loadscope-report-test-'));
+  const dir = tempDir('loadscope-report-test-');
   const file = join(dir, 'report.html');
   writeFileSync(file, renderReport(result, header.type === 'run' ? header.scenarioText : ''));
   const { page, consoleErrors, requests } = await open(file);
@@ -108,7 +108,7 @@ test('a report with every signal: clean console, no network, every chart drawn, 
 });
 
 test('the report of a real run opens clean, says which signals are absent, and prints to PDF and PNG', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'loadscope-report-run-'));
+  const dir = tempDir('loadscope-report-run-');
   const scenario = join(dir, 'short.yaml');
   writeFileSync(
     scenario,

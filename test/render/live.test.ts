@@ -2,13 +2,13 @@
 // server-sent updates, the end event, Prometheus metrics — and the page applying updates in Chromium.
 import test from 'ava';
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LiveServer } from '../../src/render/live/server.ts';
 import { launchBrowser } from '../../src/render/browser.ts';
 import { startCli } from '../helpers/cli.ts';
 import { synthetic } from './fixtures.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const SCENARIO = `name: live-test
 cluster: { mode: loopback }
@@ -65,7 +65,7 @@ function get(url: string, host?: string): Promise<{ status: number; body: string
 }
 
 test('a short run followed through --live: page, five updates, end, metrics, and the page redraws', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'loadscope-live-'));
+  const dir = tempDir('loadscope-live-');
   writeFileSync(join(dir, 'live.yaml'), SCENARIO);
   const { child, done } = startCli(['run', join(dir, 'live.yaml'), '--out', join(dir, 'run'), '--live', '--live-port', '0']);
   const base = await new Promise<string>((resolve, reject) => {

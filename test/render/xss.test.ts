@@ -3,8 +3,7 @@
 // journal (scenario name, stage, pod, service, interface, drop-reason and event strings, environment,
 // notices) and are checked in the HTML, in real Chromium, on the live page and in /metrics.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildResult } from '../../src/analyze/results.ts';
@@ -13,6 +12,7 @@ import type { JournalRecord } from '../../src/core/types.ts';
 import { launchBrowser } from '../../src/render/browser.ts';
 import { embedJson, renderReport } from '../../src/render/render.ts';
 import { HOSTILE, synthetic } from './fixtures.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 function hostileJournal(): JournalRecord[] {
   const recs = synthetic({ seconds: 120, packetRecords: 500, events: 40, hostile: HOSTILE });
@@ -58,7 +58,7 @@ test('hostile strings render as text in the HTML', (t) => {
 test('hostile strings stay text in Chromium (page, title, charts, event log)', async (t) => {
   const recs = hostileJournal();
   const header = recs.find((r) => r.type === 'run')!;
-  const dir = mkdtempSync(join(tmpdir(), 'loadscope-xss-'));
+  const dir = tempDir('loadscope-xss-');
   const file = join(dir, 'report.html');
   writeFileSync(file, renderReport(buildResult(recs), header.type === 'run' ? header.scenarioText : ''));
   const browser = await launchBrowser();

@@ -2,9 +2,8 @@
 // and a probe loader killed mid-run. Each is a real `loadscope run` against a real server on loopback
 // started here; the run must go on, count every request by what happened to it, and say so.
 import test from 'ava';
-import { readdirSync, readFileSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunResult } from '../../src/core/result.ts';
@@ -13,13 +12,14 @@ import { runCli, startCli } from '../helpers/cli.ts';
 import { needs } from '../helpers/needs.ts';
 import { serverFor, startServer } from '../helpers/with-server.ts';
 import { kernelTestsUnavailable } from '../kernel/helpers/netns.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunResult;
 const loadNotices = (r: RunResult) => r.events.filter((e) => e.kind === 'load.notice').map((e) => e.text);
 
 /** A scenario file for a URL target, probes off unless given. */
 function scenario(name: string, url: string, body: string): { file: string; out: string } {
-  const dir = mkdtempSync(join(tmpdir(), `ls-robust-${name}-`));
+  const dir = tempDir(`ls-robust-${name}-`);
   const file = join(dir, 'scenario.yaml');
   writeFileSync(file, `name: ${name}\ntarget: { url: "${url}" }\nrequests: [ { path: /x } ]\n${body}`);
   return { file, out: join(dir, 'out') };

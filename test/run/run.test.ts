@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,9 +7,10 @@ import { runResultSchema, type RunResult } from '../../src/core/result.ts';
 import { readJournal } from '../../src/journal/journal.ts';
 import { repoRoot, runCli, startCli } from '../helpers/cli.ts';
 import { pidsWithEnv } from '../helpers/with-server.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
 const smoke = join(repoRoot, 'fixtures', 'scenarios', 'smoke.yaml');
-const outDir = () => mkdtempSync(join(tmpdir(), 'ls-run-'));
+const outDir = () => tempDir('ls-run-');
 const results = (dir: string) => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as RunResult;
 
 test.serial('a run writes journal, results and report; client count matches what the frontend served', async (t) => {

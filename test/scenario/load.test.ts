@@ -1,12 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadscopeError } from '../../src/core/errors.ts';
 import { isSafeHost, loadScenario, parseScenario } from '../../src/scenario/load.ts';
 import { runCli, repoRoot } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'ls-scenario-'));
+const dir = tempDir('ls-scenario-');
 const write = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);
@@ -121,7 +121,7 @@ test('a missing file is a clear error with exit code 2', async (t) => {
 });
 
 test('the published JSON Schema is current and accepts quickstart keys', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'ls-schemas-'));
+  const out = tempDir('ls-schemas-');
   const r = await runCli(['schemas', '--out', out]);
   t.is(r.code, 0);
   const { readFileSync } = await import('node:fs');

@@ -1,12 +1,12 @@
 // A harness that will be killed mid-fault (test/faults/faults.test.ts): runs a local-cluster scenario
 // with a pod-pause and a bandwidth fault on, printing its pod and fault events on stdout as NDJSON.
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { runScenario } from '../../../src/run/run.ts';
 import { parseScenario } from '../../../src/scenario/load.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'ls-faults-crash-run-'));
+// the run's directory, made (and removed) by the test: this process is killed
+const dir = process.env.LS_CRASH_RUN_DIR;
+if (!dir) throw new Error('LS_CRASH_RUN_DIR: the directory for the run, made by the test');
 const text = `name: faults-crash
 cluster: { mode: local }
 services:
