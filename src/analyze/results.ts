@@ -41,6 +41,8 @@ export class ResultBuilder {
   private readonly analyzer = new Analyzer();
   private readonly thresholdData = new ThresholdData();
   private readonly faultDrops: { time: number; dropped: number }[] = [];
+  /** machine.wake_cpu_us readings (one a second: src/run/wake-gauge.ts). */
+  private readonly wake: number[] = [];
 
   private seen(time: number): void {
     if (time > this.lastTime) this.lastTime = time;
@@ -137,6 +139,9 @@ export class ResultBuilder {
         this.stageAgg(s).hist.add(h);
         break;
       }
+      case 'machine.wake_cpu_us':
+        if (Number.isFinite(s.value)) this.wake.push(s.value);
+        break;
       case 'fault.packets':
         this.faultDrops.push({ time: s.time, dropped: Number(s.meta?.dropped ?? 0) });
         break;
@@ -313,6 +318,7 @@ export class ResultBuilder {
       engineNative: (engineSummary.extra as Record<string, unknown> | undefined) ?? {},
       ...this.routing.finish(t0),
       ...autoscalingBlock(events, t0, endedAt),
+      ...machineBlock(this.wake),
     };
 
     result.analysis = this.analyzer.finish(result, scenarioThresholds);
@@ -571,4 +577,14 @@ function autoscalingBlock(events: RunEvent[], t0: number, endedAt: number): { au
       conditions: conditions.map((x) => ({ type: x.type, status: x.status, reason: x.reason, message: x.message })),
     },
   };
+}
+
+/** results.json `machine`: the gauge's per-second readings summarised (nothing without a gauge). */
+function machineBlock(wake: readonly number[]): Pick<RunResult, 'machine'> {
+  if (!wake.length) return {};
+  const v = [...wake].sort((a, b) => a - b);
+  // nearest rank, as the run's other percentiles
+  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))];
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  return { machine: { wakeCpuUs: { median: r1(at(0.5)), p10: r1(at(0.1)), p90: r1(at(0.9)), readings: v.length } } };
 }

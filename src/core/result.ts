@@ -297,6 +297,19 @@ export const runResultSchema = z.object({
     )
     .optional()
     .meta({ description: 'Scheduled faults (the scenario\'s faults:) with their effect; skipped faults are notices.' }),
+  machine: z
+    .object({
+      wakeCpuUs: z
+        .object({
+          median: z.number(),
+          p10: z.number(),
+          p90: z.number(),
+          readings: z.number().int().meta({ description: 'Seconds with a reading.' }),
+        })
+        .meta({ description: 'CPU µs of one wake-up of the run\'s gauge thread, woken by a loopback TCP message from another thread (machine.wake_cpu_us, src/run/wake-gauge.ts): the per-second medians\' median, p10 and p90.' }),
+    })
+    .optional()
+    .meta({ description: 'How the machine itself behaved during the run (runs whose services run on this machine). A lightly loaded service\'s CPU per request moves with wakeCpuUs from run to run; compare uses its change (docs/compare.md).' }),
 });
 
 /** The content of results.json. */

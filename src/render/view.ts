@@ -81,6 +81,8 @@ export interface ReportView {
   servedCheck?: { text: string; cls: string };
   /** One line on what the probes themselves cost (results.json probes.cost), under the verdict. */
   observer?: string;
+  /** One line on the machine's own cost of a wake-up during the run (results.json machine), under the verdict. */
+  machine?: string;
   /** Which 1 in N packet latency was timed, per run of windows (sampled fidelity). */
   samplingNote: string;
   thresholds: Table;
@@ -426,6 +428,10 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     probesRan && cost
       ? `Observer cost: the probes took ${fmtNum(cost.cpuSeconds, 2)} CPU-s (BPF programs ${fmtNum(cost.bpfSeconds, 2)} s${cost.bpfStats ? '' : ', run time partly not counted'}${cost.statsEvery > 1 ? ` (the kernel's run-time statistics on for 1/${cost.statsEvery} of every window, ${pct(cost.statsShare)} of the time, scaled up)` : ''}, their dispatch ~${fmtNum(cost.dispatchSeconds ?? 0, 2)} s, loaders ${fmtNum(cost.loaderSeconds, 2)} s), ${pct(cost.share)} of the machine, ${fmtNum(cost.nsPerEvent, 0)} ns per program run${smp && smp.everyMax > 1 ? `; packet latency timed 1 in ${smp.everyMin === smp.everyMax ? smp.everyMin : `${smp.everyMin}–${smp.everyMax}`}` : smp?.windows?.length ? '; every packet timed' : ''}.`
       : undefined;
+  const wake = r.machine?.wakeCpuUs;
+  const machine = wake
+    ? `Machine: one wake-up of the run's gauge thread by a loopback message cost ${fmtNum(wake.median, 0)} µs of CPU (median of ${fmtNum(wake.readings, 0)} seconds; p10–p90 ${fmtNum(wake.p10, 0)}–${fmtNum(wake.p90, 0)} µs). On a virtual machine this moves from run to run, and a lightly loaded service's CPU per request with it; compare takes its change into account (docs/compare.md).`
+    : undefined;
   const drops: Table = {
     head: ['reason', 'interface', 'count'],
     rows: (probes.drops?.byReason ?? []).slice(0, 100).map((x) => [c(x.reason), c(x.iface), c(fmtNum(x.count, 0))]),
@@ -464,6 +470,7 @@ export function buildView(r: RunResult, scenarioText: string, opts: { live?: boo
     subtitle: `${r.startedAt} → ${r.endedAt} · engine ${s(r.engine)} · run ${s(r.runId)}${r.scenario.description ? ` · ${s(r.scenario.description)}` : ''}`,
     verdict,
     ...(observer ? { observer } : {}),
+    ...(machine ? { machine } : {}),
     samplingNote,
     figures,
     findings: a?.findings ?? [],

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runResultSchema, type RunResult } from '../../src/core/result.ts';
 import { readJournal } from '../../src/journal/journal.ts';
+import { fmtNum } from '../../src/render/view.ts';
 import { repoRoot, runCli, startCli } from '../helpers/cli.ts';
 import { pidsWithEnv } from '../helpers/with-server.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -44,6 +45,15 @@ test.serial('a run writes journal, results and report; client count matches what
   const wake = readFileSync(join(dir, 'events.ndjson'), 'utf8').split('\n').filter((l) => l.includes('"machine.wake_cpu_us"')).map((l) => (JSON.parse(l) as { value: number }).value);
   t.true(wake.length >= res.windows.length - 3 && wake.length <= res.windows.length + 3, `${wake.length} gauge readings over ${res.windows.length} windows`);
   t.true(wake.every((v) => v > 1 && v < 100_000), `CPU per wake-up in µs: ${wake.join(', ')}`);
+  // results.json `machine` summarises every reading, and the report says it under the verdict
+  const sorted = [...wake].sort((a, b) => a - b);
+  const m = res.machine!.wakeCpuUs;
+  t.is(m.readings, wake.length);
+  const r1 = (x: number) => Math.round(x * 10) / 10; // results.json gives 0.1 µs
+  t.true(r1(sorted[0]) <= m.p10 && m.p10 <= m.median && m.median <= m.p90 && m.p90 <= r1(sorted[sorted.length - 1]), JSON.stringify(m));
+  t.is(m.median, r1(sorted[Math.ceil(sorted.length / 2) - 1]));
+  const said = /data-field="machine">([^<]*)</.exec(html)?.[1] ?? '';
+  t.true(said.startsWith('Machine: one wake-up') && said.includes(`cost ${fmtNum(m.median, 0)} µs of CPU (median of ${fmtNum(wake.length, 0)} seconds`), said);
 
   // the report command rebuilds both files from the journal alone, with the same numbers
   const before = readFileSync(join(dir, 'results.json'), 'utf8');
