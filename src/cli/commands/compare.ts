@@ -14,9 +14,10 @@ export const compare: Command = {
   help: `loadscope compare <baseline-rundir> <candidate-rundir> [options]
 
 Compares two runs from their journals (events.ndjson) and calls each metric regressed, improved or
-unchanged (one without a threshold is reported, not judged), with the change, its 95% interval (paired, stage-stratified block bootstrap over the 1 s
-windows) and the minimum detectable change of the baseline. Prints a table and writes compare.json
-and compare.html (both runs' timelines overlaid).
+unchanged (one without a threshold is reported, not judged), with the change, its 95% interval
+(paired, stage-stratified block bootstrap over the 1 s windows) and the minimum detectable change
+of the baseline. Prints a table and writes compare.json and compare.html (both runs' timelines
+overlaid).
   --out DIR              where to write compare.json and compare.html (default: the candidate's run directory)
   --threshold NAME=N%    how large a change counts (repeatable); NAME is a metric, optionally with its tag,
                          e.g. http.latencyMs.p99=10% or "http.latencyMs.p50{stage:peak}=5%"; for rates
